@@ -1,0 +1,1 @@
+"""The embedded local cloud: AWS emulator, PostgreSQL, function runtime, all driven by template.yaml."""

@@ -1,0 +1,144 @@
+"""``tributary``: run the local cloud and the functions on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from localcloud.config import emulator_client, load_stack
+from localcloud.deploy import DeployReport, Deployer
+from localcloud.stack import Stack, StackError, Status
+from tributary.settings import get_settings
+
+app = typer.Typer(help="Tributary: own copies of your third-party data.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+stack_app = typer.Typer(help="Start, stop and inspect the embedded local cloud.",
+                        no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+console = Console()
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _status_table(statuses: list[Status]) -> Table:
+    t = Table("service", "state", "healthy", "pid", "port", "rss MB", "log")
+    for s in statuses:
+        colour = "green" if s.healthy else "red"
+        t.add_row(s.name, f"[{colour}]{s.state}[/]", "yes" if s.healthy else "no",
+                  str(s.pid or "-"), str(s.port), str(s.rss_mb or "-"), s.log)
+    return t
+
+
+def _deploy() -> DeployReport:
+    settings = get_settings()
+    return Deployer(load_stack(settings), settings).run()
+
+
+def _print_report(report: DeployReport) -> None:
+    created = sum(len(v) for v in report.created.values())
+    existing = sum(len(v) for v in report.existing.values())
+    console.print(f"deployed: {created} created, {existing} already present")
+    for kind, names in sorted(report.created.items()):
+        console.print(f"  + {kind}: {', '.join(names)}")
+    for name, url in sorted(report.urls.items()):
+        console.print(f"  url {name}: {url}")
+
+
+@stack_app.command("up")
+def stack_up(as_json: JsonFlag = False,
+             deploy: Annotated[bool, typer.Option(help="Deploy template.yaml.")] = True) -> None:
+    """Start every part (reusing running ones), deploy the template, wait until healthy."""
+    started = time.perf_counter()
+    try:
+        statuses = Stack(get_settings()).up(_deploy if deploy else None)
+    except StackError as exc:
+        console.print(f"[red]stack up failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    elapsed = time.perf_counter() - started
+    if as_json:
+        print(json.dumps({"elapsed_s": round(elapsed, 2),
+                          "services": [s.as_dict() for s in statuses]}))
+        return
+    console.print(_status_table(statuses))
+    console.print(f"local cloud up in {elapsed:.1f}s")
+
+
+@stack_app.command("status")
+def stack_status(as_json: JsonFlag = False) -> None:
+    """Report each part: pid, port, health, memory, log file. Exit 1 if any is unhealthy."""
+    statuses = Stack(get_settings()).status()
+    if as_json:
+        print(json.dumps([s.as_dict() for s in statuses]))
+    else:
+        console.print(_status_table(statuses))
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop every process the stack started."""
+    stopped = Stack(get_settings()).down()
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@stack_app.command("restart")
+def stack_restart(service: str) -> None:
+    """Restart one part (e.g. ``runtime`` after editing template.yaml)."""
+    stack = Stack(get_settings())
+    try:
+        svc = stack.service(service)
+        stack.stop(svc)
+        stack.start(svc)
+        stack.wait_healthy(svc, get_settings().startup_timeout_s)
+    except StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"{service} restarted")
+
+
+@app.command()
+def deploy() -> None:
+    """Create every resource of template.yaml in the emulator (idempotent)."""
+    _print_report(_deploy())
+
+
+@app.command()
+def invoke(function: str,
+           payload: Annotated[str, typer.Option(help="The event, as JSON.")] = "{}") -> None:
+    """Run one function once with the given event (through the Lambda API) and print the result."""
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        console.print(f"[red]--payload is not JSON:[/] {exc}")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    lam = emulator_client("lambda", settings)
+    try:
+        resp = lam.invoke(FunctionName=function, Payload=payload.encode())
+    except Exception as exc:  # noqa: BLE001 - botocore raises per-code classes
+        console.print(f"[red]invoke failed:[/] {exc}")
+        raise typer.Exit(1) from exc
+    body = resp["Payload"].read().decode()
+    print(body)
+    if resp.get("FunctionError"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def stats() -> None:
+    """Runtime figures: invocations, errors, cold starts, SQS latency, schedule fires."""
+    try:
+        data = httpx.get(f"{get_settings().runtime_url}/_runtime/stats", timeout=5).json()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]runtime not reachable:[/] {exc}")
+        raise typer.Exit(1) from exc
+    json.dump(data, sys.stdout, indent=2)
+    print()

@@ -1,0 +1,59 @@
+"""How the local cloud maps settings onto the template: one place, used by deploy and runtime."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from localcloud.template import Function, Template, load_template
+from tributary.settings import Settings
+
+
+def stack_parameters(settings: Settings) -> dict[str, str]:
+    """Template parameter values that come from settings rather than template defaults."""
+    return {"PgDsn": settings.pg_dsn.get_secret_value()}
+
+
+def load_stack(settings: Settings) -> Template:
+    return load_template(settings.template, region=settings.region,
+                         emulator_url=settings.emulator_url,
+                         parameters=stack_parameters(settings))
+
+
+def function_environment(fn: Function, settings: Settings) -> dict[str, str]:
+    """What a handler's process sees: Lambda's variables, local endpoints, the template's."""
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV") or k.startswith("TRIBUTARY_")}
+    env.update({
+        "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+        "AWS_REGION": settings.region,
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_ENDPOINT_URL": settings.emulator_url,
+        "TZ": "UTC",
+    })
+    env.update(fn.environment)
+    return env
+
+
+def emulator_client(service: str, settings: Settings) -> Any:
+    """A boto3 client for the local emulator (its fixed test credentials, never real ones)."""
+    return _emulator_client(service, settings.emulator_url, settings.region)
+
+
+@lru_cache(maxsize=None)
+def _emulator_client(service: str, url: str, region: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=url, region_name=region, aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32),
+    )

@@ -1,0 +1,98 @@
+"""The AWS emulator daemon: moto server on one port, with Lambda Invoke routed to our runtime.
+
+moto keeps the Lambda control plane (functions, mappings, URLs) but cannot run code here, so
+``POST /2015-03-31/functions/<name>/invocations`` is forwarded to the function runtime; that
+makes ``awslocal lambda invoke`` return the handler's real result.
+
+Run: ``python -m localcloud.emulator --port 4566 --runtime-url http://127.0.0.1:4580``
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import orjson
+
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+_FORWARDED_HEADERS = ("X-Amz-Invocation-Type", "X-Amz-Log-Type", "X-Amz-Client-Context")
+_RETURNED_HEADERS = ("X-Amz-Function-Error", "X-Amz-Executed-Version", "X-Amz-Log-Result",
+                     "X-Amzn-ErrorType", "Content-Type")
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _keep_sqs_polling_to_the_runtime() -> None:
+    """Stop moto from dispatching SQS messages to Lambda itself (it would use Docker).
+
+    moto registers each mapping on the queue and invokes on every send; the function runtime
+    polls SQS as Lambda does instead, so the queue's registry is made write-only.
+    """
+    from moto.sqs.models import Queue
+
+    Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
+        lambda self: {}, lambda self, value: None
+    )
+
+
+def build_app(runtime_url: str) -> WsgiApp:
+    from moto.server import DomainDispatcherApplication, create_backend_app
+
+    _keep_sqs_polling_to_the_runtime()
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    client = httpx.Client(base_url=runtime_url, timeout=httpx.Timeout(960.0, connect=2.0))
+
+    def respond(start: StartResponse, status: int, body: bytes,
+                headers: list[tuple[str, str]]) -> list[bytes]:
+        start(f"{status} {httpx.codes.get_reason_phrase(status)}",
+              [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+    def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/_tributary/health":
+            return respond(start, 200, b'{"status":"ok"}', [("Content-Type", "application/json")])
+        match = INVOKE_PATH.match(path)
+        if match and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            headers = {
+                h: environ[f"HTTP_{h.upper().replace('-', '_')}"]
+                for h in _FORWARDED_HEADERS if f"HTTP_{h.upper().replace('-', '_')}" in environ
+            }
+            try:
+                resp = client.post(path, content=body, headers=headers,
+                                   params=environ.get("QUERY_STRING") or None)
+            except httpx.TransportError as exc:
+                msg = orjson.dumps({"Type": "Service",
+                                    "message": f"function runtime unreachable at {runtime_url}: {exc}"})
+                return respond(start, 502, msg, [("Content-Type", "application/json"),
+                                                 ("X-Amzn-ErrorType", "ServiceException")])
+            out = [(h, resp.headers[h]) for h in _RETURNED_HEADERS if h in resp.headers]
+            return respond(start, resp.status_code, resp.content, out)
+        result: Iterable[bytes] = moto_app(environ, start)
+        return result
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--runtime-url", default="http://127.0.0.1:4580")
+    args = parser.parse_args()
+
+    from moto.server import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    run_simple(args.host, args.port, build_app(args.runtime_url), threaded=True,
+               request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

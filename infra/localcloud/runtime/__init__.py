@@ -1,0 +1,1 @@
+"""Local function runtime: runs handlers in worker processes as Lambda would, from template.yaml."""

@@ -1,0 +1,226 @@
+"""Per-function pools of worker processes: concurrency, timeouts, memory, cold starts.
+
+Each worker is a separate process, so independent invocations run in parallel on every core.
+A worker that times out, exceeds its memory or dies is killed and replaced, and the error is
+reported the way Lambda reports it; the pool keeps serving.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from localcloud.runtime import worker
+from localcloud.template import Function
+
+_SPAWN = multiprocessing.get_context("spawn")
+INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
+_MEMORY_CHECK_EVERY_S = 0.2
+
+
+class Throttled(RuntimeError):
+    """No concurrency left for the function within the wait allowed (Lambda's 429)."""
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    payload: bytes
+    error: str | None  # None on success, else Lambda's X-Amz-Function-Error ("Unhandled")
+    duration_ms: float
+    cold_start: bool
+    request_id: str
+
+    def json(self) -> Any:
+        return orjson.loads(self.payload) if self.payload else None
+
+
+@dataclass
+class PoolStats:
+    invocations: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    cold_starts: int = 0
+    throttles: int = 0
+    durations_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def as_dict(self) -> dict[str, Any]:
+        d = sorted(self.durations_ms)
+        pct = (lambda p: round(d[min(len(d) - 1, int(p * len(d)))], 2) if d else None)
+        return {"invocations": self.invocations, "errors": self.errors,
+                "timeouts": self.timeouts, "cold_starts": self.cold_starts,
+                "throttles": self.throttles, "duration_ms_p50": pct(0.5),
+                "duration_ms_p99": pct(0.99)}
+
+
+def _error(message: str, error_type: str) -> bytes:
+    return orjson.dumps({"errorMessage": message, "errorType": error_type})
+
+
+class _Worker:
+    """A live execution environment (one process) and the pipe to it."""
+
+    def __init__(self, spec: worker.WorkerSpec) -> None:
+        parent, child = _SPAWN.Pipe()
+        self.proc = _SPAWN.Process(target=worker.run, args=(spec, child),
+                                   name=f"fn-{spec.function_name}", daemon=True)
+        self.proc.start()
+        child.close()
+        self.conn: Connection = parent
+        self.ps = psutil.Process(self.proc.pid)
+
+    def wait(self, deadline: float, memory_mb: int | None) -> tuple[bool, bytes, float] | str:
+        """The worker's answer, or why none came: 'timeout', 'memory' or 'died'."""
+        next_check = 0.0
+        while True:
+            now = time.time()
+            if now >= deadline:
+                return "timeout"
+            try:
+                if self.conn.poll(min(_MEMORY_CHECK_EVERY_S, deadline - now)):
+                    answer: tuple[bool, bytes, float] = self.conn.recv()
+                    return answer
+            except (EOFError, OSError):
+                return "died"
+            if not self.proc.is_alive():
+                return "died"
+            if memory_mb and now >= next_check:
+                next_check = now + _MEMORY_CHECK_EVERY_S
+                try:
+                    if self.ps.memory_info().rss > memory_mb * 1024 * 1024:
+                        return "memory"
+                except psutil.NoSuchProcess:
+                    return "died"
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=5)
+        self.conn.close()
+
+
+class FunctionPool:
+    def __init__(self, fn: Function, environment: dict[str, str], log_dir: Path,
+                 account_slots: threading.BoundedSemaphore, default_concurrency: int) -> None:
+        self.fn = fn
+        self.concurrency = fn.reserved_concurrency or default_concurrency
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._account = account_slots
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.stats = PoolStats()
+        self._spec = worker.WorkerSpec(
+            function_name=fn.name,
+            function_arn=f"arn:aws:lambda:{environment.get('AWS_REGION', 'us-east-1')}:"
+                         f"123456789012:function:{fn.name}",
+            handler=fn.handler,
+            code_dir=str(fn.code_dir),
+            layer_dirs=tuple(str(p) for p in fn.layer_dirs),
+            memory_mb=fn.memory_mb,
+            environment=environment,
+            log_file=str(log_dir / f"{fn.name}.log"),
+        )
+
+    # -- public ---------------------------------------------------------------------------------
+    def invoke(self, event: Any, *, wait_s: float | None = None,
+               request_id: str | None = None) -> InvokeResult:
+        """Run the handler once; blocks for a free slot up to ``wait_s`` (None: forever)."""
+        request_id = request_id or str(uuid.uuid4())
+        if not self._slots.acquire(timeout=wait_s):
+            self.stats.throttles += 1
+            raise Throttled(f"Rate Exceeded: {self.fn.name} is at its concurrency "
+                            f"limit of {self.concurrency}")
+        try:
+            with self._account:
+                return self._run(orjson.dumps(event), request_id)
+        finally:
+            self._slots.release()
+
+    def prewarm(self) -> None:
+        """Start one environment ahead of the first invocation (a provisioned instance)."""
+        try:
+            w, err = self._start_worker()
+        except Exception:  # noqa: BLE001 - the first invoke will report the cause
+            return
+        if err is None:
+            self._release(w)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for w in idle:
+            w.kill()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _start_worker(self) -> tuple[_Worker, InvokeResult | None]:
+        w = _Worker(self._spec)
+        answer = w.wait(time.time() + max(INIT_TIMEOUT_S, self.fn.timeout_s), None)
+        if isinstance(answer, tuple) and answer[0]:
+            return w, None
+        w.kill()
+        payload = (answer[1] if isinstance(answer, tuple)
+                   else _error(f"init phase failed: {answer}", "Runtime.InitError"))
+        return w, InvokeResult(payload, "Unhandled", 0.0, True, "")
+
+    def _acquire_worker(self) -> tuple[_Worker | None, InvokeResult | None, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), None, False
+        self.stats.cold_starts += 1
+        w, err = self._start_worker()
+        return (None, err, True) if err else (w, None, True)
+
+    def _release(self, w: _Worker) -> None:
+        with self._lock:
+            if not self._closed:
+                self._idle.append(w)
+                return
+        w.kill()
+
+    def _run(self, event_json: bytes, request_id: str) -> InvokeResult:
+        self.stats.invocations += 1
+        started = time.perf_counter()
+        w, init_error, cold = self._acquire_worker()
+        if w is None:
+            self.stats.errors += 1
+            assert init_error is not None
+            return InvokeResult(init_error.payload, "Unhandled", 0.0, True, request_id)
+        deadline = time.time() + self.fn.timeout_s
+        try:
+            w.conn.send((request_id, event_json, deadline))
+            answer = w.wait(deadline, self.fn.memory_mb)
+        except (BrokenPipeError, OSError):
+            answer = "died"
+        elapsed = (time.perf_counter() - started) * 1000
+        if isinstance(answer, tuple):
+            self._release(w)
+            ok, payload, duration = answer
+            self.stats.durations_ms.append(duration)
+            if not ok:
+                self.stats.errors += 1
+            return InvokeResult(payload, None if ok else "Unhandled", duration, cold, request_id)
+        w.kill()
+        self.stats.errors += 1
+        if answer == "timeout":
+            self.stats.timeouts += 1
+            payload = _error(f"{request_id} Task timed out after {self.fn.timeout_s:.2f} seconds",
+                             "Sandbox.Timedout")
+        elif answer == "memory":
+            payload = _error(f"RequestId: {request_id} Error: Runtime exited with error: "
+                             f"signal: killed (memory limit of {self.fn.memory_mb} MB exceeded)",
+                             "Runtime.OutOfMemory")
+        else:
+            payload = _error(f"RequestId: {request_id} Error: Runtime exited with error: "
+                             f"exit code {w.proc.exitcode}", "Runtime.ExitError")
+        return InvokeResult(payload, "Unhandled", elapsed, cold, request_id)

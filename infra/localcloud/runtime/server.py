@@ -1,0 +1,215 @@
+"""The function runtime daemon: pools, SQS pollers, scheduler and HTTP, all from the template.
+
+Run: ``python -m localcloud.runtime`` (settings from ``TRIBUTARY_*``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anyio
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from localcloud.config import emulator_client, function_environment, load_stack
+from localcloud.runtime.http import (
+    MAX_PAYLOAD_BYTES,
+    CompiledRoute,
+    apigw_event,
+    apigw_response,
+    aws_error,
+    compile_route,
+    invoke_api_response,
+    match_route,
+)
+from localcloud.runtime.pool import FunctionPool, Throttled
+from localcloud.runtime.schedule import Scheduler
+from localcloud.runtime.sqs import SqsPoller
+from localcloud.template import Function
+from tributary.log import get_logger
+from tributary.settings import Settings, get_settings
+
+log = get_logger("runtime")
+ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
+_SYNC_WAIT_S = 10.0  # how long a synchronous call queues for a free slot before 429
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.template = load_stack(settings)
+        self.started_at = time.time()
+        self.stop = threading.Event()
+        self.sqs_latency_ms: deque[float] = deque(maxlen=5000)
+        account = threading.BoundedSemaphore(settings.runtime_max_concurrency)
+        log_dir = settings.home_dir / "logs" / "functions"
+        self.pools = {
+            fn.name: FunctionPool(fn, function_environment(fn, settings), log_dir, account,
+                                  settings.runtime_default_concurrency)
+            for fn in self.template.functions
+        }
+        sqs = emulator_client("sqs", settings)
+        self.pollers = [
+            SqsPoller(t, self.pools[fn.name], sqs, settings.region, self.stop, self.sqs_latency_ms)
+            for fn in self.template.functions for t in fn.sqs
+        ]
+        self.scheduler = Scheduler(self.template.functions, emulator_client("events", settings), settings.region,
+                                   settings.schedule_scale, self.invoke_async, self.stop)
+        self.routes: list[CompiledRoute] = [
+            compile_route(fn, r) for fn in self.template.functions for r in fn.routes
+        ]
+        self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        for pool in self.pools.values():
+            threading.Thread(target=pool.prewarm, daemon=True).start()
+        for poller in self.pollers:
+            poller.start()
+        self.scheduler.start()
+        log.info("runtime started", extra={"functions": sorted(self.pools),
+                                           "template": str(self.template.path)})
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self._async.shutdown(wait=False, cancel_futures=True)
+        for pool in self.pools.values():
+            pool.close()
+
+    # -- invocation -----------------------------------------------------------------------------
+    def pool(self, name_or_arn: str) -> FunctionPool | None:
+        # Accept a name, an ARN, or either with a :qualifier, as Lambda does.
+        name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        return self.pools.get(name)
+
+    def invoke_async(self, fn: Function, event: dict[str, Any]) -> None:
+        def run() -> None:
+            for attempt in range(ASYNC_RETRIES + 1):
+                if self.stop.is_set():
+                    return
+                result = self.pools[fn.name].invoke(event)
+                if not result.error:
+                    return
+                log.warning("async invocation failed", extra={
+                    "function": fn.name, "attempt": attempt + 1, "error": result.json()})
+                self.stop.wait(attempt + 1.0)
+
+        self._async.submit(run)
+
+    def stats(self) -> dict[str, Any]:
+        lat = sorted(self.sqs_latency_ms)
+        pct = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else None)
+        return {
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "functions": {name: p.stats.as_dict() for name, p in self.pools.items()},
+            "sqs": {"latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99),
+                    "samples": len(lat),
+                    "mappings": [{"queue": p.trigger.queue_name, "function": p.pool.fn.name,
+                                  "pollers": p.threads, "batches": p.batches,
+                                  "records": p.records} for p in self.pollers]},
+            "schedules": self.scheduler.stats(),
+        }
+
+    # -- HTTP -----------------------------------------------------------------------------------
+    async def _health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "functions": sorted(self.pools),
+                             "template": str(self.template.path)})
+
+    async def _stats(self, request: Request) -> Response:
+        return JSONResponse(self.stats())
+
+    async def _invoke_api(self, request: Request) -> Response:
+        pool = self.pool(request.path_params["name"])
+        if pool is None:
+            return aws_error(404, "ResourceNotFoundException",
+                             f"Function not found: {request.path_params['name']}")
+        body = await request.body()
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return aws_error(413, "RequestTooLargeException", "Request must be smaller than "
+                             f"{MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation")
+        try:
+            event = parse_event(body)
+        except ValueError:
+            return aws_error(400, "InvalidRequestContentException",
+                             "Could not parse request body into json")
+        kind = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        if kind == "DryRun":
+            return Response(status_code=204)
+        if kind == "Event":
+            self.invoke_async(pool.fn, event)
+            return Response(status_code=202)
+        try:
+            result = await anyio.to_thread.run_sync(
+                lambda: pool.invoke(event, wait_s=_SYNC_WAIT_S))
+        except Throttled as exc:
+            return aws_error(429, "TooManyRequestsException", str(exc))
+        return invoke_api_response(result)
+
+    async def _http_event(self, request: Request, fn: Function, raw_path: str, route_key: str,
+                          path_params: dict[str, str] | None) -> Response:
+        body = await request.body()
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
+        event = apigw_event(request, body, raw_path, route_key, path_params)
+        pool = self.pools[fn.name]
+        try:
+            result = await anyio.to_thread.run_sync(
+                lambda: pool.invoke(event, wait_s=_SYNC_WAIT_S))
+        except Throttled:
+            return JSONResponse({"message": "Too Many Requests"}, status_code=429)
+        return apigw_response(result)
+
+    async def _function_url(self, request: Request) -> Response:
+        pool = self.pool(request.path_params["name"])
+        if pool is None or not pool.fn.function_url:
+            return JSONResponse({"message": "Forbidden"}, status_code=403)
+        raw_path = "/" + request.path_params.get("path", "")
+        return await self._http_event(request, pool.fn, raw_path, "$default", None)
+
+    async def _http_api(self, request: Request) -> Response:
+        path = request.url.path
+        found = match_route(self.routes, request.method, path)
+        if found is None:
+            return JSONResponse({"message": "Not Found"}, status_code=404)
+        route, params = found
+        return await self._http_event(request, route.fn, path, route.route_key, params)
+
+    def app(self) -> Starlette:
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        return Starlette(routes=[
+            Route("/_runtime/health", self._health),
+            Route("/_runtime/stats", self._stats),
+            Route("/2015-03-31/functions/{name}/invocations", self._invoke_api, methods=["POST"]),
+            Route("/lambda-url/{name}", self._function_url, methods=methods),
+            Route("/lambda-url/{name}/{path:path}", self._function_url, methods=methods),
+            Route("/{path:path}", self._http_api, methods=methods),
+        ], lifespan=self._lifespan)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.start()
+        try:
+            yield
+        finally:
+            self.shutdown()
+
+
+def parse_event(body: bytes) -> Any:
+    return orjson.loads(body) if body else {}
+
+
+def main() -> None:
+    settings = get_settings()
+    runtime = Runtime(settings)
+    uvicorn.run(runtime.app(), host=settings.host, port=settings.runtime_port,
+                log_level="warning", access_log=False)

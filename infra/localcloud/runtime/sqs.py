@@ -1,0 +1,149 @@
+"""SQS event source mappings, polled the way Lambda polls them.
+
+Each poller long-polls its queue, gathers up to ``BatchSize`` records within the batching
+window, invokes the function with a ``Records`` event and then deletes what succeeded. On a
+function error nothing is deleted, so the batch reappears after the queue's visibility
+timeout; with ``ReportBatchItemFailures`` only the records named in ``batchItemFailures``
+stay. Redrive to the DLQ after ``maxReceiveCount`` is the queue's own (the emulator's) job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from localcloud.runtime.pool import FunctionPool, InvokeResult
+from localcloud.template import ACCOUNT_ID, SqsTrigger
+from tributary.log import get_logger
+
+log = get_logger("runtime.sqs")
+_LONG_POLL_S = 2  # short enough to notice shutdown quickly
+
+
+def failed_message_ids(result: InvokeResult, batch_ids: set[str], partial: bool) -> set[str]:
+    """Which records go back to the queue after an invocation (Lambda's rules)."""
+    if result.error:
+        return set(batch_ids)
+    if not partial:
+        return set()
+    response = result.json()
+    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+    if not failures:
+        return set()
+    ids = {f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures}
+    # A malformed or unknown identifier makes Lambda treat the whole batch as failed.
+    if None in ids or "" in ids or not ids <= batch_ids:
+        return set(batch_ids)
+    return {i for i in ids if isinstance(i, str)}
+
+
+def to_record(msg: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "messageId": msg["MessageId"],
+        "receiptHandle": msg["ReceiptHandle"],
+        "body": msg["Body"],
+        "attributes": msg.get("Attributes", {}),
+        "messageAttributes": {
+            k: {"stringValue": v.get("StringValue"), "binaryValue": v.get("BinaryValue"),
+                "stringListValues": [], "binaryListValues": [], "dataType": v["DataType"]}
+            for k, v in (msg.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": msg.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+class SqsPoller:
+    """``threads`` pollers for one mapping; each invokes synchronously, like Lambda's pollers."""
+
+    def __init__(self, trigger: SqsTrigger, pool: FunctionPool, sqs: Any, region: str,
+                 stop: threading.Event, latencies: deque[float]) -> None:
+        self.trigger = trigger
+        self.pool = pool
+        self.sqs = sqs
+        self.region = region
+        self.stop = stop
+        self.latencies = latencies
+        self.queue_arn = f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{trigger.queue_name}"
+        self.batches = 0
+        self.records = 0
+        self.threads = min(pool.concurrency, trigger.max_concurrency or pool.concurrency)
+
+    def start(self) -> None:
+        if not self.trigger.enabled:
+            return
+        for i in range(self.threads):
+            threading.Thread(target=self._loop, daemon=True,
+                             name=f"sqs-{self.trigger.queue_name}-{i}").start()
+
+    def _queue_url(self) -> str:
+        while not self.stop.is_set():
+            try:
+                url: str = self.sqs.get_queue_url(QueueName=self.trigger.queue_name)["QueueUrl"]
+                return url
+            except Exception as exc:  # noqa: BLE001 - not deployed yet, or emulator restarting
+                log.debug("queue not available yet", extra={"queue": self.trigger.queue_name,
+                                                            "error": str(exc)})
+                self.stop.wait(1.0)
+        return ""
+
+    def _receive(self, url: str, count: int, wait_s: int) -> list[dict[str, Any]]:
+        resp = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=max(1, min(10, count)), WaitTimeSeconds=wait_s,
+            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])
+        messages: list[dict[str, Any]] = resp.get("Messages", [])
+        return messages
+
+    def _gather(self, url: str) -> list[dict[str, Any]]:
+        size = self.trigger.batch_size
+        batch = last = self._receive(url, size, _LONG_POLL_S)
+        deadline = time.monotonic() + self.trigger.batching_window_s
+        while batch and len(batch) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and len(last) < 10:
+                break  # window over and nothing more is waiting: invoke with what we have
+            last = self._receive(url, size - len(batch), int(remaining) if remaining >= 1 else 0)
+            batch.extend(last)
+            if not last and 0 < remaining < 1:
+                self.stop.wait(min(remaining, 0.05))
+        return batch
+
+    def _loop(self) -> None:
+        url = self._queue_url()
+        while not self.stop.is_set():
+            try:
+                batch = self._gather(url)
+            except Exception as exc:  # noqa: BLE001 - keep polling through emulator hiccups
+                log.warning("receive failed", extra={"queue": self.trigger.queue_name,
+                                                     "error": str(exc)})
+                self.stop.wait(1.0)
+                url = self._queue_url()
+                continue
+            if batch:
+                self._dispatch(url, batch)
+
+    def _dispatch(self, url: str, batch: list[dict[str, Any]]) -> None:
+        now_ms = time.time() * 1000
+        for m in batch:
+            sent = m.get("Attributes", {}).get("SentTimestamp")
+            if sent:
+                self.latencies.append(now_ms - int(sent))
+        event = {"Records": [to_record(m, self.queue_arn, self.region) for m in batch]}
+        result = self.pool.invoke(event)
+        self.batches += 1
+        self.records += len(batch)
+        ids = {m["MessageId"] for m in batch}
+        failed = failed_message_ids(result, ids, self.trigger.report_batch_item_failures)
+        done = [m for m in batch if m["MessageId"] not in failed]
+        if failed:
+            log.info("records returned to queue", extra={
+                "function": self.pool.fn.name, "queue": self.trigger.queue_name,
+                "failed": len(failed), "batch": len(batch), "error": result.error})
+        for i in range(0, len(done), 10):
+            chunk = done[i:i + 10]
+            self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)])

@@ -1,0 +1,225 @@
+"""Supervise the local cloud's daemons: start (idempotently), health-check, report, stop.
+
+Each part is a separate background process with a pid file, a port and a log file under the
+state folder, so the function runtime can be killed and restarted without losing the
+emulator's queues or the database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from localcloud import postgres
+from tributary.settings import Settings
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    argv: list[str]
+    healthy: Callable[[], bool]
+    marker: str  # a string in the process command line that proves the pid is ours
+    prepare: Callable[[], None] = lambda: None
+    after_healthy: Callable[[], None] = lambda: None
+    user: str | None = None
+    stop_signal: int = signal.SIGTERM
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Status:
+    name: str
+    state: str  # running | stopped | unhealthy
+    healthy: bool
+    pid: int | None
+    port: int
+    log: str
+    rss_mb: float | None
+    reused: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home_dir
+        self.run_dir = self.home / "run"
+        self.log_dir = self.home / "logs"
+        py = sys.executable
+        # Children get absolute paths so they agree with us whatever their working directory.
+        child_env = {"TRIBUTARY_HOME": str(self.home),
+                     "TRIBUTARY_TEMPLATE": str(settings.template.resolve())}
+        self.services: list[Service] = [
+            Service("emulator", settings.emulator_port,
+                    [py, "-m", "localcloud.emulator", "--host", settings.host,
+                     "--port", str(settings.emulator_port), "--runtime-url", settings.runtime_url],
+                    _http_ok(f"{settings.emulator_url}/_tributary/health"), "localcloud.emulator"),
+        ]
+        if settings.pg_is_local:
+            dsn = settings.pg_dsn.get_secret_value()
+            data = self.home / "pg" / "data"
+            self.services.append(Service(
+                "postgres", postgres.dsn_parts(dsn)[1], postgres.argv(data, dsn),
+                lambda: postgres.healthy(dsn), str(data),
+                prepare=lambda: postgres.prepare(data, dsn),
+                after_healthy=lambda: postgres.ensure_database(dsn),
+                user=postgres.run_as(), stop_signal=signal.SIGINT))
+        self.services.append(Service(
+            "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
+            _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",
+            env=child_env))
+        for s in self.services:
+            s.env = {**child_env, **s.env}
+
+    # -- pid bookkeeping ------------------------------------------------------------------------
+    def _pid_file(self, svc: Service) -> Path:
+        return self.run_dir / f"{svc.name}.pid"
+
+    def _log_file(self, svc: Service) -> Path:
+        return self.log_dir / f"{svc.name}.log"
+
+    def pid(self, svc: Service) -> int | None:
+        try:
+            pid = int(self._pid_file(svc).read_text().strip())
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE and svc.marker in " ".join(proc.cmdline()):
+                return pid
+        except (FileNotFoundError, ValueError, psutil.Error):
+            pass
+        return None
+
+    def service(self, name: str) -> Service:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise StackError(f"no service {name!r}; services: {[s.name for s in self.services]}")
+
+    # -- operations -----------------------------------------------------------------------------
+    def status(self) -> list[Status]:
+        out = []
+        for svc in self.services:
+            pid = self.pid(svc)
+            ok = pid is not None and svc.healthy()
+            rss = None
+            if pid:
+                try:
+                    rss = round(psutil.Process(pid).memory_info().rss / 2**20, 1)
+                except psutil.Error:
+                    pass
+            state = "stopped" if pid is None else ("running" if ok else "unhealthy")
+            out.append(Status(svc.name, state, ok, pid, svc.port, str(self._log_file(svc)), rss))
+        return out
+
+    def start(self, svc: Service) -> bool:
+        """Start ``svc`` unless it already runs; True when an existing process was reused."""
+        if self.pid(svc) is not None:
+            return True
+        if _port_in_use(self.settings.host, svc.port):
+            raise StackError(f"{svc.name}: port {svc.port} is taken by another process; "
+                             f"stop it or change the port setting")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        svc.prepare()
+        log = open(self._log_file(svc), "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            svc.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, user=svc.user, env={**os.environ, **svc.env},
+        )
+        log.close()
+        self._pid_file(svc).write_text(str(proc.pid))
+        return False
+
+    def wait_healthy(self, svc: Service, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.pid(svc) is None:
+                raise StackError(f"{svc.name} exited during start-up; see {self._log_file(svc)}:\n"
+                                 + _tail(self._log_file(svc)))
+            if svc.healthy():
+                svc.after_healthy()
+                return
+            time.sleep(0.1)
+        raise StackError(f"{svc.name} not healthy after {timeout_s:.0f}s; see "
+                         f"{self._log_file(svc)}:\n" + _tail(self._log_file(svc)))
+
+    def up(self, deploy: Callable[[], object] | None = None) -> list[Status]:
+        """Start every part (reusing running ones), deploy, and wait until all are healthy."""
+        timeout = self.settings.startup_timeout_s
+        reused = {}
+        infra = [s for s in self.services if s.name != "runtime"]
+        for svc in infra:  # emulator and database start in parallel
+            reused[svc.name] = self.start(svc)
+        for svc in infra:
+            self.wait_healthy(svc, timeout)
+        if deploy is not None:
+            deploy()
+        runtime = self.service("runtime")
+        reused["runtime"] = self.start(runtime)
+        self.wait_healthy(runtime, timeout)
+        statuses = self.status()
+        for st in statuses:
+            st.reused = reused.get(st.name, False)
+        return statuses
+
+    def stop(self, svc: Service, timeout_s: float = 15.0) -> bool:
+        pid = self.pid(svc)
+        if pid is None:
+            self._pid_file(svc).unlink(missing_ok=True)
+            return False
+        proc = psutil.Process(pid)
+        children = proc.children(recursive=True)
+        proc.send_signal(svc.stop_signal)
+        _, alive = psutil.wait_procs([proc], timeout=timeout_s)
+        for p in alive + [c for c in children if c.is_running()]:
+            p.kill()
+        psutil.wait_procs(alive + children, timeout=5)
+        self._pid_file(svc).unlink(missing_ok=True)
+        return True
+
+    def down(self) -> list[str]:
+        stopped = []
+        for svc in reversed(self.services):
+            if self.stop(svc):
+                stopped.append(svc.name)
+        return stopped
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"

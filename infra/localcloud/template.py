@@ -1,0 +1,416 @@
+"""Read a SAM ``template.yaml`` into the typed model that deploy and the runtime share.
+
+Only the wiring a local cloud needs is modelled: buckets, queues (with redrive), tables,
+functions (code, handler, layers, timeout, memory, environment, concurrency) and their
+triggers (SQS mappings, schedules, HTTP API routes, function URLs). Intrinsic functions are
+resolved against parameters and the resources' physical names, as CloudFormation would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+_SHORT_TAGS = (
+    "Ref Sub Join Select Split If Equals Not And Or FindInMap Base64 GetAZs ImportValue "
+    "Condition Cidr Transform"
+).split()
+
+
+class TemplateError(ValueError):
+    """The template cannot be understood; the message names the resource and field."""
+
+
+# -- YAML with CloudFormation short-form tags -------------------------------------------------
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag_constructor(tag: str) -> Any:
+    key = "Ref" if tag == "Ref" else ("Condition" if tag == "Condition" else f"Fn::{tag}")
+
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {key: value}
+
+    return construct
+
+
+def _getatt_constructor(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        return {"Fn::GetAtt": str(loader.construct_scalar(node)).split(".", 1)}
+    return {"Fn::GetAtt": loader.construct_sequence(node, deep=True)}  # type: ignore[arg-type]
+
+
+for _tag in _SHORT_TAGS:
+    _CfnLoader.add_constructor(f"!{_tag}", _tag_constructor(_tag))
+_CfnLoader.add_constructor("!GetAtt", _getatt_constructor)
+
+
+def load_yaml(text: str) -> dict[str, Any]:
+    data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(data, dict) or "Resources" not in data:
+        raise TemplateError("template has no Resources section")
+    return data
+
+
+# -- the model --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bucket:
+    logical_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    logical_id: str
+    name: str
+    visibility_timeout_s: int = 30
+    dlq_name: str | None = None
+    max_receive_count: int | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Table:
+    logical_id: str
+    name: str
+    properties: dict[str, Any]  # the resolved CloudFormation properties
+
+
+@dataclass(frozen=True)
+class SqsTrigger:
+    queue_name: str
+    batch_size: int = 10
+    batching_window_s: float = 0.0
+    report_batch_item_failures: bool = False
+    max_concurrency: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Schedule:
+    rule_name: str
+    expression: str
+    enabled: bool = True
+    input: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str  # upper case, or ANY
+    path: str
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    layer_dirs: tuple[Path, ...]
+    timeout_s: float
+    memory_mb: int
+    environment: dict[str, str]
+    reserved_concurrency: int | None
+    function_url: bool
+    sqs: tuple[SqsTrigger, ...]
+    schedules: tuple[Schedule, ...]
+    routes: tuple[HttpRoute, ...]
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{self.name}"
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    stack_name: str
+    buckets: tuple[Bucket, ...]
+    queues: tuple[Queue, ...]
+    tables: tuple[Table, ...]
+    functions: tuple[Function, ...]
+
+    def function(self, name: str) -> Function:
+        for fn in self.functions:
+            if name in (fn.name, fn.logical_id):
+                return fn
+        raise KeyError(f"no function named {name!r} in {self.path}")
+
+
+# -- intrinsic functions ----------------------------------------------------------------------
+_PHYSICAL_NAME_PROP = {
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::Serverless::Function": "FunctionName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::Events::Rule": "Name",
+}
+_ARN_SERVICE = {
+    "AWS::S3::Bucket": "arn:aws:s3:::{name}",
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{name}",
+}
+
+
+class _Resolver:
+    def __init__(
+        self, raw: dict[str, Any], stack: str, region: str, emulator_url: str,
+        overrides: dict[str, str],
+    ) -> None:
+        self.raw = raw
+        self.resources: dict[str, Any] = raw["Resources"]
+        self.region = region
+        self.emulator_url = emulator_url
+        self.params: dict[str, Any] = {
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::StackName": stack,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        for name, spec in (raw.get("Parameters") or {}).items():
+            if name in overrides:
+                self.params[name] = overrides[name]
+            elif "Default" in spec:
+                self.params[name] = spec["Default"]
+        self.stack = stack
+
+    def physical_name(self, logical_id: str) -> str:
+        res = self._resource(logical_id)
+        prop = _PHYSICAL_NAME_PROP.get(res["Type"])
+        given = (res.get("Properties") or {}).get(prop) if prop else None
+        if given is not None:
+            return str(self.resolve(given, f"{logical_id}.{prop}"))
+        return f"{self.stack}-{logical_id}".lower()
+
+    def _resource(self, logical_id: str) -> dict[str, Any]:
+        try:
+            res: dict[str, Any] = self.resources[logical_id]
+            return res
+        except KeyError:
+            raise TemplateError(f"reference to unknown resource {logical_id!r}") from None
+
+    def ref(self, name: str, where: str) -> Any:
+        if name in self.params:
+            return self.params[name]
+        if name in self.resources:
+            if self.resources[name]["Type"] == "AWS::SQS::Queue":
+                return self.getatt(name, "QueueUrl", where)
+            if self.resources[name]["Type"] == "AWS::Serverless::LayerVersion":
+                return {"LayerLogicalId": name}
+            return self.physical_name(name)
+        raise TemplateError(f"{where}: Ref to unknown parameter or resource {name!r}")
+
+    def getatt(self, logical_id: str, attr: str, where: str) -> str:
+        res = self._resource(logical_id)
+        name = self.physical_name(logical_id)
+        rtype = res["Type"]
+        if attr == "Arn" and rtype in _ARN_SERVICE:
+            return _ARN_SERVICE[rtype].format(region=self.region, account=ACCOUNT_ID, name=name)
+        if rtype == "AWS::SQS::Queue" and attr == "QueueName":
+            return name
+        if rtype == "AWS::SQS::Queue" and attr == "QueueUrl":
+            return f"{self.emulator_url}/{ACCOUNT_ID}/{name}"
+        raise TemplateError(f"{where}: unsupported GetAtt {logical_id}.{attr}")
+
+    def resolve(self, value: Any, where: str) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v, where) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.ref(arg, where)
+            if key == "Fn::GetAtt":
+                logical, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
+                return self.getatt(logical, attr, where)
+            if key == "Fn::Sub":
+                return self._sub(arg, where)
+            if key == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(x) for x in self.resolve(items, where))
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items, where)[int(index)]
+            if key.startswith("Fn::"):
+                raise TemplateError(f"{where}: intrinsic {key} is not supported locally")
+        return {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
+
+    def _sub(self, arg: Any, where: str) -> str:
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        local = {k: self.resolve(v, where) for k, v in extra.items()}
+
+        def repl(m: re.Match[str]) -> str:
+            token = m.group(1)
+            if token in local:
+                return str(local[token])
+            if "." in token and token.split(".", 1)[0] in self.resources:
+                logical, attr = token.split(".", 1)
+                return self.getatt(logical, attr, where)
+            return str(self.ref(token, where))
+
+        return re.sub(r"\$\{([^!}][^}]*)\}", repl, text)
+
+
+# -- building the model -----------------------------------------------------------------------
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _queue_name_from_arn(arn: str, where: str) -> str:
+    if not arn.startswith("arn:aws:sqs:"):
+        raise TemplateError(f"{where}: Queue must be an SQS queue ARN, got {arn!r}")
+    return arn.rsplit(":", 1)[1]
+
+
+def _enabled(props: dict[str, Any]) -> bool:
+    if "State" in props:
+        return str(props["State"]).upper() == "ENABLED"
+    return bool(props.get("Enabled", True))
+
+
+def _function(
+    r: _Resolver, root: Path, logical_id: str, spec: dict[str, Any], globals_: dict[str, Any]
+) -> Function:
+    where = f"Resources.{logical_id}"
+    props = r.resolve(_merge(globals_, spec.get("Properties") or {}), f"{where}.Properties")
+    for required in ("CodeUri", "Handler"):
+        if required not in props:
+            raise TemplateError(f"{where}.Properties.{required} is required")
+    layer_dirs = []
+    for layer in props.get("Layers") or []:
+        if not isinstance(layer, dict) or "LayerLogicalId" not in layer:
+            raise TemplateError(f"{where}.Properties.Layers: only !Ref to a local layer works")
+        lspec = r.resources[layer["LayerLogicalId"]].get("Properties") or {}
+        layer_dirs.append((root / str(lspec.get("ContentUri", ""))).resolve())
+    sqs, schedules, routes = [], [], []
+    for event_id, event in (props.get("Events") or {}).items():
+        etype, eprops = event.get("Type"), event.get("Properties") or {}
+        ewhere = f"{where}.Properties.Events.{event_id}"
+        if etype == "SQS":
+            scaling = eprops.get("ScalingConfig") or {}
+            sqs.append(SqsTrigger(
+                queue_name=_queue_name_from_arn(str(eprops.get("Queue")), ewhere),
+                batch_size=int(eprops.get("BatchSize", 10)),
+                batching_window_s=float(eprops.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in (eprops.get("FunctionResponseTypes") or []),
+                max_concurrency=scaling.get("MaximumConcurrency"),
+                enabled=bool(eprops.get("Enabled", True)),
+            ))
+        elif etype == "Schedule":
+            schedules.append(Schedule(
+                rule_name=str(eprops.get("Name") or f"{r.stack}-{logical_id}-{event_id}"),
+                expression=str(eprops["Schedule"]),
+                enabled=_enabled(eprops),
+                input=eprops.get("Input"),
+            ))
+        elif etype == "HttpApi":
+            routes.append(HttpRoute(
+                method=str(eprops.get("Method", "ANY")).upper(),
+                path=str(eprops.get("Path", "/$default")),
+            ))
+        else:
+            raise TemplateError(f"{ewhere}.Type {etype!r} is not supported by the local runtime")
+    env = (props.get("Environment") or {}).get("Variables") or {}
+    return Function(
+        logical_id=logical_id,
+        name=r.physical_name(logical_id),
+        code_dir=(root / str(props["CodeUri"])).resolve(),
+        handler=str(props["Handler"]),
+        layer_dirs=tuple(layer_dirs),
+        timeout_s=float(props.get("Timeout", 3)),
+        memory_mb=int(props.get("MemorySize", 128)),
+        environment={k: str(v) for k, v in env.items()},
+        reserved_concurrency=(
+            int(props["ReservedConcurrentExecutions"])
+            if "ReservedConcurrentExecutions" in props else None
+        ),
+        function_url="FunctionUrlConfig" in props,
+        sqs=tuple(sqs),
+        schedules=tuple(schedules),
+        routes=tuple(routes),
+    )
+
+
+def _queue(r: _Resolver, logical_id: str, spec: dict[str, Any]) -> Queue:
+    where = f"Resources.{logical_id}.Properties"
+    props = r.resolve(spec.get("Properties") or {}, where)
+    redrive = props.get("RedrivePolicy")
+    if isinstance(redrive, str):
+        redrive = json.loads(redrive)
+    dlq_name = max_receive = None
+    if redrive:
+        dlq_name = _queue_name_from_arn(str(redrive.get("deadLetterTargetArn")), where)
+        max_receive = int(redrive.get("maxReceiveCount", 0)) or None
+    attributes = {
+        k: str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in props.items()
+        if k in ("DelaySeconds", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+                 "MaximumMessageSize", "FifoQueue", "ContentBasedDeduplication")
+    }
+    return Queue(
+        logical_id=logical_id,
+        name=r.physical_name(logical_id),
+        visibility_timeout_s=int(props.get("VisibilityTimeout", 30)),
+        dlq_name=dlq_name,
+        max_receive_count=max_receive,
+        attributes=attributes,
+    )
+
+
+def load_template(
+    path: Path,
+    *,
+    region: str = "us-east-1",
+    emulator_url: str = "http://127.0.0.1:4566",
+    parameters: dict[str, str] | None = None,
+) -> Template:
+    path = path.resolve()
+    raw = load_yaml(path.read_text())
+    stack = str((raw.get("Metadata") or {}).get("StackName", "tributary"))
+    r = _Resolver(raw, stack, region, emulator_url, parameters or {})
+    globals_ = (raw.get("Globals") or {}).get("Function") or {}
+    buckets, queues, tables, functions = [], [], [], []
+    for logical_id, spec in r.resources.items():
+        if not isinstance(spec, dict) or "Type" not in spec:
+            raise TemplateError(f"Resources.{logical_id}: Type is required")
+        rtype = spec["Type"]
+        if rtype == "AWS::S3::Bucket":
+            buckets.append(Bucket(logical_id, r.physical_name(logical_id)))
+        elif rtype == "AWS::SQS::Queue":
+            queues.append(_queue(r, logical_id, spec))
+        elif rtype == "AWS::DynamoDB::Table":
+            props = r.resolve(spec.get("Properties") or {}, f"Resources.{logical_id}")
+            tables.append(Table(logical_id, r.physical_name(logical_id), props))
+        elif rtype == "AWS::Serverless::Function":
+            functions.append(_function(r, path.parent, logical_id, spec, globals_))
+    return Template(
+        path=path,
+        stack_name=stack,
+        buckets=tuple(buckets),
+        queues=tuple(queues),
+        tables=tuple(tables),
+        functions=tuple(functions),
+    )

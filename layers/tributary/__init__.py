@@ -1,0 +1,1 @@
+"""Tributary's shared library: what every function handler imports (deployed as a Lambda layer)."""
