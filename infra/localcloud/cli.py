@@ -142,3 +142,7 @@ def stats() -> None:
         raise typer.Exit(1) from exc
     json.dump(data, sys.stdout, indent=2)
     print()
+
+
+if __name__ == "__main__":
+    app()

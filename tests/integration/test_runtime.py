@@ -1,0 +1,207 @@
+"""The function runtime against the real embedded stack (moto server, pgserver, runtime)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import Cloud, wait_for
+
+pytestmark = pytest.mark.integration
+BUCKET = "probe-bucket"
+
+
+def _send(cloud: Cloud, queue: str, bodies: list[dict[str, Any]]) -> None:
+    sqs = cloud.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    for i in range(0, len(bodies), 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(n), "MessageBody": json.dumps(b)} for n, b in enumerate(bodies[i:i + 10])])
+
+
+def test_every_part_is_healthy_and_status_reports_it(probe_cloud: Cloud) -> None:
+    out = subprocess.run([sys.executable, "-m", "localcloud.cli", "stack", "status", "--json"],
+                         env=probe_cloud.env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    parts = {p["name"]: p for p in json.loads(out.stdout)}
+    assert set(parts) == {"emulator", "postgres", "runtime"}
+    for part in parts.values():
+        assert part["healthy"] and part["state"] == "running"
+        assert psutil.pid_exists(part["pid"])
+
+
+def test_stack_up_is_idempotent(probe_cloud: Cloud) -> None:
+    before = {s.name: s.pid for s in probe_cloud.stack.status()}
+    after = probe_cloud.stack.up()
+    assert all(s.reused for s in after)
+    assert {s.name: s.pid for s in after} == before
+
+
+def test_sqs_batches_and_partial_failure_redelivers_only_failed_records(probe_cloud: Cloud) -> None:
+    run = uuid.uuid4().hex[:8]
+    ids = [f"{run}-{i}" for i in range(6)]
+    failing = {ids[1], ids[4]}
+    _send(probe_cloud, "probe-work",
+          [{"id": i, "fail_times": 1 if i in failing else 0} for i in ids])
+    wait_for(lambda: len(probe_cloud.keys(BUCKET, f"work/done/{run}")) == 6, 30,
+             what="all six records to be processed")
+    seen = probe_cloud.keys(BUCKET, f"work/seen/{run}")
+    receives = {i: sorted(int(k.rsplit("/", 1)[1]) for k in seen if f"/{i}/" in k) for i in ids}
+    for i in ids:
+        assert receives[i] == ([1, 2] if i in failing else [1]), (i, receives[i])
+    sizes = [int(probe_cloud.client("s3").get_object(Bucket=BUCKET, Key=k)["Body"].read())
+             for k in probe_cloud.keys(BUCKET, "work/batches/")]
+    assert max(sizes) > 1, "records were delivered one per invocation, not in batches"
+
+
+def test_record_that_keeps_failing_lands_in_dlq_after_max_receive_count(probe_cloud: Cloud) -> None:
+    poison = f"poison-{uuid.uuid4().hex[:8]}"
+    _send(probe_cloud, "probe-work", [{"id": poison, "fail_times": 99}])
+    sqs = probe_cloud.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="probe-work-dlq")["QueueUrl"]
+
+    def in_dlq() -> bool:
+        msgs = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        found = False
+        for m in msgs.get("Messages", []):
+            if json.loads(m["Body"])["id"] == poison:
+                found = True
+                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+        return found
+
+    wait_for(in_dlq, 40, what="the poison message in the DLQ")
+    assert len(probe_cloud.keys(BUCKET, f"work/seen/{poison}/")) == 2  # maxReceiveCount
+    assert probe_cloud.keys(BUCKET, f"work/done/{poison}") == []
+
+
+def _awslocal(cloud: Cloud, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**cloud.env, "LOCALSTACK_HOST": f"127.0.0.1:{cloud.settings.emulator_port}"}
+    awslocal = os.path.join(os.path.dirname(sys.executable), "awslocal")
+    return subprocess.run([awslocal, *args], env=env, capture_output=True, text=True,
+                          check=False)
+
+
+def test_disabled_schedule_does_not_fire_and_fires_again_once_enabled(probe_cloud: Cloud) -> None:
+    ticks = lambda: len(probe_cloud.keys(BUCKET, "tick/"))  # noqa: E731
+    start = ticks()
+    wait_for(lambda: ticks() >= start + 2, 15, what="the schedule to fire (1.2 s period)")
+
+    assert _awslocal(probe_cloud, "events", "disable-rule", "--name", "probe-tick").returncode == 0
+    wait_for(lambda: probe_cloud.client("events").describe_rule(Name="probe-tick")["State"]
+             == "DISABLED", 5, what="rule disabled")
+    threading.Event().wait(1.0)  # let an invocation already dispatched finish
+    paused_at = ticks()
+    threading.Event().wait(4.0)  # more than three periods
+    assert ticks() == paused_at, "a disabled schedule fired"
+
+    assert _awslocal(probe_cloud, "events", "enable-rule", "--name", "probe-tick").returncode == 0
+    wait_for(lambda: ticks() >= paused_at + 2, 15, what="the schedule to fire again")
+    event = json.loads(probe_cloud.client("s3").get_object(
+        Bucket=BUCKET, Key=sorted(probe_cloud.keys(BUCKET, "tick/"))[-1])["Body"].read())
+    assert event["detail-type"] == "Scheduled Event"
+    assert event["resources"][0].endswith(":rule/probe-tick")
+
+
+def test_function_url_answers_http_with_the_handlers_response(probe_cloud: Cloud) -> None:
+    url = f"{probe_cloud.settings.runtime_url}/lambda-url/probe-echo/some/path?x=1&y=2"
+    resp = httpx.post(url, content=b'{"hello": "world"}',
+                      headers={"content-type": "application/json"})
+    assert resp.status_code == 201
+    assert resp.headers["x-probe"] == "echo"
+    seen = resp.json()
+    assert seen["method"] == "POST" and seen["path"] == "/some/path"
+    assert seen["routeKey"] == "$default"
+    assert json.loads(seen["body"]) == {"hello": "world"}
+    assert seen["query"] == {"x": "1", "y": "2"}
+    assert 0 < seen["remaining_ms"] <= 10_000  # the template's Timeout, counting down
+    assert seen["memory_mb"] == 256 and seen["env_bucket"] == "probe-bucket"
+
+
+def test_http_api_route_passes_path_parameters(probe_cloud: Cloud) -> None:
+    base = probe_cloud.settings.runtime_url
+    resp = httpx.post(f"{base}/echo/alice", content=b"hi", headers={"content-type": "text/plain"})
+    assert resp.status_code == 201
+    assert resp.json()["pathParameters"] == {"name": "alice"}
+    assert resp.json()["routeKey"] == "POST /echo/{name}"
+    assert httpx.get(f"{base}/echo/alice").status_code == 404  # only POST is routed
+    assert httpx.post(f"{base}/nowhere").status_code == 404
+
+
+def test_awslocal_invoke_returns_the_handlers_real_result(probe_cloud: Cloud,
+                                                          tmp_path: Any) -> None:
+    out = tmp_path / "out.json"
+    proc = _awslocal(probe_cloud, "lambda", "invoke", "--function-name", "probe-nap",
+                     "--payload", '{"seconds": 0.1}', str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text()) == {"slept": 0.1}
+    assert json.loads(proc.stdout)["StatusCode"] == 200
+
+
+def test_handler_errors_and_timeouts_are_reported_like_lambda(probe_cloud: Cloud) -> None:
+    lam = probe_cloud.client("lambda")
+    resp = lam.invoke(FunctionName="probe-boom", Payload=b'{"why": "testing"}')
+    assert resp["FunctionError"] == "Unhandled"
+    err = json.loads(resp["Payload"].read())
+    assert err["errorType"] == "ValueError" and err["errorMessage"] == "boom: testing"
+    assert err["stackTrace"]
+
+    resp = lam.invoke(FunctionName="probe-nap", Payload=b'{"seconds": 5}')
+    assert resp["FunctionError"] == "Unhandled"
+    assert "Task timed out after 1.00 seconds" in json.loads(resp["Payload"].read())["errorMessage"]
+
+    # ...and the runtime keeps serving the same function afterwards.
+    resp = lam.invoke(FunctionName="probe-nap", Payload=b'{"seconds": 0}')
+    assert "FunctionError" not in resp
+    assert json.loads(resp["Payload"].read()) == {"slept": 0}
+
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.invoke(FunctionName="no-such-function", Payload=b"{}")
+
+
+def test_independent_invocations_run_in_parallel_processes(probe_cloud: Cloud) -> None:
+    lam = probe_cloud.client("lambda")
+    results: list[dict[str, float]] = []
+
+    def call() -> None:
+        resp = lam.invoke(FunctionName="probe-spin", Payload=b'{"seconds": 1.5}')
+        results.append(json.loads(resp["Payload"].read()))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    a, b = results
+    assert a["pid"] != b["pid"]
+    # CPU-bound handlers overlapped in time: the GIL did not serialize them.
+    assert a["start"] < b["end"] and b["start"] < a["end"]
+
+
+def test_sigkill_of_runtime_mid_batch_loses_no_message(probe_cloud: Cloud) -> None:
+    run = uuid.uuid4().hex[:8]
+    ids = [f"{run}-{i}" for i in range(12)]
+    _send(probe_cloud, "probe-slow", [{"id": i, "sleep": 0.4} for i in ids])
+    done = lambda: {k.split("/")[2] for k in probe_cloud.keys(BUCKET, f"slow/done/{run}")}  # noqa: E731
+    wait_for(lambda: len(done()) >= 1, 20, every=0.05, what="the first record to be processed")
+
+    stack = probe_cloud.stack
+    runtime = stack.service("runtime")
+    pid = stack.pid(runtime)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: stack.pid(runtime) is None, 10, what="the runtime to die")
+    assert len(done()) < len(ids), "everything finished before the kill; the test proves nothing"
+
+    stack.start(runtime)
+    stack.wait_healthy(runtime, 30)
+    wait_for(lambda: done() == set(ids), 40, what="every message after restart")
