@@ -110,6 +110,22 @@ def deploy() -> None:
     _print_report(_deploy())
 
 
+@app.command("validate")
+def validate_cmd(template: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Check template.yaml offline: SAM translate, then cfn-lint. Exit 1 on any finding."""
+    from pathlib import Path
+
+    from localcloud.validate import validate
+
+    path = Path(template) if template else get_settings().template
+    problems = validate(path)
+    for p in problems:
+        console.print(f"[red]{p}[/]")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{path}: SAM translate and cfn-lint found nothing")
+
+
 @app.command()
 def invoke(function: str,
            payload: Annotated[str, typer.Option(help="The event, as JSON.")] = "{}") -> None:

@@ -1,0 +1,35 @@
+"""Settings: one place, TRIBUTARY_ prefix, working defaults, secrets kept out of output."""
+
+from __future__ import annotations
+
+import pytest
+
+from tributary.settings import Settings
+
+
+def test_defaults_work_without_any_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in __import__("os").environ if k.startswith("TRIBUTARY_")]:
+        monkeypatch.delenv(key)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.emulator_url == "http://127.0.0.1:4566"
+    assert s.pg_is_local
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIBUTARY_EMULATOR_PORT", "4999")
+    monkeypatch.setenv("TRIBUTARY_PG_DSN", "postgresql://u:pw@db.example.com:5432/x")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.emulator_url.endswith(":4999")
+    assert not s.pg_is_local  # a remote database is used, not started
+
+
+def test_dsn_password_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIBUTARY_PG_DSN", "postgresql://u:hunter2@127.0.0.1:5433/x")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
+
+
+def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIBUTARY_SCHEDULE_SCALE", "-1")
+    with pytest.raises(ValueError, match="schedule_scale"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
