@@ -1,1 +1,1 @@
-"""The embedded local cloud: AWS emulator, PostgreSQL, function runtime, all driven by template.yaml."""
+"""The embedded local cloud: AWS emulator, PostgreSQL and function runtime, from template.yaml."""

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from localcloud.config import emulator_client, load_stack
-from localcloud.deploy import DeployReport, Deployer
+from localcloud.deploy import Deployer, DeployReport
 from localcloud.stack import Stack, StackError, Status
 from tributary.settings import get_settings
 
@@ -146,6 +146,41 @@ def invoke(function: str,
     print(body)
     if resp.get("FunctionError"):
         raise typer.Exit(1)
+
+
+@app.command()
+def heartbeat(timeout: Annotated[float, typer.Option(help="Seconds to wait for the row.")] = 60
+              ) -> None:
+    """Send one heartbeat through the deployed pipeline and time each hop to PostgreSQL.
+
+    heartbeat function -> raw object in S3 -> SQS -> heartbeat-sink function -> PostgreSQL.
+    """
+    import psycopg
+
+    settings = get_settings()
+    started = time.perf_counter()
+    resp = emulator_client("lambda", settings).invoke(
+        FunctionName="tributary-heartbeat", Payload=b'{"source": "tributary heartbeat"}')
+    beat = orjson.loads(resp["Payload"].read())
+    if resp.get("FunctionError"):
+        console.print(f"[red]heartbeat function failed:[/] {beat}")
+        raise typer.Exit(1)
+    invoked = time.perf_counter() - started
+    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        while time.perf_counter() - started < timeout:
+            exists = conn.execute("SELECT to_regclass('heartbeats')").fetchone()
+            if exists and exists[0] and conn.execute(
+                    "SELECT 1 FROM heartbeats WHERE id = %s", (beat["id"],)).fetchone():
+                break
+            time.sleep(0.05)
+        else:
+            console.print(f"[red]heartbeat {beat['id']} not in PostgreSQL after {timeout}s[/]")
+            raise typer.Exit(1)
+        total = conn.execute("SELECT count(*) FROM heartbeats").fetchone()
+    stored = time.perf_counter() - started
+    console.print(f"heartbeat {beat['id']}: raw object s3://{settings.raw_bucket}/{beat['key']}")
+    console.print(f"  function returned in {invoked * 1000:.0f} ms; row in PostgreSQL after "
+                  f"{stored * 1000:.0f} ms (heartbeats stored so far: {total[0] if total else 0})")
 
 
 @app.command()

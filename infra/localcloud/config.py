@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -49,10 +49,10 @@ def emulator_client(service: str, settings: Settings) -> Any:
     return _emulator_client(service, settings.emulator_url, settings.region)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _emulator_client(service: str, url: str, region: str) -> Any:
     return boto3.client(
-        service,  # type: ignore[call-overload]
+        service,
         endpoint_url=url, region_name=region, aws_access_key_id="test",
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32),

@@ -21,8 +21,9 @@ from localcloud.template import Function, Queue, Table, Template
 from tributary.settings import Settings
 
 ROLE_NAME = "tributary-lambda"
-_ASSUME = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}
+_ASSUME = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {"Service": "lambda.amazonaws.com"}}]}
 
 
 @dataclass

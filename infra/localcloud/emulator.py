@@ -39,10 +39,40 @@ def _keep_sqs_polling_to_the_runtime() -> None:
     )
 
 
+def _make_sqs_cost_independent_of_queue_depth() -> None:
+    """Two hot spots that made every SQS call O(queue depth) in moto 5.2.
+
+    Receiving checked each message's retention through ``get_queue_attributes``, which
+    recomputes every attribute, including counts that scan the whole queue; and those scans
+    call a datetime-based ``unix_time()`` several times per message. Same semantics, cheaper.
+    """
+    import time
+
+    from moto.core import utils as core_utils
+    from moto.sqs import models
+
+    slow_unix_time = core_utils.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else slow_unix_time(dt)
+
+    def retained(self: Any, queue_name: str, message: Any) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > time.time())
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    models.unix_time = unix_time  # type: ignore[assignment]
+    models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
+    models.SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+
+
 def build_app(runtime_url: str) -> WsgiApp:
-    from moto.server import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     _keep_sqs_polling_to_the_runtime()
+    _make_sqs_cost_independent_of_queue_depth()
     moto_app = DomainDispatcherApplication(create_backend_app)
     client = httpx.Client(base_url=runtime_url, timeout=httpx.Timeout(960.0, connect=2.0))
 
@@ -68,8 +98,8 @@ def build_app(runtime_url: str) -> WsgiApp:
                 resp = client.post(path, content=body, headers=headers,
                                    params=environ.get("QUERY_STRING") or None)
             except httpx.TransportError as exc:
-                msg = orjson.dumps({"Type": "Service",
-                                    "message": f"function runtime unreachable at {runtime_url}: {exc}"})
+                msg = orjson.dumps({"Type": "Service", "message":
+                                    f"function runtime unreachable at {runtime_url}: {exc}"})
                 return respond(start, 502, msg, [("Content-Type", "application/json"),
                                                  ("X-Amzn-ErrorType", "ServiceException")])
             out = [(h, resp.headers[h]) for h in _RETURNED_HEADERS if h in resp.headers]
@@ -87,7 +117,7 @@ def main() -> None:
     parser.add_argument("--runtime-url", default="http://127.0.0.1:4580")
     args = parser.parse_args()
 
-    from moto.server import MotoRequestHandler
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import run_simple
 
     run_simple(args.host, args.port, build_app(args.runtime_url), threaded=True,

@@ -7,6 +7,7 @@ emulator's queues or the database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -136,10 +137,8 @@ class Stack:
             ok = pid is not None and svc.healthy()
             rss = None
             if pid:
-                try:
+                with contextlib.suppress(psutil.Error):
                     rss = round(psutil.Process(pid).memory_info().rss / 2**20, 1)
-                except psutil.Error:
-                    pass
             state = "stopped" if pid is None else ("running" if ok else "unhealthy")
             out.append(Status(svc.name, state, ok, pid, svc.port, str(self._log_file(svc)), rss))
         return out
@@ -149,7 +148,8 @@ class Stack:
         if self.pid(svc) is not None:
             return True
         if _port_in_use(self.settings.host, svc.port):
-            raise StackError(f"{svc.name}: port {svc.port} is taken by another process; "
+            holder = _listener(svc.port)
+            raise StackError(f"{svc.name}: port {svc.port} is taken by {holder}; "
                              f"stop it or change the port setting")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -203,10 +203,17 @@ class Stack:
         proc = psutil.Process(pid)
         children = proc.children(recursive=True)
         proc.send_signal(svc.stop_signal)
-        _, alive = psutil.wait_procs([proc], timeout=timeout_s)
-        for p in alive + [c for c in children if c.is_running()]:
-            p.kill()
-        psutil.wait_procs(alive + children, timeout=5)
+        if not _wait_gone([proc], timeout_s):
+            proc.kill()
+        for child in children:  # e.g. function workers, should any outlive their parent
+            if _alive(child):
+                child.kill()
+        _wait_gone([proc, *children], 5)
+        # A multi-threaded daemon's leader can be a zombie while its other threads still
+        # hold the listening socket; stopped means the port is free again.
+        deadline = time.monotonic() + 10
+        while _port_in_use(self.settings.host, svc.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self._pid_file(svc).unlink(missing_ok=True)
         return True
 
@@ -216,6 +223,38 @@ class Stack:
             if self.stop(svc):
                 stopped.append(svc.name)
         return stopped
+
+
+def _listener(port: int) -> str:
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+            if conn.pid is None:
+                return "a process this user cannot see"
+            try:
+                return f"pid {conn.pid} ({' '.join(psutil.Process(conn.pid).cmdline())[:120]})"
+            except psutil.Error:
+                return f"pid {conn.pid}"
+    return "another process"
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.NoSuchProcess:
+        return False
+    with contextlib.suppress(ChildProcessError):  # a zombie that is our own child: reap it
+        os.waitpid(proc.pid, os.WNOHANG)
+    return False
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(p) for p in procs):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -17,10 +17,8 @@ from typing import Any
 import yaml
 
 ACCOUNT_ID = "123456789012"  # moto's default account
-_SHORT_TAGS = (
-    "Ref Sub Join Select Split If Equals Not And Or FindInMap Base64 GetAZs ImportValue "
-    "Condition Cidr Transform"
-).split()
+_SHORT_TAGS = ["Ref", "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
+               "FindInMap", "Base64", "GetAZs", "ImportValue", "Condition", "Cidr", "Transform"]
 
 
 class TemplateError(ValueError):

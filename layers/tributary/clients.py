@@ -6,7 +6,7 @@ them (as LocalStack does), so the same code runs against the emulator and AWS.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -18,11 +18,11 @@ from tributary.settings import get_settings
 _BOTO_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def aws_client(service: str, endpoint_url: str | None = None) -> Any:
     """A cached boto3 client; ``endpoint_url=None`` defers to ``AWS_ENDPOINT_URL``/AWS."""
     return boto3.client(
-        service,  # type: ignore[call-overload]
+        service,
         region_name=get_settings().region,
         endpoint_url=endpoint_url,
         config=_BOTO_CONFIG,

@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -53,7 +58,7 @@ def _store(record: SQSRecord) -> None:
             "ON CONFLICT (id) DO NOTHING", (beat["id"], beat["emitted_at"], ref["key"]))
 
 
-def sink(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def sink(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=_store, processor=processor,
                                     context=context)

@@ -54,12 +54,19 @@ class PoolStats:
     durations_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
     def as_dict(self) -> dict[str, Any]:
-        d = sorted(self.durations_ms)
-        pct = (lambda p: round(d[min(len(d) - 1, int(p * len(d)))], 2) if d else None)
+        d = list(self.durations_ms)
         return {"invocations": self.invocations, "errors": self.errors,
                 "timeouts": self.timeouts, "cold_starts": self.cold_starts,
-                "throttles": self.throttles, "duration_ms_p50": pct(0.5),
-                "duration_ms_p99": pct(0.99)}
+                "throttles": self.throttles, "duration_ms_p50": percentile(d, 0.5),
+                "duration_ms_p99": percentile(d, 0.99)}
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """The ``p`` quantile (nearest rank) of ``values``, or None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
 
 
 def _error(message: str, error_type: str) -> bytes:

@@ -32,7 +32,7 @@ from localcloud.runtime.http import (
     invoke_api_response,
     match_route,
 )
-from localcloud.runtime.pool import FunctionPool, Throttled
+from localcloud.runtime.pool import FunctionPool, Throttled, percentile
 from localcloud.runtime.schedule import Scheduler
 from localcloud.runtime.sqs import SqsPoller
 from localcloud.template import Function
@@ -63,8 +63,9 @@ class Runtime:
             SqsPoller(t, self.pools[fn.name], sqs, settings.region, self.stop, self.sqs_latency_ms)
             for fn in self.template.functions for t in fn.sqs
         ]
-        self.scheduler = Scheduler(self.template.functions, emulator_client("events", settings), settings.region,
-                                   settings.schedule_scale, self.invoke_async, self.stop)
+        self.scheduler = Scheduler(self.template.functions, emulator_client("events", settings),
+                                   settings.region, settings.schedule_scale, self.invoke_async,
+                                   self.stop)
         self.routes: list[CompiledRoute] = [
             compile_route(fn, r) for fn in self.template.functions for r in fn.routes
         ]
@@ -107,12 +108,12 @@ class Runtime:
         self._async.submit(run)
 
     def stats(self) -> dict[str, Any]:
-        lat = sorted(self.sqs_latency_ms)
-        pct = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else None)
+        lat = list(self.sqs_latency_ms)
         return {
             "uptime_s": round(time.time() - self.started_at, 1),
             "functions": {name: p.stats.as_dict() for name, p in self.pools.items()},
-            "sqs": {"latency_ms_p50": pct(0.5), "latency_ms_p99": pct(0.99),
+            "sqs": {"latency_ms_p50": percentile(lat, 0.5),
+                    "latency_ms_p99": percentile(lat, 0.99),
                     "samples": len(lat),
                     "mappings": [{"queue": p.trigger.queue_name, "function": p.pool.fn.name,
                                   "pollers": p.threads, "batches": p.batches,

@@ -1,0 +1,27 @@
+"""docker-compose.yml cannot run here (no Docker engine); keep its wiring consistent."""
+
+from __future__ import annotations
+
+import yaml
+
+from localcloud.template import load_yaml
+from tests.conftest import ROOT
+
+
+def test_compose_runs_localstack_postgres_and_deploys_the_template() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"localstack", "postgres", "deploy"} <= set(services)
+    assert "4566:4566" in services["localstack"]["ports"]
+    for name in ("localstack", "postgres"):
+        assert services["deploy"]["depends_on"][name]["condition"] == "service_healthy"
+        assert services[name]["healthcheck"]["test"]
+    command = " ".join(services["deploy"]["command"])
+    assert "--template template.yaml" in command and "samlocal deploy" in command
+    # Every parameter override names a parameter that the template declares.
+    params = load_yaml((ROOT / "template.yaml").read_text())["Parameters"]
+    overrides = command.split("--parameter-overrides", 1)[1].split()
+    assert overrides and all(o.split("=", 1)[0] in params for o in overrides)
+    # Lambda containers must share the network that the database is on.
+    network = services["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
+    assert network == f"{compose['name']}_default"
