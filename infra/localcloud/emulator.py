@@ -63,8 +63,8 @@ def _make_sqs_cost_independent_of_queue_depth() -> None:
     def unix_time_millis(dt: Any = None) -> float:
         return unix_time(dt) * 1000.0
 
-    models.unix_time = unix_time  # type: ignore[assignment]
-    models.unix_time_millis = unix_time_millis  # type: ignore[assignment]
+    setattr(models, "unix_time", unix_time)  # noqa: B010 - module-level names moto looks up
+    setattr(models, "unix_time_millis", unix_time_millis)  # noqa: B010
     models.SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
 
 
