@@ -65,7 +65,12 @@ def start_cloud(home: Path, template: Path, base_port: int) -> tuple[Cloud, pyte
         mp.setenv(k, v)  # the daemons inherit these
     settings = Settings()
     stack = Stack(settings)
-    stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    try:
+        stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    except BaseException:
+        stack.down()  # stop whatever did start, so the next run finds the ports free
+        mp.undo()
+        raise
     return Cloud(settings, stack, {**os.environ, **env}), mp
 
 

@@ -61,7 +61,10 @@ def prepare(data_dir: Path, dsn: str) -> None:
         )
 
         ensure_user_exists(user)
+        # Every folder above the data and the binaries must be traversable by that user
+        # (a fresh clone under `mktemp -d` starts as 0700).
         ensure_prefix_permissions(data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
         pw = pwd.getpwnam(user)
