@@ -184,6 +184,49 @@ def heartbeat(timeout: Annotated[float, typer.Option(help="Seconds to wait for t
 
 
 @app.command()
+def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source.")] = False,
+           wait: Annotated[bool, typer.Option(help="Follow to completion and verify.")] = False,
+           timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 3600
+           ) -> None:
+    """Fetch every stream of DataSync now; with --wait, show progress and a summary."""
+    from localcloud import ingest as job
+    from localcloud.progress import Display
+
+    settings = get_settings()
+    started = time.perf_counter()
+    job.trigger_fetch(settings)
+    if not wait:
+        console.print("fetch started; follow it with `tributary status`")
+        return
+    display = Display(console, started)
+    try:
+        with display:
+            job.wait(settings, display.update, timeout)
+    except TimeoutError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    verdicts = job.verify(settings)
+    wall = time.perf_counter() - started
+    display.summary(verdicts, wall)
+    if not all(v.ok for v in verdicts):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Ingestion figures now: per stream fetched, transformed, rejected; queue depth."""
+    from localcloud import ingest as job
+
+    prog = job.progress(get_settings())
+    if as_json:
+        print(json.dumps(prog.as_dict()))
+        return
+    from localcloud.progress import progress_table
+
+    console.print(progress_table(prog, None))
+
+
+@app.command()
 def stats() -> None:
     """Runtime figures: invocations, errors, cold starts, SQS latency, schedule fires."""
     try:

@@ -10,12 +10,17 @@ import boto3
 from botocore.config import Config
 
 from localcloud.template import Function, Template, load_template
-from tributary.settings import Settings
+from tributary.settings import Settings, get_datasync_settings
 
 
 def stack_parameters(settings: Settings) -> dict[str, str]:
-    """Template parameter values that come from settings rather than template defaults."""
-    return {"PgDsn": settings.pg_dsn.get_secret_value()}
+    """Template parameter values from settings; ``TRIBUTARY_PARAM_<Name>`` sets any other."""
+    datasync = get_datasync_settings()
+    params = {"PgDsn": settings.pg_dsn.get_secret_value(), "DatasyncUrl": datasync.url,
+              "DatasyncApiKey": datasync.api_key.get_secret_value()}
+    prefix = "TRIBUTARY_PARAM_"
+    params.update({k[len(prefix):]: v for k, v in os.environ.items() if k.startswith(prefix)})
+    return params
 
 
 def load_stack(settings: Settings) -> Template:
@@ -47,6 +52,13 @@ def function_environment(fn: Function, settings: Settings) -> dict[str, str]:
 def emulator_client(service: str, settings: Settings) -> Any:
     """A boto3 client for the local emulator (its fixed test credentials, never real ones)."""
     return _emulator_client(service, settings.emulator_url, settings.region)
+
+
+def emulator_resource(service: str, settings: Settings) -> Any:
+    return boto3.resource(
+        service,  # type: ignore[call-overload]
+        endpoint_url=settings.emulator_url, region_name=settings.region,
+        aws_access_key_id="test", aws_secret_access_key="test")
 
 
 @cache

@@ -22,7 +22,7 @@ import httpx
 import psutil
 
 from localcloud import postgres
-from tributary.settings import Settings
+from tributary.settings import Settings, get_datasync_settings
 
 
 class StackError(RuntimeError):
@@ -99,6 +99,11 @@ class Stack:
                 prepare=lambda: postgres.prepare(data, dsn),
                 after_healthy=lambda: postgres.ensure_database(dsn),
                 user=postgres.run_as(), stop_signal=signal.SIGINT))
+        datasync = get_datasync_settings()
+        if datasync.is_local:  # otherwise the pipeline talks to the real (or another) server
+            self.services.append(Service(
+                "datasync", datasync.port, [py, "-m", "simulators.datasync"],
+                _http_ok(f"http://127.0.0.1:{datasync.port}/health"), "simulators.datasync"))
         self.services.append(Service(
             "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
             _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",

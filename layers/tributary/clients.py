@@ -29,5 +29,11 @@ def aws_client(service: str, endpoint_url: str | None = None) -> Any:
     )
 
 
+@cache
+def aws_resource(service: str) -> Any:
+    return boto3.resource(service, region_name=get_settings().region,  # type: ignore[call-overload]
+                          config=_BOTO_CONFIG)
+
+
 def pg_connect(autocommit: bool = False) -> psycopg.Connection[Any]:
     return psycopg.connect(get_settings().pg_dsn.get_secret_value(), autocommit=autocommit)

@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     raw_bucket: str = "tributary-raw"
     lake_bucket: str = "tributary-lake"
     heartbeat_queue_url: str = ""
+    transform_queue_url: str = ""
+    checkpoints_table: str = "tributary-checkpoints"
+
+    # -- pipeline ----------------------------------------------------------------------------
+    fetch_parallelism: int = Field(4, description="Pages fetched at once by one fetcher.")
+    fetch_lease_s: float = Field(60.0, description="A fetcher's claim on a partition; renewed "
+                                 "per page, taken over by another fetcher once it lapses.")
+    fetch_margin_s: float = Field(15.0, description="Stop fetching this long before the "
+                                  "function's timeout.")
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -73,6 +82,61 @@ class Settings(BaseSettings):
         return self.pg_embedded and host in LOCAL_HOSTS
 
 
+class DatasyncSettings(BaseSettings):
+    """The DataSync source: where the pipeline reads it, and how the simulator behaves."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIBUTARY_DATASYNC_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # -- the pipeline's view of the source ------------------------------------------------
+    url: str = Field("http://127.0.0.1:4590",
+                     description="Base URL; a local host makes the stack run the simulator.")
+    api_key: SecretStr = SecretStr("ds-local-key")
+    request_timeout_s: float = Field(10.0, description="Client timeout; a stall beyond it retries.")
+    feed_page_size: int = Field(10_000, description="Bulk feed page size (server caps at 10000).")
+    page_size: int = Field(5_000, description="Cursor endpoints' page size (server caps at 5000).")
+    use_feed: bool = Field(True, description="Use the bulk feed when the server offers it.")
+    partition_events: int = Field(100_000, description="Target events per feed partition.")
+
+    # -- the simulator ---------------------------------------------------------------------
+    events: int = 3_000_000
+    sessions: int = 60_000
+    users: int = 3_000
+    days: int = 30
+    start_ms: int = Field(1_790_812_800_000, description="First event time (2026-10-01 UTC).")
+    seed: int = 7
+    rate_window_s: float = 1.0
+    rate_events: int = 10
+    rate_sessions: int = 40
+    rate_feed: int = 20
+    feed_enabled: bool = True
+    cursor_ttl_s: float = 120.0
+    token_ttl_s: float = 300.0
+    extra_timestamp_formats: bool = Field(
+        False, description="Also epoch seconds, numeric strings and ISO with a UTC offset.")
+    chaos_error_rate: float = Field(0.0, ge=0, le=1, description="Share of 500/503 answers.")
+    chaos_stall_rate: float = Field(0.0, ge=0, le=1, description="Share of stalled answers.")
+    chaos_stall_s: float = 15.0
+    chaos_missing_rate: float = Field(0.0, ge=0, le=1,
+                                      description="Share of events missing a field.")
+    chaos_duplicate_rate: float = Field(0.0, ge=0, le=1,
+                                        description="Share of pages repeating an event.")
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 80
+
+    @property
+    def is_local(self) -> bool:
+        return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+@lru_cache(maxsize=1)
+def get_datasync_settings() -> DatasyncSettings:
+    return DatasyncSettings()

@@ -1,0 +1,168 @@
+"""Drive and watch an ingestion: trigger fetches, show progress, verify the result.
+
+Everything here is read from where the pipeline keeps it: partitions and upstream totals in
+DynamoDB, loaded pages in PostgreSQL's ``load_log``, queue depth in SQS, files in the lake.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyarrow import fs
+
+from localcloud.config import emulator_client, emulator_resource
+from tributary.extract.checkpoints import Checkpoints
+from tributary.extract.datasync import STREAMS
+from tributary.load.tables import table_for
+from tributary.settings import Settings
+
+SOURCE = "datasync"
+
+
+@dataclass
+class StreamProgress:
+    stream: str
+    upstream_total: int = 0
+    partitions: int = 0
+    partitions_done: int = 0
+    fetched: int = 0
+    pages_loaded: int = 0
+    transformed: int = 0
+    changed: int = 0
+    rejected: int = 0
+    lake_pending: int = 0
+
+
+@dataclass
+class Progress:
+    streams: dict[str, StreamProgress] = field(default_factory=dict)
+    queue_visible: int = 0
+    queue_in_flight: int = 0
+    dlq: int = 0
+
+    @property
+    def settled(self) -> bool:
+        """Every partition fetched, every landed page loaded and in the lake."""
+        return bool(self.streams) and all(
+            s.partitions and s.partitions == s.partitions_done and not s.lake_pending
+            for s in self.streams.values()) and not (self.queue_visible or self.queue_in_flight)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"streams": {k: asdict(v) for k, v in self.streams.items()},
+                "queue": {"visible": self.queue_visible, "in_flight": self.queue_in_flight,
+                          "dead_letter": self.dlq}, "settled": self.settled}
+
+
+def _queue_depth(settings: Settings, name: str) -> tuple[int, int]:
+    sqs = emulator_client("sqs", settings)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(
+        attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def _checkpoints(settings: Settings) -> Checkpoints:
+    return Checkpoints(settings.checkpoints_table, settings.fetch_lease_s,
+                       emulator_resource("dynamodb", settings))
+
+
+def progress(settings: Settings) -> Progress:
+    store = _checkpoints(settings)
+    out = Progress()
+    for stream in STREAMS:
+        sp = StreamProgress(stream, upstream_total=int(store.meta(SOURCE, stream).get("total", 0)))
+        for p in store.partitions(SOURCE, stream):
+            sp.partitions += 1
+            sp.partitions_done += p.status == "done"
+            sp.fetched += p.records
+        out.streams[stream] = sp
+    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        if conn.execute("SELECT to_regclass('load_log')").fetchone() != (None,):
+            for stream, pages, recs, changed, rejected, pending in conn.execute(
+                    "SELECT stream, count(*), sum(records), sum(changed), sum(rejected), "
+                    "count(*) FILTER (WHERE NOT lake_done) FROM load_log WHERE source = %s "
+                    "GROUP BY stream", (SOURCE,)):
+                if stream in out.streams:
+                    sp = out.streams[stream]
+                    sp.pages_loaded, sp.transformed, sp.changed = pages, recs, changed
+                    sp.rejected, sp.lake_pending = rejected, pending
+    out.queue_visible, out.queue_in_flight = _queue_depth(settings, "tributary-transform")
+    out.dlq = sum(_queue_depth(settings, "tributary-transform-dlq"))
+    return out
+
+
+def trigger_fetch(settings: Settings) -> None:
+    """Start a fetch now (asynchronously, as the schedule would)."""
+    emulator_client("lambda", settings).invoke(
+        FunctionName="tributary-fetch", InvocationType="Event", Payload=b'{"streams": []}')
+
+
+def lake_ids(settings: Settings, table: str) -> tuple[int, int]:
+    """(rows, distinct ids) of a lake table."""
+    s3 = fs.S3FileSystem(endpoint_override=settings.emulator_url, access_key="test",
+                         secret_key="test", region=settings.region, scheme="http")
+    try:
+        data = ds.dataset(f"{settings.lake_bucket}/{table}", filesystem=s3, format="parquet",
+                          partitioning="hive").to_table(columns=["id"])
+    except (FileNotFoundError, OSError):
+        return 0, 0
+    return data.num_rows, pc.count_distinct(data["id"]).as_py()
+
+
+@dataclass
+class Verdict:
+    stream: str
+    upstream_total: int
+    postgres_rows: int
+    lake_rows: int
+    lake_duplicates: int
+    rejected_ids: int
+    missing: int
+
+    @property
+    def ok(self) -> bool:
+        return self.missing == 0 and self.lake_duplicates == 0 and \
+            self.lake_rows == self.postgres_rows
+
+
+def verify(settings: Settings) -> list[Verdict]:
+    store = _checkpoints(settings)
+    out = []
+    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        for stream in STREAMS:
+            table = table_for(SOURCE, stream).name
+            total = int(store.meta(SOURCE, stream).get("total", 0))
+            exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
+            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if exists else 0  # type: ignore[index]  # noqa: S608,E501
+            rejected = conn.execute(
+                f"SELECT count(DISTINCT r.record_id) FROM rejects r WHERE r.stream = %s AND "  # noqa: S608
+                f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = r.record_id)",
+                (stream,)).fetchone()[0] if exists else 0  # type: ignore[index]
+            lake_rows, lake_distinct = lake_ids(settings, table)
+            out.append(Verdict(stream, total, rows, lake_rows, lake_rows - lake_distinct,
+                               rejected, total - rows - rejected))
+    return out
+
+
+def wait(settings: Settings, on_tick: Any, timeout_s: float, refetch_every_s: float = 20.0
+         ) -> Progress:
+    """Poll until settled, re-triggering fetch while partitions remain (budgets, crashes)."""
+    started = last_fetch = time.monotonic()
+    while True:
+        prog = progress(settings)
+        on_tick(prog)
+        if prog.settled:
+            return prog
+        if time.monotonic() - started > timeout_s:
+            raise TimeoutError(f"ingestion not settled after {timeout_s:.0f}s")
+        fetching = any(s.partitions != s.partitions_done for s in prog.streams.values())
+        if fetching and time.monotonic() - last_fetch > refetch_every_s:
+            trigger_fetch(settings)  # queued behind a running fetch (concurrency 1)
+            last_fetch = time.monotonic()
+        time.sleep(0.5)

@@ -1,0 +1,56 @@
+"""The live progress display and the closing summary of ``tributary ingest --wait``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from localcloud.ingest import Progress, Verdict
+
+
+def progress_table(prog: Progress, elapsed: float | None) -> Table:
+    t = Table("stream", "upstream", "fetched", "transformed", "rejected", "partitions",
+              "events/s", "ETA", title="ingestion")
+    for s in prog.streams.values():
+        rate = s.transformed / elapsed if elapsed else 0.0
+        left = max(0, s.upstream_total - s.transformed)
+        eta = f"{left / rate:.0f}s" if rate > 0 and left else ("done" if not left else "-")
+        t.add_row(s.stream, f"{s.upstream_total:,}", f"{s.fetched:,}", f"{s.transformed:,}",
+                  f"{s.rejected:,}", f"{s.partitions_done}/{s.partitions}",
+                  f"{rate:,.0f}" if elapsed else "-", eta)
+    t.caption = (f"queue: {prog.queue_visible} waiting, {prog.queue_in_flight} in flight, "
+                 f"{prog.dlq} dead-lettered")
+    return t
+
+
+class Display:
+    def __init__(self, console: Console, started: float) -> None:
+        self.console = console
+        self.started = started
+        self.live = Live(console=console, refresh_per_second=4, transient=False)
+
+    def __enter__(self) -> Display:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def update(self, prog: Progress) -> None:
+        self.live.update(progress_table(prog, time.perf_counter() - self.started))
+
+    def summary(self, verdicts: list[Verdict], wall: float) -> None:
+        t = Table("stream", "upstream", "postgres", "lake", "duplicates", "rejects", "missing",
+                  title="summary")
+        for v in verdicts:
+            colour = "green" if v.ok else "red"
+            t.add_row(v.stream, f"{v.upstream_total:,}", f"{v.postgres_rows:,}",
+                      f"{v.lake_rows:,}", f"[{colour}]{v.lake_duplicates}[/]",
+                      f"{v.rejected_ids:,}", f"[{colour}]{v.missing}[/]")
+        total = sum(v.upstream_total for v in verdicts)
+        t.caption = f"wall time {wall:.1f}s, {total / wall:,.0f} events/s end to end"
+        self.console.print(t)

@@ -1,0 +1,1 @@
+"""Upstream simulators: deterministic stand-ins for the third-party APIs Tributary pulls."""

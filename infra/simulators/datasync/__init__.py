@@ -1,0 +1,1 @@
+"""The DataSync analytics events API (SPEC 4.1)."""

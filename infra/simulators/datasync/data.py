@@ -1,0 +1,191 @@
+"""DataSync's dataset, generated lazily and deterministically from a seed.
+
+Events are numbered 0..N-1 in time order; event ``i`` happens at ``ts[i]`` (one int64 array,
+not millions of dicts). All other fields of an event come from its block of 10,000 events,
+generated with numpy from ``(seed, block)``, so any page of any endpoint can be rebuilt at any
+time and always looks the same. Ids encode their index, so ``/events/{id}`` is O(1).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import orjson
+
+from tributary.settings import DatasyncSettings
+
+BLOCK = 10_000
+TYPES = ["page_view", "click", "api_call", "form_submit", "scroll", "purchase", "error",
+         "video_play"]
+TYPE_P = [0.35, 0.25, 0.10, 0.10, 0.05, 0.05, 0.05, 0.05]
+NAMES = {
+    "page_view": ["home", "pricing", "docs", "blog", "signup", "dashboard"],
+    "click": ["cta_button", "nav_link", "card", "footer_link"],
+    "api_call": ["GET /v1/items", "POST /v1/items", "GET /v1/me"],
+    "form_submit": ["contact", "signup", "checkout"],
+    "scroll": ["half", "bottom"],
+    "purchase": ["starter", "pro", "enterprise"],
+    "error": ["TypeError", "NetworkError", "Timeout"],
+    "video_play": ["intro", "tutorial", "webinar"],
+}
+DEVICES = ["desktop", "mobile", "tablet"]
+BROWSERS = ["chrome", "safari", "firefox", "edge"]
+OSES = ["macos", "windows", "ios", "android", "linux"]
+PLACES = [("US", "New York"), ("US", "San Francisco"), ("BR", "Sao Paulo"), ("IT", "Rome"),
+          ("FR", "Paris"), ("DE", "Berlin"), ("JP", "Tokyo"), ("IN", "Bangalore")]
+OFFSETS = [timedelta(hours=2), timedelta(hours=-5), timedelta(hours=5, minutes=30),
+           timedelta(hours=-3)]
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ID_KEY = 0x5DEECE66D1A5  # 48 bits: scrambles the index stored in an id's last group
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64: a good 64-bit hash of each element, vectorized."""
+    z = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+    z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+    z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+    return z ^ (z >> np.uint64(31))
+
+
+def make_ids(index: np.ndarray, salt: int) -> list[str]:
+    h = _mix(index.astype(np.uint64) ^ np.uint64(salt))
+    tail = (index.astype(np.uint64) ^ np.uint64(_ID_KEY)) & np.uint64(0xFFFFFFFFFFFF)
+    return [f"{a >> 32:08x}-{(a >> 16) & 0xFFFF:04x}-4{a & 0xFFF:03x}-"
+            f"{0x8000 | ((a >> 40) & 0x3FFF):04x}-{t:012x}"
+            for a, t in zip(h.tolist(), tail.tolist(), strict=True)]
+
+
+def index_of_id(event_id: str) -> int | None:
+    try:
+        return int(event_id.rsplit("-", 1)[1], 16) ^ _ID_KEY
+    except (ValueError, IndexError):
+        return None
+
+
+def iso_ms(ms: int, offset: timedelta | None = None) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    if offset is None:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    local = dt.astimezone(timezone(offset))
+    return local.isoformat(timespec="milliseconds")
+
+
+class Dataset:
+    def __init__(self, cfg: DatasyncSettings) -> None:
+        self.cfg = cfg
+        self.n = cfg.events
+        span = cfg.days * 86_400_000
+        self.ts = cfg.start_ms + (np.arange(self.n, dtype=np.int64) * span) // self.n
+        rng = np.random.default_rng([cfg.seed, 1])
+        s = cfg.sessions
+        self.session_ids = make_ids(np.arange(s), cfg.seed + 101)
+        self.session_user = rng.integers(0, cfg.users, s)
+        self.session_device = rng.integers(0, len(DEVICES), s)
+        self.session_browser = rng.integers(0, len(BROWSERS), s)
+        self.session_os = rng.integers(0, len(OSES), s)
+        self.session_place = rng.integers(0, len(PLACES), s)
+        # Session j spans events [first[j], first[j + 1]): contiguous in time.
+        self.session_first = (np.arange(s + 1, dtype=np.int64) * self.n) // s
+        self.user_ids = [f"user_{u:05d}" for u in range(cfg.users)]
+        self.session_user_list = self.session_user.tolist()
+        self.session_refs = [
+            {"id": self.session_ids[j], "deviceType": DEVICES[int(self.session_device[j])],
+             "browser": BROWSERS[int(self.session_browser[j])]} for j in range(s)]
+        self._blocks: OrderedDict[int, list[bytes]] = OrderedDict()
+        self.n_formats = 5 if cfg.extra_timestamp_formats else 2
+
+    # -- events ---------------------------------------------------------------------------------
+    def _timestamp(self, ms: int, fmt: int, i: int) -> Any:
+        if fmt == 0:
+            return ms
+        if fmt == 1:
+            return iso_ms(ms)
+        if fmt == 2:
+            return ms / 1000  # epoch seconds with a millisecond fraction
+        if fmt == 3:
+            return str(ms)
+        return iso_ms(ms, OFFSETS[i % len(OFFSETS)])
+
+    def _block(self, b: int) -> list[bytes]:
+        """The JSON of every event in block ``b``, built in one vectorized pass."""
+        if b in self._blocks:
+            self._blocks.move_to_end(b)
+            return self._blocks[b]
+        lo, hi = b * BLOCK, min(self.n, (b + 1) * BLOCK)
+        size = hi - lo
+        rng = np.random.default_rng([self.cfg.seed, 2, b])
+        idx = np.arange(lo, hi)
+        types = rng.choice(len(TYPES), size=size, p=TYPE_P).tolist()
+        names = rng.integers(0, 6, size).tolist()
+        amounts = rng.integers(100, 100_000, size).tolist()
+        fmts = rng.integers(0, self.n_formats, size).tolist()
+        missing = np.where(rng.random(size) < self.cfg.chaos_missing_rate,
+                           rng.integers(1, 4, size), 0).tolist()
+        sessions = (np.searchsorted(self.session_first, idx, side="right") - 1).tolist()
+        stamps = self.ts[lo:hi].tolist()
+        ids = make_ids(idx, self.cfg.seed)
+        out = []
+        for k in range(size):
+            t = TYPES[types[k]]
+            options = NAMES[t]
+            name = options[names[k] % len(options)]
+            s = sessions[k]
+            if t == "purchase":
+                props: dict[str, Any] = {"amount": amounts[k] / 100, "currency": "USD",
+                                         "plan": name}
+            elif t == "error":
+                props = {"message": "something failed", "code": amounts[k] % 600}
+            else:
+                props = {"page": f"/{name}"}
+            event: dict[str, Any] = {
+                "id": ids[k], "sessionId": self.session_ids[s],
+                "userId": self.user_ids[self.session_user_list[s]], "type": t, "name": name,
+                "properties": props, "timestamp": self._timestamp(stamps[k], fmts[k], lo + k),
+                "session": self.session_refs[s],
+            }
+            if missing[k]:
+                del event[("type", "timestamp", "sessionId")[missing[k] - 1]]
+            out.append(orjson.dumps(event))
+        self._blocks[b] = out
+        if len(self._blocks) > 32:  # about 3 MB each
+            self._blocks.popitem(last=False)
+        return out
+
+    def event_json(self, i: int) -> bytes:
+        return self._block(i // BLOCK)[i % BLOCK]
+
+    def events_json(self, indices: range) -> list[bytes]:
+        """Serialized events for ``indices`` (ascending or descending ranges)."""
+        return [self.event_json(i) for i in indices]
+
+    def event(self, i: int) -> dict[str, Any]:
+        parsed: dict[str, Any] = orjson.loads(self.event_json(i))
+        return parsed
+
+    def range_for(self, since_ms: int, until_ms: int) -> tuple[int, int]:
+        """Indices [lo, hi) of events with since <= ts < until."""
+        lo = int(np.searchsorted(self.ts, since_ms, side="left"))
+        hi = int(np.searchsorted(self.ts, until_ms, side="left"))
+        return lo, hi
+
+    # -- sessions -------------------------------------------------------------------------------
+    def session(self, j: int) -> dict[str, Any]:
+        first, last = int(self.session_first[j]), int(self.session_first[j + 1]) - 1
+        started, ended = int(self.ts[first]), int(self.ts[max(first, last)])
+        country, city = PLACES[int(self.session_place[j])]
+        return {
+            "id": self.session_ids[j],
+            "userId": self.user_ids[int(self.session_user[j])],
+            "deviceType": DEVICES[int(self.session_device[j])],
+            "browser": BROWSERS[int(self.session_browser[j])],
+            "os": OSES[int(self.session_os[j])],
+            "country": country,
+            "city": city,
+            "startedAt": iso_ms(started),
+            "endedAt": iso_ms(ended),
+            "duration": (ended - started) // 1000,
+            "eventCount": last - first + 1,
+        }

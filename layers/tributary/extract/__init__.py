@@ -1,0 +1,1 @@
+"""Extract: pull pages from upstream APIs into the raw zone, checkpointed."""

@@ -1,0 +1,148 @@
+"""Partition checkpoints and leases in DynamoDB.
+
+Items: ``pk = "<source>#<stream>"``, ``sk = <partition>``. A partition holds where its next
+page starts (cursor and the last timestamp seen), what has been landed (pages, records) and
+who is fetching it (a lease that expires, so a crashed fetcher's work is taken over).
+Every write is conditional on the caller holding the lease.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from tributary.clients import aws_resource
+
+
+@dataclass
+class Partition:
+    source: str
+    stream: str
+    name: str
+    kind: str  # "feed" (a time range) or "cursor" (a paginated listing)
+    since: int = 0
+    until: int = 0
+    cursor: str | None = None
+    last_ts: int | None = None
+    seq: int = 0
+    records: int = 0
+    status: str = "pending"  # pending | done
+    high_water: str | None = None  # cursor listings: newest id seen by the last full pass
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pk(self) -> str:
+        return f"{self.source}#{self.stream}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == int(value) else float(value)
+    return value
+
+
+class LeaseLost(RuntimeError):
+    """Another fetcher holds this partition now (ours expired)."""
+
+
+class Checkpoints:
+    def __init__(self, table_name: str, lease_s: float, dynamodb: Any = None) -> None:
+        self.table = (dynamodb or aws_resource("dynamodb")).Table(table_name)
+        self.lease_s = lease_s
+
+    def add(self, p: Partition) -> bool:
+        """Record a planned partition unless it exists; True when it was new."""
+        item = {"pk": p.pk, "sk": p.name, "kind": p.kind, "since": p.since, "until": p.until,
+                "seq": 0, "records": 0, "status": "pending"}
+        try:
+            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def partitions(self, source: str, stream: str) -> list[Partition]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"{source}#{stream}")}
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [self._partition(source, stream, i) for i in items if i["sk"] != "_meta"]
+
+    @staticmethod
+    def _partition(source: str, stream: str, item: dict[str, Any]) -> Partition:
+        i = {k: _plain(v) for k, v in item.items()}
+        return Partition(source, stream, i["sk"], i["kind"], i.get("since", 0),
+                         i.get("until", 0), i.get("cursor"), i.get("last_ts"), i.get("seq", 0),
+                         i.get("records", 0), i.get("status", "pending"), i.get("high_water"))
+
+    def meta(self, source: str, stream: str) -> dict[str, Any]:
+        item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")
+        return {k: _plain(v) for k, v in (item or {}).items()}
+
+    def set_meta(self, source: str, stream: str, **values: Any) -> None:
+        self.table.update_item(
+            Key={"pk": f"{source}#{stream}", "sk": "_meta"},
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
+            ExpressionAttributeNames={f"#{k}": k for k in values},
+            ExpressionAttributeValues={f":{k}": v for k, v in values.items()})
+
+    def lease(self, p: Partition, owner: str) -> bool:
+        now = time.time()
+        try:
+            self.table.update_item(
+                Key={"pk": p.pk, "sk": p.name},
+                UpdateExpression="SET lease_owner = :o, lease_until = :u",
+                ConditionExpression=(Attr("status").ne("done") & (
+                    Attr("lease_until").not_exists() | Attr("lease_until").lt(Decimal(str(now)))
+                    | Attr("lease_owner").eq(owner))),
+                ExpressionAttributeValues={":o": owner, ":u": Decimal(str(now + self.lease_s))})
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def advance(self, p: Partition, owner: str, *, landed: int, done: bool) -> None:
+        """Record a landed page (and renew the lease); fails if the lease was lost."""
+        values: dict[str, Any] = {
+            ":seq": p.seq, ":records": p.records, ":status": "done" if done else "pending",
+            ":u": Decimal(str(time.time() + self.lease_s)), ":o": owner,
+            ":cursor": p.cursor, ":last_ts": p.last_ts, ":hw": p.high_water}
+        try:
+            self.table.update_item(
+                Key={"pk": p.pk, "sk": p.name},
+                UpdateExpression=("SET seq = :seq, records = :records, #s = :status, "
+                                  "lease_until = :u, #c = :cursor, last_ts = :last_ts, "
+                                  "high_water = :hw"),
+                ConditionExpression="lease_owner = :o",
+                ExpressionAttributeNames={"#s": "status", "#c": "cursor"},
+                ExpressionAttributeValues=values)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise LeaseLost(f"{p.pk}/{p.name}: lease lost after {landed} pages") from exc
+            raise
+
+    def release(self, p: Partition, owner: str) -> None:
+        try:
+            self.table.update_item(
+                Key={"pk": p.pk, "sk": p.name}, UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression=Attr("lease_owner").eq(owner))
+        except ClientError:
+            pass  # someone else holds it, or it is already free
+
+    def reopen(self, p: Partition) -> None:
+        """Make a finished cursor listing fetchable again (incremental runs)."""
+        self.table.update_item(Key={"pk": p.pk, "sk": p.name},
+                               UpdateExpression="SET #s = :p REMOVE #c",
+                               ExpressionAttributeNames={"#s": "status", "#c": "cursor"},
+                               ExpressionAttributeValues={":p": "pending"})

@@ -1,0 +1,183 @@
+"""An HTTP client for rate-limited APIs: paced from the server's rate-limit headers, and
+retrying 429s, 5xx and stalls with exponential backoff and full jitter."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tributary.log import get_logger
+
+log = get_logger("extract.http")
+
+
+class ApiError(RuntimeError):
+    """The API refused the request for good; the message carries its code and text."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+class CursorExpired(ApiError):
+    pass
+
+
+class TokenExpired(ApiError):
+    pass
+
+
+@dataclass
+class CallStats:
+    requests: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
+    waited_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: float) -> None:
+        with self._lock:
+            for k, v in counts.items():
+                setattr(self, k, getattr(self, k) + v)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"requests": self.requests, "rate_limited": self.rate_limited,
+                "server_errors": self.server_errors, "timeouts": self.timeouts,
+                "waited_s": round(self.waited_s, 2)}
+
+
+class Pacer:
+    """Spends one endpoint's request budget without crossing it.
+
+    Each response says how many requests are left in the window and when it resets; requests
+    reserve a slot before they go out, so parallel callers never overshoot, and when none is
+    left they sleep until the window turns.
+    """
+
+    def __init__(self, margin_s: float = 0.02) -> None:
+        self.margin_s = margin_s
+        self._lock = threading.Lock()
+        self.limit: int | None = None
+        self.remaining: int | None = None  # unknown until the first response
+        self.reset_at = 0.0
+        self.in_flight = 0
+
+    def acquire(self) -> float:
+        """Block until a request may go; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if self.limit is not None and now >= self.reset_at:
+                    self.remaining = self.limit  # a new window
+                    self.reset_at = float("inf")  # unknown until a response in it says
+                if self.remaining is None:
+                    if self.in_flight == 0:  # learn the budget with a single request
+                        self.in_flight += 1
+                        return waited
+                    pause = 0.01
+                elif self.remaining > 0:
+                    self.remaining -= 1
+                    self.in_flight += 1
+                    return waited
+                else:
+                    pause = (self.reset_at - now + self.margin_s
+                             if self.reset_at != float("inf") else 0.01)
+            time.sleep(pause)
+            waited += pause
+
+    def update(self, headers: httpx.Headers) -> None:
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+            try:
+                limit = int(headers["x-ratelimit-limit"])
+                remaining = int(headers["x-ratelimit-remaining"])
+                reset = float(headers["x-ratelimit-reset"])
+            except (KeyError, ValueError):
+                return
+            reset_at = time.monotonic() + reset
+            new_window = self.reset_at == float("inf") or reset_at > self.reset_at + 0.05
+            if new_window or self.remaining is None:
+                self.remaining = max(0, remaining - self.in_flight)
+            else:
+                self.remaining = min(self.remaining, remaining)
+            self.limit = limit
+            self.reset_at = reset_at
+
+
+class RateLimitedClient:
+    def __init__(self, base_url: str, headers: dict[str, str], timeout_s: float,
+                 max_attempts: int = 8) -> None:
+        self.http = httpx.Client(base_url=base_url, headers=headers,
+                                 timeout=httpx.Timeout(timeout_s, connect=5.0),
+                                 limits=httpx.Limits(max_connections=32))
+        self.max_attempts = max_attempts
+        self.pacers: dict[str, Pacer] = {}
+        self.stats = CallStats()
+        self._lock = threading.Lock()
+
+    def pacer(self, endpoint: str) -> Pacer:
+        with self._lock:
+            return self.pacers.setdefault(endpoint, Pacer())
+
+    def request(self, method: str, path: str, endpoint: str, *,
+                params: dict[str, Any] | None = None,
+                headers: dict[str, str] | None = None) -> httpx.Response:
+        """One call, paced and retried; raises ApiError for answers that retrying won't fix."""
+        pacer = self.pacer(endpoint)
+        failures = 0
+        while True:
+            self.stats.add(waited_s=pacer.acquire(), requests=1)
+            try:
+                resp = self.http.request(method, path, params=params, headers=headers)
+            except httpx.TimeoutException:
+                pacer.update(httpx.Headers())
+                self.stats.add(timeouts=1)
+                failures = self._backoff(failures, f"{path} timed out")
+                continue
+            except httpx.TransportError as exc:
+                pacer.update(httpx.Headers())
+                failures = self._backoff(failures, f"{path}: {exc}")
+                continue
+            pacer.update(resp.headers)
+            if resp.status_code == 429:
+                self.stats.add(rate_limited=1)
+                wait = float(resp.headers.get("retry-after", "1"))
+                self.stats.add(waited_s=wait)
+                time.sleep(wait)
+                continue
+            if resp.status_code >= 500:
+                self.stats.add(server_errors=1)
+                failures = self._backoff(failures, f"{path} answered {resp.status_code}")
+                continue
+            if resp.status_code >= 400:
+                raise self._error(resp)
+            return resp
+
+    def _backoff(self, failures: int, why: str) -> int:
+        failures += 1
+        if failures >= self.max_attempts:
+            raise ApiError(0, "UNAVAILABLE", f"gave up after {failures} attempts: {why}")
+        delay = random.uniform(0, min(10.0, 0.2 * 2 ** failures))  # full jitter
+        log.info("retrying", extra={"why": why, "attempt": failures, "delay_s": round(delay, 2)})
+        self.stats.add(waited_s=delay)
+        time.sleep(delay)
+        return failures
+
+    @staticmethod
+    def _error(resp: httpx.Response) -> ApiError:
+        try:
+            body = resp.json()
+            code, message = str(body.get("code", "")), str(body.get("message", resp.text))
+        except ValueError:
+            code, message = "", resp.text[:200]
+        kind = {"CURSOR_EXPIRED": CursorExpired,
+                "INVALID_STREAM_TOKEN": TokenExpired}.get(code, ApiError)
+        return kind(resp.status_code, code, message)

@@ -1,0 +1,1 @@
+"""Load: upsert into PostgreSQL and write curated Parquet to the lake."""

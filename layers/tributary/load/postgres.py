@@ -1,0 +1,121 @@
+"""PostgreSQL: COPY a page into a staging table, then one upsert that skips unchanged rows.
+
+``_content_hash`` is computed by PostgreSQL from the row itself, so re-loading a page whose
+content did not change writes nothing. Each changed row records the raw page that changed it
+(``_raw_key``): that is what the lake file of a page is rebuilt from after a crash.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from tributary.load.tables import Table
+
+COMMON_DDL = """
+CREATE TABLE IF NOT EXISTS rejects (
+    raw_key text NOT NULL,
+    record_index integer NOT NULL,
+    source text NOT NULL,
+    stream text NOT NULL,
+    record_id text,
+    reason text NOT NULL,
+    record jsonb,
+    rejected_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (raw_key, record_index)
+);
+CREATE TABLE IF NOT EXISTS load_log (
+    raw_key text PRIMARY KEY,
+    source text NOT NULL,
+    stream text NOT NULL,
+    records integer NOT NULL,
+    changed integer NOT NULL,
+    rejected integer NOT NULL,
+    lake_keys text[] NOT NULL DEFAULT '{}',
+    lake_done boolean NOT NULL DEFAULT false,
+    loaded_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+_ready: set[str] = set()
+
+
+def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
+    if table.name in _ready:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('tributary-ddl'))")
+        conn.execute(COMMON_DDL)
+        cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg))
+                for c in table.columns if c.name != "id"]
+        conn.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id text PRIMARY KEY, {}, _raw_key text NOT NULL, "
+            "_content_hash text NOT NULL, _ingested_at timestamptz NOT NULL)").format(
+                sql.Identifier(table.name), sql.SQL(", ").join(cols)))
+        for c in [*(c for c in table.columns if c.is_time), "_raw_key"]:
+            name = c if isinstance(c, str) else c.name
+            conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(f"{table.name}_{name}_idx"), sql.Identifier(table.name),
+                sql.Identifier(name)))
+    _ready.add(table.name)
+
+
+def _stage_type(pg: str) -> str:
+    return {"timestamptz": "bigint", "jsonb": "text"}.get(pg, pg)
+
+
+def _csv(data: pa.Table, table: Table) -> bytes:
+    cols = [pc.cast(data[c.name], pa.int64()) if c.is_time else data[c.name]
+            for c in table.columns]
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.table(cols, names=[c.name for c in table.columns]), buf)
+    return buf.getvalue()
+
+
+def upsert(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key: str,
+           ingested_at: Any) -> list[str]:
+    """Load ``data`` (inside the caller's transaction); returns ids inserted or changed."""
+    stage = sql.Identifier(f"stage_{table.name}")
+    conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(stage, sql.SQL(", ")
+                 .join(sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_stage_type(c.pg)))
+                       for c in table.columns)))
+    conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+    with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true)")
+                            .format(stage)) as copy:
+        copy.write(_csv(data, table))
+    names = [sql.Identifier(c.name) for c in table.columns]
+    values = [sql.SQL("to_timestamp({} / 1000.0)").format(sql.Identifier(c.name)) if c.is_time
+              else sql.SQL("{}::jsonb").format(sql.Identifier(c.name)) if c.pg == "jsonb"
+              else sql.Identifier(c.name) for c in table.columns]
+    updates = [sql.SQL("{} = EXCLUDED.{}").format(n, n) for n in
+               [*names, sql.Identifier("_raw_key"), sql.Identifier("_content_hash"),
+                sql.Identifier("_ingested_at")]]
+    query = sql.SQL(
+        "INSERT INTO {target} AS t ({names}, _raw_key, _content_hash, _ingested_at) "
+        "SELECT DISTINCT ON (s.id) {values}, %(raw_key)s, md5(ROW({names})::text), "
+        "%(at)s::timestamptz FROM {stage} s ORDER BY s.id "
+        "ON CONFLICT (id) DO UPDATE SET {updates} "
+        "WHERE t._content_hash IS DISTINCT FROM EXCLUDED._content_hash "
+        "RETURNING t.id").format(
+            target=sql.Identifier(table.name), names=sql.SQL(", ").join(names),
+            values=sql.SQL(", ").join(values), stage=stage, updates=sql.SQL(", ").join(updates))
+    return [r[0] for r in conn.execute(query, {"raw_key": raw_key, "at": ingested_at})]
+
+
+def rows_of_page(conn: psycopg.Connection[Any], table: Table, raw_key: str) -> pa.Table:
+    """The rows a page last changed, as the lake stores them (to rebuild its lake file)."""
+    cols = sql.SQL(", ").join(
+        sql.SQL("{}::text").format(sql.Identifier(c.name)) if c.pg == "jsonb"
+        else sql.Identifier(c.name) for c in table.columns)
+    cur = conn.execute(sql.SQL("SELECT {}, _ingested_at FROM {} WHERE _raw_key = %s ORDER BY id")
+                       .format(cols, sql.Identifier(table.name)), (raw_key,))
+    rows = cur.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(table.columns) + 1)]
+    schema = table.arrow_schema.append(pa.field("_ingested_at", pa.timestamp("ms", tz="UTC")))
+    return pa.table([pa.array(list(col), type=f.type) for col, f in zip(columns, schema,
+                     strict=True)], schema=schema)

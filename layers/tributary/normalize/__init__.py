@@ -1,0 +1,1 @@
+"""Normalize: validate records and bring timestamps and types to one form."""
