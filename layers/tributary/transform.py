@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from psycopg.types.json import Jsonb
 
 from tributary.clients import aws_client, pg_connect
+from tributary.gcpause import paused_gc
 from tributary.load import lake, postgres
 from tributary.load.tables import Table, table_for
 from tributary.log import get_logger
@@ -112,7 +113,8 @@ def load_page(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record(record: SQSRecord) -> dict[str, Any]:
-    return load_page(orjson.loads(record.body))
+    with paused_gc():
+        return load_page(orjson.loads(record.body))
 
 
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators.datasync.data import Dataset, index_of_id
+from tributary.gcpause import paused_gc
 from tributary.settings import DatasyncSettings
 
 MAX_LIMIT = {"events": 5000, "sessions": 5000, "feed": 10_000}
@@ -137,7 +138,8 @@ class Api:
         pos = self._read_cursor("events", cursor)["p"] if cursor else top
         pos = min(pos, top)
         last = max(pos - limit + 1, 0)
-        items = self.data.events_json(range(pos, last - 1, -1))  # newest first
+        with paused_gc():
+            items = self.data.events_json(range(pos, last - 1, -1))  # newest first
         nxt = last - 1 + (1 if self._repeat(pos) and last > 0 else 0)
         return self._page("events", items, limit,
                           self._cursor("events", nxt) if last > 0 else None, self.data.n, headers)
@@ -190,7 +192,8 @@ class Api:
                 raise BadRequest("CURSOR_INVALID", "the cursor belongs to another range")
             lo = state["p"]
         end = min(lo + limit, hi)
-        items = self.data.events_json(range(lo, end))
+        with paused_gc():
+            items = self.data.events_json(range(lo, end))
         nxt = end - (1 if self._repeat(lo) and end < hi else 0)
         next_cursor = self._cursor("feed", nxt, s=since, u=until) if end < hi else None
         return self._page("feed", items, limit, next_cursor, hi - lo if not cursor else hi, headers)

@@ -18,6 +18,7 @@ import orjson
 
 from tributary.extract.checkpoints import Checkpoints, Partition
 from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient, TokenExpired
+from tributary.gcpause import paused_gc
 from tributary.log import get_logger
 from tributary.normalize.timestamps import one_epoch_ms
 from tributary.settings import DatasyncSettings
@@ -62,7 +63,8 @@ class DatasyncSource:
             try:
                 resp = self.client.request("GET", "/api/v1/events/feed", "feed", params=params,
                                            headers={"X-Stream-Token": self.stream_token(renew)})
-                body: dict[str, Any] = orjson.loads(resp.content)
+                with paused_gc():
+                    body: dict[str, Any] = orjson.loads(resp.content)
                 body["_raw"] = resp.content
                 return body
             except TokenExpired:
@@ -174,7 +176,8 @@ class DatasyncSource:
                 log.info("cursor expired; restarting listing", extra={"stream": p.stream})
                 cursor = None
                 continue
-            body = orjson.loads(resp.content)
+            with paused_gc():
+                body = orjson.loads(resp.content)
             body["_raw"] = resp.content
             page = self._page(body, ts_of_last=False)
             yield page

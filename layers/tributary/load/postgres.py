@@ -57,11 +57,13 @@ def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
             "CREATE TABLE IF NOT EXISTS {} (id text PRIMARY KEY, {}, _raw_key text NOT NULL, "
             "_content_hash text NOT NULL, _ingested_at timestamptz NOT NULL)").format(
                 sql.Identifier(table.name), sql.SQL(", ").join(cols)))
-        for c in [*(c for c in table.columns if c.is_time), "_raw_key"]:
-            name = c if isinstance(c, str) else c.name
-            conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                sql.Identifier(f"{table.name}_{name}_idx"), sql.Identifier(table.name),
-                sql.Identifier(name)))
+        # Time columns are what queries filter on. _raw_key is deliberately not indexed: only
+        # the crash-recovery rebuild reads by it, and an index would tax every load.
+        for c in table.columns:
+            if c.is_time:
+                conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    sql.Identifier(f"{table.name}_{c.name}_idx"), sql.Identifier(table.name),
+                    sql.Identifier(c.name)))
     _ready.add(table.name)
 
 
