@@ -51,7 +51,8 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2
         time.sleep(every)
 
 
-def start_cloud(home: Path, template: Path, base_port: int) -> tuple[Cloud, pytest.MonkeyPatch]:
+def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None
+                ) -> tuple[Cloud, pytest.MonkeyPatch]:
     env = {
         "TRIBUTARY_HOME": str(home),
         "TRIBUTARY_TEMPLATE": str(template),
@@ -59,6 +60,8 @@ def start_cloud(home: Path, template: Path, base_port: int) -> tuple[Cloud, pyte
         "TRIBUTARY_RUNTIME_PORT": str(base_port + 1),
         "TRIBUTARY_PG_DSN": f"postgresql://tributary:tributary@127.0.0.1:{base_port + 2}/tributary",
         "TRIBUTARY_SCHEDULE_SCALE": "0.02",  # rate(1 minute) fires every 1.2 s
+        "TRIBUTARY_DATASYNC_URL": f"http://127.0.0.1:{base_port + 3}",
+        **(extra or {}),
     }
     mp = pytest.MonkeyPatch()
     for k, v in env.items():

@@ -91,7 +91,7 @@ class DatasyncSource:
                                       params={"limit": 1}).json()
         total = int(listing["meta"]["total"])
         if stream == "events" and self.feed_available():
-            self._plan_feed(store, listing, total)
+            self._plan_feed(store, total)
         else:
             parts = store.partitions(self.name, stream)
             if not parts:
@@ -101,31 +101,43 @@ class DatasyncSource:
         store.set_meta(self.name, stream, total=total, planned_at=int(time.time()))
         return total
 
-    def _plan_feed(self, store: Checkpoints, listing: dict[str, Any], total: int) -> None:
-        if not listing["data"]:
-            return
-        newest = one_epoch_ms(listing["data"][0].get("timestamp"))
-        first = self._feed({"since": 0, "limit": 1})["data"]
-        oldest = one_epoch_ms(first[0].get("timestamp")) if first else None
-        if newest is None or oldest is None:
-            raise ApiError(0, "UNREADABLE_TIMESTAMP", "cannot plan: newest/oldest unreadable")
+    def _plan_feed(self, store: Checkpoints, total: int) -> None:
+        newest_page = self.client.request("GET", "/api/v1/events", "events",
+                                          params={"limit": 20}).json()["data"]
+        oldest_page = self._feed({"since": 0, "limit": 20})["data"]
+        # Some events may lack a readable timestamp: bound the range by the readable ones,
+        # from the UTC day below the oldest to now, so none falls outside every partition.
+        stamps = [one_epoch_ms(e.get("timestamp")) for e in newest_page + oldest_page
+                  if isinstance(e, dict)]
+        readable = [t for t in stamps if t is not None]
+        if not readable:
+            if not newest_page:
+                return  # nothing upstream yet
+            raise ApiError(0, "UNREADABLE_TIMESTAMP", "cannot plan: no readable timestamps "
+                           "among the newest and oldest events")
+        oldest, newest = min(readable), max(readable)
         meta = store.meta(self.name, "events")
-        lower = int(meta.get("until", oldest))
-        upper = newest + 1
+        lower = int(meta.get("until", oldest - oldest % DAY_MS))
+        upper = max(newest + 1, int(time.time() * 1000))
         if upper <= lower:
             return
-        per_ms = total / max(1, upper - oldest)
+        per_ms = total / max(1, newest + 1 - oldest)
+        data_end = min(upper, newest - newest % DAY_MS + DAY_MS)  # end of the newest's day
         day = lower - lower % DAY_MS
-        while day < upper:
-            lo, hi = max(day, lower), min(day + DAY_MS, upper)
+        while day < data_end:
+            lo, hi = max(day, lower), min(day + DAY_MS, data_end)
             pieces = max(1, math.ceil(per_ms * (hi - lo) / self.cfg.partition_events))
             step = math.ceil((hi - lo) / pieces)
             for start in range(lo, hi, step):
-                end = min(start + step, hi)
-                store.add(Partition(self.name, "events", f"feed-{start}-{end}", "feed",
-                                    since=start, until=end))
+                self._add(store, start, min(start + step, hi))
             day += DAY_MS
+        if upper > max(data_end, lower):  # the quiet stretch up to now: one partition
+            self._add(store, max(data_end, lower), upper)
         store.set_meta(self.name, "events", until=upper)
+
+    def _add(self, store: Checkpoints, since: int, until: int) -> None:
+        store.add(Partition(self.name, "events", f"feed-{since}-{until}", "feed", since=since,
+                            until=until))
 
     # -- pages ----------------------------------------------------------------------------------
     def pages(self, p: Partition) -> Iterator[Page]:

@@ -1,0 +1,169 @@
+"""DataSync end to end on the embedded stack, with chaos on and a runtime SIGKILL midway."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from localcloud.ingest import lake_ids
+from simulators.datasync.data import Dataset
+from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tributary.normalize.timestamps import one_epoch_ms
+from tributary.settings import DatasyncSettings
+
+pytestmark = pytest.mark.integration
+CHAOS = {
+    "TRIBUTARY_DATASYNC_EVENTS": "20000", "TRIBUTARY_DATASYNC_SESSIONS": "400",
+    "TRIBUTARY_DATASYNC_USERS": "50", "TRIBUTARY_DATASYNC_DAYS": "2",
+    "TRIBUTARY_DATASYNC_CHAOS_ERROR_RATE": "0.05", "TRIBUTARY_DATASYNC_CHAOS_STALL_RATE": "0.03",
+    "TRIBUTARY_DATASYNC_CHAOS_STALL_S": "2", "TRIBUTARY_DATASYNC_REQUEST_TIMEOUT_S": "1",
+    "TRIBUTARY_DATASYNC_CHAOS_MISSING_RATE": "0.01",
+    "TRIBUTARY_DATASYNC_CHAOS_DUPLICATE_RATE": "0.2",
+    "TRIBUTARY_DATASYNC_EXTRA_TIMESTAMP_FORMATS": "true",
+    "TRIBUTARY_DATASYNC_FEED_PAGE_SIZE": "1000", "TRIBUTARY_DATASYNC_PAGE_SIZE": "200",
+    "TRIBUTARY_DATASYNC_PARTITION_EVENTS": "4000",
+    "TRIBUTARY_FETCH_LEASE_S": "4", "TRIBUTARY_PARAM_TransformVisibilityTimeout": "6",
+}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    c, mp = start_cloud(tmp_path_factory.mktemp("pipeline"), ROOT / "template.yaml", 4650, CHAOS)
+    yield c
+    c.stack.down()
+    mp.undo()
+
+
+def _cli(cloud: Cloud, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=cloud.env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _sql(cloud: Cloud, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(cloud.settings.pg_dsn.get_secret_value()) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _loaded_pages(cloud: Cloud) -> int:
+    exists = _sql(cloud, "SELECT to_regclass('load_log')")[0][0]
+    return _sql(cloud, "SELECT count(*) FROM load_log")[0][0] if exists else 0
+
+
+@pytest.fixture(scope="module")
+def ingested(cloud: Cloud) -> subprocess.CompletedProcess[str]:
+    """Start an ingestion, SIGKILL the runtime once pages are loading, then finish it."""
+    assert _cli(cloud, "ingest", "--all").returncode == 0
+    wait_for(lambda: _loaded_pages(cloud) >= 3, 60, every=0.05, what="pages loading")
+    runtime = cloud.stack.service("runtime")
+    pid = cloud.stack.pid(runtime)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: cloud.stack.pid(runtime) is None, 10, what="the runtime to die")
+    killed_at = _loaded_pages(cloud)
+    cloud.stack.start(runtime)
+    cloud.stack.wait_healthy(runtime, 30)
+    done = _cli(cloud, "ingest", "--all", "--wait", "--timeout", "240")
+    assert killed_at < _loaded_pages(cloud), "nothing was left to do after the kill"
+    return done
+
+
+def _expected() -> tuple[dict[str, int], dict[str, str]]:
+    """From the simulator's own dataset: valid ids with their instant, and the broken ones."""
+    data = Dataset(DatasyncSettings())
+    valid, broken = {}, {}
+    for i in range(data.n):
+        event = data.event(i)
+        missing = {"type", "timestamp", "sessionId"} - set(event)
+        if missing:
+            broken[event["id"]] = missing.pop()
+        else:
+            valid[event["id"]] = int(data.ts[i])
+    return valid, broken
+
+
+def test_ingestion_survives_a_runtime_sigkill_and_ends_exact(
+        cloud: Cloud, ingested: subprocess.CompletedProcess[str]) -> None:
+    assert ingested.returncode == 0, ingested.stdout[-3000:] + ingested.stderr[-3000:]
+    assert "summary" in ingested.stdout
+    valid, broken = _expected()
+    assert broken, "the chaos settings should have broken some events"
+    pg = dict(_sql(cloud, "SELECT id, (extract(epoch FROM occurred_at) * 1000)::bigint "
+                          "FROM events"))
+    assert pg == valid  # exactly the upstream's valid ids, each at its normalized instant
+    rows, distinct = lake_ids(cloud.settings, "events")
+    assert (rows, distinct) == (len(valid), len(valid))  # no duplicates in the lake either
+    assert _sql(cloud, "SELECT count(*) FROM sessions")[0][0] == 400
+    assert lake_ids(cloud.settings, "sessions") == (400, 400)
+
+
+def test_malformed_records_land_in_rejects_with_the_reason(
+        cloud: Cloud, ingested: subprocess.CompletedProcess[str]) -> None:
+    _, broken = _expected()
+    rejects = dict(_sql(cloud, "SELECT DISTINCT record_id, reason FROM rejects "
+                               "WHERE stream = 'events'"))
+    assert set(rejects) == set(broken)
+    for record_id, field in broken.items():
+        assert rejects[record_id].startswith(f"{field}: Field required"), rejects[record_id]
+
+
+def test_every_fetched_timestamp_form_was_seen(cloud: Cloud,
+                                               ingested: subprocess.CompletedProcess[str]
+                                               ) -> None:
+    """The raw zone keeps what the API sent: all five forms occur and normalize alike."""
+    s3 = cloud.client("s3")
+    key = next(k for k in cloud.keys("tributary-raw", "source=datasync/stream=events/"))
+    import gzip
+
+    page = json.loads(gzip.decompress(s3.get_object(Bucket="tributary-raw", Key=key)["Body"]
+                                      .read()))
+    kinds = set()
+    for event in page["data"]:
+        ts = event.get("timestamp")
+        kinds.add("number" if isinstance(ts, int | float) else
+                  "numeric string" if isinstance(ts, str) and ts.replace(".", "").isdigit() else
+                  "iso Z" if isinstance(ts, str) and ts.endswith("Z") else "iso offset")
+        if ts is not None:
+            assert one_epoch_ms(ts) is not None
+    assert kinds == {"number", "numeric string", "iso Z", "iso offset"}
+
+
+def test_reloading_an_unchanged_page_writes_no_rows(cloud: Cloud,
+                                                    ingested: subprocess.CompletedProcess[str]
+                                                    ) -> None:
+    (key, changed), = _sql(cloud, "SELECT raw_key, changed FROM load_log WHERE stream = 'events'"
+                                  " AND changed > 0 ORDER BY raw_key LIMIT 1")
+    before = _sql(cloud, "SELECT count(*), max(_ingested_at) FROM events WHERE _raw_key = %s", key)
+    s3, sqs = cloud.client("s3"), cloud.client("sqs")
+    copy = key.replace(".json.gz", f"-replay-{uuid.uuid4().hex[:6]}.json.gz")
+    s3.copy_object(Bucket="tributary-raw", Key=copy,
+                   CopySource={"Bucket": "tributary-raw", "Key": key})
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="tributary-transform")["QueueUrl"],
+                     MessageBody=json.dumps({"bucket": "tributary-raw", "key": copy,
+                                             "source": "datasync", "stream": "events"}))
+    wait_for(lambda: _sql(cloud, "SELECT lake_done FROM load_log WHERE raw_key = %s", copy)
+             == [(True,)], 30, what="the replayed page to load")
+    assert _sql(cloud, "SELECT records > 0, changed, lake_keys FROM load_log WHERE raw_key = %s",
+                copy) == [(True, 0, [])]
+    assert _sql(cloud, "SELECT count(*), max(_ingested_at) FROM events WHERE _raw_key = %s",
+                key) == before
+    assert changed == before[0][0]
+
+
+def test_status_reports_the_same_figures(cloud: Cloud,
+                                         ingested: subprocess.CompletedProcess[str]) -> None:
+    out = _cli(cloud, "status", "--json")
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["settled"] is True
+    events = status["streams"]["events"]
+    assert events["upstream_total"] == 20000
+    assert events["partitions"] == events["partitions_done"] > 1
