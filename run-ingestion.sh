@@ -15,10 +15,7 @@ fi
 echo "==> starting the local cloud and deploying template.yaml"
 .venv/bin/tributary stack up
 
-# No upstream source is wired into the pipeline yet (the DataSync pull pipeline is the next
-# piece of work), so nothing is ingested. What runs is the heartbeat, which exercises the whole
-# path: function -> S3 raw zone -> SQS -> function -> PostgreSQL.
-echo "==> no upstream sources are deployed yet; running the heartbeat pipeline end to end"
-.venv/bin/tributary heartbeat
+echo "==> ingesting every stream of every source (DataSync: events, sessions)"
+.venv/bin/tributary ingest --all --wait
 
 echo "==> the local cloud keeps running; stop it with: .venv/bin/tributary stack down"

@@ -56,7 +56,7 @@ def emulator_client(service: str, settings: Settings) -> Any:
 
 def emulator_resource(service: str, settings: Settings) -> Any:
     return boto3.resource(
-        service,  # type: ignore[call-overload]
+        service,
         endpoint_url=settings.emulator_url, region_name=settings.region,
         aws_access_key_id="test", aws_secret_access_key="test")
 

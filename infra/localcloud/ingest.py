@@ -150,19 +150,25 @@ def verify(settings: Settings) -> list[Verdict]:
     return out
 
 
-def wait(settings: Settings, on_tick: Any, timeout_s: float, refetch_every_s: float = 20.0
+def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: float = 20.0
          ) -> Progress:
-    """Poll until settled, re-triggering fetch while partitions remain (budgets, crashes)."""
-    started = last_fetch = time.monotonic()
+    """Poll until settled. While partitions remain but fetching has made no progress for a
+    while (a fetcher crashed, or ran out of time budget), start another fetch."""
+    started = last_change = time.monotonic()
+    last_fetched = -1
     while True:
         prog = progress(settings)
         on_tick(prog)
         if prog.settled:
             return prog
-        if time.monotonic() - started > timeout_s:
+        now = time.monotonic()
+        if now - started > timeout_s:
             raise TimeoutError(f"ingestion not settled after {timeout_s:.0f}s")
+        fetched = sum(s.fetched for s in prog.streams.values())
+        if fetched != last_fetched:
+            last_fetched, last_change = fetched, now
         fetching = any(s.partitions != s.partitions_done for s in prog.streams.values())
-        if fetching and time.monotonic() - last_fetch > refetch_every_s:
-            trigger_fetch(settings)  # queued behind a running fetch (concurrency 1)
-            last_fetch = time.monotonic()
+        if fetching and now - last_change > stalled_after_s:
+            trigger_fetch(settings)  # a lapsed lease is taken over by this one
+            last_change = now
         time.sleep(0.5)

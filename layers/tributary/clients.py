@@ -31,8 +31,7 @@ def aws_client(service: str, endpoint_url: str | None = None) -> Any:
 
 @cache
 def aws_resource(service: str) -> Any:
-    return boto3.resource(service, region_name=get_settings().region,  # type: ignore[call-overload]
-                          config=_BOTO_CONFIG)
+    return boto3.resource(service, region_name=get_settings().region, config=_BOTO_CONFIG)
 
 
 def pg_connect(autocommit: bool = False) -> psycopg.Connection[Any]:

@@ -123,6 +123,7 @@ class FunctionPool:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._account = account_slots
         self._idle: list[_Worker] = []
+        self._live: set[int] = set()
         self._lock = threading.Lock()
         self._closed = False
         self.stats = PoolStats()
@@ -153,6 +154,11 @@ class FunctionPool:
         finally:
             self._slots.release()
 
+    def pids(self) -> list[int]:
+        """Every live worker process of this function, idle or busy."""
+        with self._lock:
+            return sorted(self._live)
+
     def prewarm(self) -> None:
         """Start one environment ahead of the first invocation (a provisioned instance)."""
         try:
@@ -167,18 +173,25 @@ class FunctionPool:
             self._closed = True
             idle, self._idle = self._idle, []
         for w in idle:
-            w.kill()
+            self._forget(w)
 
     # -- internals ------------------------------------------------------------------------------
     def _start_worker(self) -> tuple[_Worker, InvokeResult | None]:
         w = _Worker(self._spec)
+        with self._lock:
+            self._live.add(w.ps.pid)
         answer = w.wait(time.time() + max(INIT_TIMEOUT_S, self.fn.timeout_s), None)
         if isinstance(answer, tuple) and answer[0]:
             return w, None
-        w.kill()
+        self._forget(w)
         payload = (answer[1] if isinstance(answer, tuple)
                    else _error(f"init phase failed: {answer}", "Runtime.InitError"))
         return w, InvokeResult(payload, "Unhandled", 0.0, True, "")
+
+    def _forget(self, w: _Worker) -> None:
+        w.kill()
+        with self._lock:
+            self._live.discard(w.ps.pid)
 
     def _acquire_worker(self) -> tuple[_Worker | None, InvokeResult | None, bool]:
         with self._lock:
@@ -193,7 +206,7 @@ class FunctionPool:
             if not self._closed:
                 self._idle.append(w)
                 return
-        w.kill()
+        self._forget(w)
 
     def _run(self, event_json: bytes, request_id: str) -> InvokeResult:
         self.stats.invocations += 1
@@ -217,7 +230,7 @@ class FunctionPool:
             if not ok:
                 self.stats.errors += 1
             return InvokeResult(payload, None if ok else "Unhandled", duration, cold, request_id)
-        w.kill()
+        self._forget(w)
         self.stats.errors += 1
         if answer == "timeout":
             self.stats.timeouts += 1

@@ -111,7 +111,8 @@ class Runtime:
         lat = list(self.sqs_latency_ms)
         return {
             "uptime_s": round(time.time() - self.started_at, 1),
-            "functions": {name: p.stats.as_dict() for name, p in self.pools.items()},
+            "functions": {name: {**p.stats.as_dict(), "worker_pids": p.pids()}
+                          for name, p in self.pools.items()},
             "sqs": {"latency_ms_p50": percentile(lat, 0.5),
                     "latency_ms_p99": percentile(lat, 0.99),
                     "samples": len(lat),

@@ -54,6 +54,8 @@ class RateLimiter:
         self._lock = threading.Lock()
         self.allowed = 0
         self.rejected = 0
+        # Per endpoint: allowed, rejected, first and last request time (budget accounting).
+        self.by_endpoint: dict[str, dict[str, float]] = {}
 
     def hit(self, endpoint: str, key: str) -> tuple[bool, dict[str, str]]:
         now = time.time()
@@ -64,16 +66,31 @@ class RateLimiter:
             self._counts[(endpoint, key, window)] = used
             if len(self._counts) > 10_000:
                 self._counts = {k: v for k, v in self._counts.items() if k[2] >= window}
+        stats = self.by_endpoint.setdefault(endpoint, {"allowed": 0, "rejected": 0,
+                                                        "first_at": now, "last_at": now})
+        stats["last_at"] = now
         reset = (window + 1) * self.window_s - now
         headers = {"X-RateLimit-Limit": str(limit),
                    "X-RateLimit-Remaining": str(max(0, limit - used)),
                    "X-RateLimit-Reset": f"{reset:.3f}"}
         if used > limit:
             self.rejected += 1
+            stats["rejected"] += 1
             headers["Retry-After"] = str(max(1, math.ceil(reset)))
             return False, headers
         self.allowed += 1
+        stats["allowed"] += 1
         return True, headers
+
+    def budget(self) -> dict[str, dict[str, float]]:
+        """Per endpoint: requests allowed vs what the windows between first and last allowed."""
+        out = {}
+        for endpoint, s in self.by_endpoint.items():
+            windows = int(s["last_at"] // self.window_s) - int(s["first_at"] // self.window_s) + 1
+            budget = windows * self.limits[endpoint]
+            out[endpoint] = {**s, "windows": windows, "budget": budget,
+                             "budget_used": round(s["allowed"] / budget, 4)}
+        return out
 
 
 class Api:
@@ -114,14 +131,14 @@ class Api:
             raise BadRequest("INVALID_LIMIT", "limit must be at least 1")
         return min(limit, MAX_LIMIT[kind])  # silently capped
 
-    def _page(self, kind: str, items: list[bytes], limit: int, next_cursor: str | None,
-              total: int, headers: dict[str, str]) -> Response:
+    def _page(self, kind: str, items: list[bytes], returned: int, limit: int,
+              next_cursor: str | None, total: int, headers: dict[str, str]) -> Response:
         body = b"".join([
             b'{"data":[', b",".join(items), b'],"pagination":',
             orjson.dumps({"limit": limit, "hasMore": next_cursor is not None,
                           "nextCursor": next_cursor,
                           "cursorExpiresIn": int(self.cfg.cursor_ttl_s)}),
-            b',"meta":', orjson.dumps({"total": total, "returned": len(items),
+            b',"meta":', orjson.dumps({"total": total, "returned": returned,
                                        "requestId": str(uuid.uuid4())}), b"}"])
         return Response(body, 200, headers=headers, media_type="application/json")
 
@@ -141,7 +158,7 @@ class Api:
         with paused_gc():
             items = self.data.events_json(range(pos, last - 1, -1))  # newest first
         nxt = last - 1 + (1 if self._repeat(pos) and last > 0 else 0)
-        return self._page("events", items, limit,
+        return self._page("events", items, len(items), limit,
                           self._cursor("events", nxt) if last > 0 else None, self.data.n, headers)
 
     async def event(self, request: Request, headers: dict[str, str]) -> Response:
@@ -159,7 +176,7 @@ class Api:
         pos = self._read_cursor("sessions", cursor)["p"] if cursor else count - 1
         last = max(pos - limit + 1, 0)
         items = [orjson.dumps(self.data.session(j)) for j in range(pos, last - 1, -1)]
-        return self._page("sessions", items, limit,
+        return self._page("sessions", items, len(items), limit,
                           self._cursor("sessions", last - 1) if last > 0 else None, count,
                           headers)
 
@@ -196,7 +213,8 @@ class Api:
             items = self.data.events_json(range(lo, end))
         nxt = end - (1 if self._repeat(lo) and end < hi else 0)
         next_cursor = self._cursor("feed", nxt, s=since, u=until) if end < hi else None
-        return self._page("feed", items, limit, next_cursor, hi - lo if not cursor else hi, headers)
+        return self._page("feed", items, end - lo, limit, next_cursor,
+                          hi - lo if not cursor else hi, headers)
 
     # -- the common gate: auth, rate limit, chaos -------------------------------------------
     def route(self, endpoint: str | None,
@@ -228,10 +246,14 @@ class Api:
 
         return handle
 
+    async def no_feed(self, request: Request, headers: dict[str, str]) -> Response:
+        return _error(404, "FEED_DISABLED", "the bulk feed is not enabled for this account")
+
     async def health(self, request: Request) -> Response:
         return _json(200, {"status": "ok", "events": self.data.n, "sessions": self.cfg.sessions,
                            "requests": self.requests, "allowed": self.limiter.allowed,
                            "rate_limited": self.limiter.rejected,
+                           "by_endpoint": self.limiter.budget(),
                            "chaos_errors": self.chaos_errors, "chaos_stalls": self.chaos_stalls})
 
     def app(self) -> Starlette:
@@ -242,7 +264,9 @@ class Api:
             Route("/api/v1/stream-access", self.route(None, self.stream_access),
                   methods=["POST"]),
         ]
-        if self.cfg.feed_enabled:
-            routes.append(Route("/api/v1/events/feed", self.route("feed", self.feed)))
+        # Registered even when off, so "feed" is never read as an event id (which would
+        # charge the events budget for a request about the feed).
+        routes.append(Route("/api/v1/events/feed", self.route("feed", self.feed)
+                            if self.cfg.feed_enabled else self.route(None, self.no_feed)))
         routes.append(Route("/api/v1/events/{id}", self.route("events", self.event)))
         return Starlette(routes=routes)

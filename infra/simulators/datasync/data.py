@@ -109,8 +109,12 @@ class Dataset:
             return str(ms)
         return iso_ms(ms, OFFSETS[i % len(OFFSETS)])
 
-    def _block(self, b: int) -> list[bytes]:
-        """The JSON of every event in block ``b``, built in one vectorized pass."""
+    def _block(self, b: int) -> tuple[bytes, list[int]]:
+        """Block ``b``'s events as one comma-joined JSON buffer and each event's offset.
+
+        One buffer, not a bytes object per event: orjson's output objects keep a ~4 KB
+        allocation each, whatever their length (200k cached events took 785 MB that way).
+        """
         if b in self._blocks:
             self._blocks.move_to_end(b)
             return self._blocks[b]
@@ -149,17 +153,36 @@ class Dataset:
             if missing[k]:
                 del event[("type", "timestamp", "sessionId")[missing[k] - 1]]
             out.append(orjson.dumps(event))
-        self._blocks[b] = out
+        starts = [0]
+        for part in out:
+            starts.append(starts[-1] + len(part) + 1)  # +1: the comma after each event
+        block = (b",".join(out), starts)
+        self._blocks[b] = block
         if len(self._blocks) > 32:  # about 3 MB each
             self._blocks.popitem(last=False)
-        return out
+        return block
 
     def event_json(self, i: int) -> bytes:
-        return self._block(i // BLOCK)[i % BLOCK]
+        buf, starts = self._block(i // BLOCK)
+        j = i % BLOCK
+        return buf[starts[j]:starts[j + 1] - 1]
 
     def events_json(self, indices: range) -> list[bytes]:
-        """Serialized events for ``indices`` (ascending or descending ranges)."""
-        return [self.event_json(i) for i in indices]
+        """JSON fragments that, comma-joined, list the events of ``indices`` in that order.
+
+        Ascending ranges come back as one slice per block; descending ones event by event.
+        """
+        if indices.step != 1:
+            return [self.event_json(i) for i in indices]
+        out = []
+        i = indices.start
+        while i < indices.stop:
+            buf, starts = self._block(i // BLOCK)
+            lo = i % BLOCK
+            hi = min(BLOCK, lo + indices.stop - i, len(starts) - 1)
+            out.append(buf[starts[lo]:starts[hi] - 1])
+            i += hi - lo
+        return out
 
     def event(self, i: int) -> dict[str, Any]:
         parsed: dict[str, Any] = orjson.loads(self.event_json(i))

@@ -8,6 +8,7 @@ Every write is conditional on the caller holding the lease.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -133,12 +134,10 @@ class Checkpoints:
             raise
 
     def release(self, p: Partition, owner: str) -> None:
-        try:
+        with contextlib.suppress(ClientError):  # someone else holds it, or it is free already
             self.table.update_item(
                 Key={"pk": p.pk, "sk": p.name}, UpdateExpression="REMOVE lease_owner, lease_until",
                 ConditionExpression=Attr("lease_owner").eq(owner))
-        except ClientError:
-            pass  # someone else holds it, or it is already free
 
     def reopen(self, p: Partition) -> None:
         """Make a finished cursor listing fetchable again (incremental runs)."""

@@ -150,6 +150,9 @@ class RateLimitedClient:
             if resp.status_code == 429:
                 self.stats.add(rate_limited=1)
                 wait = float(resp.headers.get("retry-after", "1"))
+                log.warning("rate limited", extra={
+                    "endpoint": endpoint, "retry_after": wait, "pacer_remaining": pacer.remaining,
+                    "reset": resp.headers.get("x-ratelimit-reset")})
                 self.stats.add(waited_s=wait)
                 time.sleep(wait)
                 continue

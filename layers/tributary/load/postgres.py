@@ -117,7 +117,8 @@ def rows_of_page(conn: psycopg.Connection[Any], table: Table, raw_key: str) -> p
     cur = conn.execute(sql.SQL("SELECT {}, _ingested_at FROM {} WHERE _raw_key = %s ORDER BY id")
                        .format(cols, sql.Identifier(table.name)), (raw_key,))
     rows = cur.fetchall()
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(len(table.columns) + 1)]
+    width = len(table.columns) + 1
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * width
     schema = table.arrow_schema.append(pa.field("_ingested_at", pa.timestamp("ms", tz="UTC")))
     return pa.table([pa.array(list(col), type=f.type) for col, f in zip(columns, schema,
                      strict=True)], schema=schema)

@@ -22,7 +22,7 @@ class Column:
 
     @property
     def is_time(self) -> bool:
-        return self.arrow == MS_UTC
+        return bool(self.arrow == MS_UTC)
 
 
 @dataclass(frozen=True)

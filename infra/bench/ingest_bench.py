@@ -1,0 +1,151 @@
+"""Benchmark a full DataSync ingestion on a fresh embedded stack and print the figures.
+
+    .venv/bin/python infra/bench/ingest_bench.py            # default: 3,000,000 events
+    .venv/bin/python infra/bench/ingest_bench.py --tight    # 2 requests/s, no bulk feed
+
+Prints wall time, end-to-end events/s, time to the first row in PostgreSQL, peak memory per
+process, and requests made against the rate-limit budget the simulator allowed (with 429s).
+Runs on ports 4670-4673 with a temporary state folder, so it can run beside a dev stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _role(proc: psutil.Process, workers: dict[int, str]) -> str:
+    cmd = " ".join(proc.cmdline())
+    if proc.pid in workers:
+        return f"function {workers[proc.pid]}"
+    if "spawn_main" in cmd or "resource_tracker" in cmd:
+        return "runtime helper"
+    for marker, role in (("localcloud.emulator", "emulator"), ("simulators.datasync", "datasync"),
+                         ("localcloud.runtime", "runtime"), ("postgres", "postgres")):
+        if marker in cmd:
+            return role
+    return "other"
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self, roots: list[int], runtime_url: str) -> None:
+        super().__init__(daemon=True)
+        self.roots = roots
+        self.runtime_url = runtime_url
+        self.peak: dict[str, float] = defaultdict(float)  # per process of each role (max)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:  # which worker process runs which function
+                stats = httpx.get(f"{self.runtime_url}/_runtime/stats", timeout=2).json()
+                workers = {pid: fn for fn, s in stats["functions"].items()
+                           for pid in s["worker_pids"]}
+            except httpx.HTTPError:
+                workers = {}
+            for pid in self.roots:
+                try:
+                    root = psutil.Process(pid)
+                    for p in [root, *root.children(recursive=True)]:
+                        rss = p.memory_info().rss / 2**20
+                        role = _role(p, workers)
+                        self.peak[role] = max(self.peak[role], rss)
+                except psutil.Error:
+                    continue
+            self.stop.wait(0.25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--tight", action="store_true",
+                        help="2 requests per 1 s window per endpoint, bulk feed off")
+    args = parser.parse_args()
+    events = args.events or (200_000 if args.tight else 3_000_000)
+    home = Path(tempfile.mkdtemp(prefix="tributary-ingest-bench-"))
+    env = {
+        "TRIBUTARY_HOME": str(home), "TRIBUTARY_TEMPLATE": str(ROOT / "template.yaml"),
+        "TRIBUTARY_EMULATOR_PORT": "4670", "TRIBUTARY_RUNTIME_PORT": "4671",
+        "TRIBUTARY_PG_DSN": "postgresql://tributary:tributary@127.0.0.1:4672/tributary",
+        "TRIBUTARY_DATASYNC_URL": "http://127.0.0.1:4673",
+        "TRIBUTARY_DATASYNC_EVENTS": str(events),
+        "TRIBUTARY_DATASYNC_SESSIONS": str(max(100, events // 50)),
+    }
+    if args.tight:
+        env.update({"TRIBUTARY_DATASYNC_RATE_EVENTS": "2", "TRIBUTARY_DATASYNC_RATE_SESSIONS": "2",
+                    "TRIBUTARY_DATASYNC_FEED_ENABLED": "false"})
+    os.environ.update(env)
+
+    from localcloud import ingest as job
+    from localcloud.config import load_stack
+    from localcloud.deploy import Deployer
+    from localcloud.stack import Stack
+    from tributary.settings import Settings
+
+    settings = Settings()
+    stack = Stack(settings)
+    t = time.perf_counter()
+    stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    startup = time.perf_counter() - t
+    sampler = MemorySampler([s.pid for s in stack.status() if s.pid], settings.runtime_url)
+    sampler.start()
+    first_row: list[float] = []
+
+    def watch_first_row() -> None:
+        with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+            while not first_row:
+                if conn.execute("SELECT to_regclass('events')").fetchone() != (None,) and \
+                        conn.execute("SELECT 1 FROM events LIMIT 1").fetchone():
+                    first_row.append(time.perf_counter() - started)
+                    return
+                time.sleep(0.05)
+
+    try:
+        started = time.perf_counter()
+        threading.Thread(target=watch_first_row, daemon=True).start()
+        job.trigger_fetch(settings)
+        job.wait(settings, lambda prog: None, timeout_s=3600)
+        wall = time.perf_counter() - started
+        sampler.stop.set()
+        verdicts = job.verify(settings)
+        health = httpx.get("http://127.0.0.1:4673/health").json()
+    finally:
+        stack.down()
+
+    total = sum(v.upstream_total for v in verdicts)
+    print(f"== DataSync ingestion: {events:,} events{' (tight: 2 req/s, no feed)' if args.tight else ''}")
+    print(f"  stack up (cold, fresh state):   {startup:8.1f} s")
+    print(f"  wall time (trigger -> settled): {wall:8.1f} s")
+    print(f"  end to end:                     {total / wall:8,.0f} events/s "
+          f"({total:,} records incl. sessions)")
+    print(f"  time to first row in PostgreSQL:{first_row[0] if first_row else float('nan'):8.2f} s")
+    for v in verdicts:
+        print(f"  {v.stream:9s} upstream {v.upstream_total:>9,}  postgres {v.postgres_rows:>9,}  "
+              f"lake {v.lake_rows:>9,}  duplicates {v.lake_duplicates}  rejects {v.rejected_ids}"
+              f"  missing {v.missing}  {'OK' if v.ok else 'FAILED'}")
+    print("== peak memory (RSS, MB, largest process of each kind)")
+    for role, mb in sorted(sampler.peak.items()):
+        print(f"  {role:28s} {mb:8.1f}")
+    print("== requests against the rate-limit budget")
+    print(f"  requests {health['requests']}, allowed {health['allowed']}, "
+          f"429s {health['rate_limited']} "
+          f"({health['rate_limited'] / max(1, health['requests']):.2%} of requests)")
+    for endpoint, b in sorted(health["by_endpoint"].items()):
+        print(f"  {endpoint:9s} allowed {int(b['allowed']):5d} of a budget of {int(b['budget']):5d}"
+              f" over {int(b['windows'])} windows = {b['budget_used']:.1%} used; "
+              f"429s {int(b['rejected'])}")
+
+
+if __name__ == "__main__":
+    main()
