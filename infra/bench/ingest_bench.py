@@ -124,7 +124,8 @@ def main() -> None:
         stack.down()
 
     total = sum(v.upstream_total for v in verdicts)
-    print(f"== DataSync ingestion: {events:,} events{' (tight: 2 req/s, no feed)' if args.tight else ''}")
+    mode = " (tight: 2 req/s, no feed)" if args.tight else ""
+    print(f"== DataSync ingestion: {events:,} events{mode}")
     print(f"  stack up (cold, fresh state):   {startup:8.1f} s")
     print(f"  wall time (trigger -> settled): {wall:8.1f} s")
     print(f"  end to end:                     {total / wall:8,.0f} events/s "

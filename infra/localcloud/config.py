@@ -10,12 +10,12 @@ import boto3
 from botocore.config import Config
 
 from localcloud.template import Function, Template, load_template
-from tributary.settings import Settings, get_datasync_settings
+from tributary.settings import DatasyncSettings, Settings
 
 
 def stack_parameters(settings: Settings) -> dict[str, str]:
     """Template parameter values from settings; ``TRIBUTARY_PARAM_<Name>`` sets any other."""
-    datasync = get_datasync_settings()
+    datasync = DatasyncSettings()  # read now, not cached: one process may run several stacks
     params = {"PgDsn": settings.pg_dsn.get_secret_value(), "DatasyncUrl": datasync.url,
               "DatasyncApiKey": datasync.api_key.get_secret_value()}
     prefix = "TRIBUTARY_PARAM_"

@@ -22,7 +22,7 @@ import httpx
 import psutil
 
 from localcloud import postgres
-from tributary.settings import Settings, get_datasync_settings
+from tributary.settings import DatasyncSettings, Settings
 
 
 class StackError(RuntimeError):
@@ -99,7 +99,7 @@ class Stack:
                 prepare=lambda: postgres.prepare(data, dsn),
                 after_healthy=lambda: postgres.ensure_database(dsn),
                 user=postgres.run_as(), stop_signal=signal.SIGINT))
-        datasync = get_datasync_settings()
+        datasync = DatasyncSettings()  # read now: one process may run several stacks
         if datasync.is_local:  # otherwise the pipeline talks to the real (or another) server
             self.services.append(Service(
                 "datasync", datasync.port, [py, "-m", "simulators.datasync"],

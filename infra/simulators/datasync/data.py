@@ -94,7 +94,7 @@ class Dataset:
         self.session_refs = [
             {"id": self.session_ids[j], "deviceType": DEVICES[int(self.session_device[j])],
              "browser": BROWSERS[int(self.session_browser[j])]} for j in range(s)]
-        self._blocks: OrderedDict[int, list[bytes]] = OrderedDict()
+        self._blocks: OrderedDict[int, tuple[bytes, list[int]]] = OrderedDict()
         self.n_formats = 5 if cfg.extra_timestamp_formats else 2
 
     # -- events ---------------------------------------------------------------------------------

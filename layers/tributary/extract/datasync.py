@@ -144,12 +144,13 @@ class DatasyncSource:
         return self._feed_pages(p) if p.kind == "feed" else self._cursor_pages(p)
 
     @staticmethod
-    def _page(body: dict[str, Any], ts_of_last: bool) -> Page:
+    def _page(body: dict[str, Any], feed: bool) -> Page:
         data = body["data"]
         pagination = body.get("pagination") or {}
         nxt = pagination.get("nextCursor") if pagination.get("hasMore") else None
-        last_ts = one_epoch_ms(data[-1].get("timestamp")) if data and ts_of_last else None
-        ids = frozenset(str(r.get("id")) for r in data)
+        # Feeds resume from the last timestamp; listings stop at a known id (high water).
+        last_ts = one_epoch_ms(data[-1].get("timestamp")) if data and feed else None
+        ids = frozenset() if feed else frozenset(str(r.get("id")) for r in data)
         return Page(body["_raw"], len(data), nxt, last_ts,
                     str(data[0].get("id")) if data else None, ids)
 
@@ -168,7 +169,7 @@ class DatasyncSource:
                          extra={"partition": p.name, "since": p.last_ts})
                 cursor, since = None, p.last_ts if p.last_ts is not None else p.since
                 continue
-            page = self._page(body, ts_of_last=True)
+            page = self._page(body, feed=True)
             yield page
             if page.next_cursor is None:
                 return
@@ -191,7 +192,7 @@ class DatasyncSource:
             with paused_gc():
                 body = orjson.loads(resp.content)
             body["_raw"] = resp.content
-            page = self._page(body, ts_of_last=False)
+            page = self._page(body, feed=False)
             yield page
             if page.next_cursor is None or (p.high_water and p.high_water in page.ids):
                 return

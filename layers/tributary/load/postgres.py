@@ -54,7 +54,9 @@ def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
         cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg))
                 for c in table.columns if c.name != "id"]
         conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (id text PRIMARY KEY, {}, _raw_key text NOT NULL, "
+            # Upstream ids are opaque: byte order (COLLATE "C") is right and compares fastest.
+            'CREATE TABLE IF NOT EXISTS {} (id text COLLATE "C" PRIMARY KEY, {}, '
+            "_raw_key text NOT NULL, "
             "_content_hash text NOT NULL, _ingested_at timestamptz NOT NULL)").format(
                 sql.Identifier(table.name), sql.SQL(", ").join(cols)))
         # Time columns are what queries filter on. _raw_key is deliberately not indexed: only
@@ -67,7 +69,9 @@ def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
     _ready.add(table.name)
 
 
-def _stage_type(pg: str) -> str:
+def _stage_type(name: str, pg: str) -> str:
+    if name == "id":
+        return 'text COLLATE "C"'
     return {"timestamptz": "bigint", "jsonb": "text"}.get(pg, pg)
 
 
@@ -83,9 +87,11 @@ def upsert(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key:
            ingested_at: Any) -> list[str]:
     """Load ``data`` (inside the caller's transaction); returns ids inserted or changed."""
     stage = sql.Identifier(f"stage_{table.name}")
-    conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(stage, sql.SQL(", ")
-                 .join(sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_stage_type(c.pg)))
-                       for c in table.columns)))
+    stage_cols = [sql.SQL("{} {}").format(sql.Identifier(c.name),
+                                          sql.SQL(_stage_type(c.name, c.pg)))
+                  for c in table.columns]
+    conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(
+        stage, sql.SQL(", ").join(stage_cols)))
     conn.execute(sql.SQL("TRUNCATE {}").format(stage))
     with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN WITH (FORMAT csv, HEADER true)")
                             .format(stage)) as copy:
