@@ -56,11 +56,20 @@ def stack_up(as_json: JsonFlag = False,
              deploy: Annotated[bool, typer.Option(help="Deploy template.yaml.")] = True) -> None:
     """Start every part (reusing running ones), deploy the template, wait until healthy."""
     started = time.perf_counter()
+    reports: list[DeployReport] = []
     try:
-        statuses = Stack(get_settings()).up(_deploy if deploy else None)
+        statuses = Stack(get_settings()).up(
+            (lambda: reports.append(_deploy())) if deploy else None)
     except StackError as exc:
         console.print(f"[red]stack up failed:[/] {exc}")
         raise typer.Exit(1) from exc
+    settings = get_settings()
+    if reports and settings.lake_bucket in reports[0].created.get("bucket", []):
+        # A new, empty emulator: the lake lives in its memory. Rebuild it from PostgreSQL.
+        rebuilt = _relake()
+        if rebuilt and not as_json:
+            console.print(f"the emulator started empty: rebuilt {rebuilt} lake pages from "
+                          "PostgreSQL (the next ingest re-fetches; unchanged rows are skipped)")
     elapsed = time.perf_counter() - started
     if as_json:
         print(json.dumps({"elapsed_s": round(elapsed, 2),
@@ -102,6 +111,22 @@ def stack_restart(service: str) -> None:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     console.print(f"{service} restarted")
+
+
+def _relake() -> int:
+    import psycopg
+
+    from tributary.load.relake import relake
+
+    settings = get_settings()
+    with psycopg.connect(settings.pg_dsn.get_secret_value()) as conn:
+        return relake(conn, emulator_client("s3", settings), settings.lake_bucket)
+
+
+@app.command("relake")
+def relake_cmd() -> None:
+    """Rewrite lake files that are missing, from PostgreSQL."""
+    console.print(f"rebuilt {_relake()} lake pages")
 
 
 @app.command()
@@ -194,6 +219,7 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
 
     settings = get_settings()
     started = time.perf_counter()
+    before = sum(s.transformed for s in job.progress(settings).streams.values())
     job.trigger_fetch(settings)
     if not wait:
         console.print("fetch started; follow it with `tributary status`")
@@ -201,13 +227,13 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
     display = Display(console, started)
     try:
         with display:
-            job.wait(settings, display.update, timeout)
+            final = job.wait(settings, display.update, timeout)
     except TimeoutError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     verdicts = job.verify(settings)
     wall = time.perf_counter() - started
-    display.summary(verdicts, wall)
+    display.summary(verdicts, wall, sum(s.transformed for s in final.streams.values()) - before)
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
 

@@ -43,7 +43,7 @@ class Display:
     def update(self, prog: Progress) -> None:
         self.live.update(progress_table(prog, time.perf_counter() - self.started))
 
-    def summary(self, verdicts: list[Verdict], wall: float) -> None:
+    def summary(self, verdicts: list[Verdict], wall: float, loaded: int) -> None:
         t = Table("stream", "upstream", "postgres", "lake", "duplicates", "rejects", "missing",
                   title="summary")
         for v in verdicts:
@@ -51,6 +51,6 @@ class Display:
             t.add_row(v.stream, f"{v.upstream_total:,}", f"{v.postgres_rows:,}",
                       f"{v.lake_rows:,}", f"[{colour}]{v.lake_duplicates}[/]",
                       f"{v.rejected_ids:,}", f"[{colour}]{v.missing}[/]")
-        total = sum(v.upstream_total for v in verdicts)
-        t.caption = f"wall time {wall:.1f}s, {total / wall:,.0f} events/s end to end"
+        t.caption = (f"wall time {wall:.1f}s; {loaded:,} records fetched and loaded this run "
+                     f"({loaded / wall:,.0f}/s end to end)")
         self.console.print(t)

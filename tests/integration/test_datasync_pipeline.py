@@ -167,3 +167,27 @@ def test_status_reports_the_same_figures(cloud: Cloud,
     events = status["streams"]["events"]
     assert events["upstream_total"] == 20000
     assert events["partitions"] == events["partitions_done"] > 1
+
+
+def test_a_second_run_is_incremental(cloud: Cloud,
+                                     ingested: subprocess.CompletedProcess[str]) -> None:
+    pages_before = _loaded_pages(cloud)
+    again = _cli(cloud, "ingest", "--all", "--wait", "--timeout", "120")
+    assert again.returncode == 0, again.stdout[-2000:]
+    # Nothing new upstream: the quiet tail of the feed and the top of the sessions listing.
+    assert _loaded_pages(cloud) - pages_before <= 3
+    assert _sql(cloud, "SELECT count(*) FROM events")[0][0] == len(_expected()[0])
+
+
+def test_lost_lake_files_are_rebuilt_from_postgres(cloud: Cloud,
+                                                   ingested: subprocess.CompletedProcess[str]
+                                                   ) -> None:
+    s3 = cloud.client("s3")
+    gone = cloud.keys("tributary-lake", "events/")[:3]
+    for key in gone:
+        s3.delete_object(Bucket="tributary-lake", Key=key)
+    assert lake_ids(cloud.settings, "events")[0] < len(_expected()[0])
+    out = _cli(cloud, "relake")
+    assert out.returncode == 0 and "rebuilt 3 lake pages" in out.stdout, out.stdout
+    valid = len(_expected()[0])
+    assert lake_ids(cloud.settings, "events") == (valid, valid)
