@@ -50,12 +50,33 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+_ID_LAYOUT = np.dtype([("a", ">u4"), ("b", ">u2"), ("c", ">u2"), ("d", ">u2"), ("e", ">u8")])
+
+
 def make_ids(index: np.ndarray, salt: int) -> list[str]:
+    """UUID-shaped ids: 64 hash bits, then the index (scrambled) in the last group."""
     h = _mix(index.astype(np.uint64) ^ np.uint64(salt))
-    tail = (index.astype(np.uint64) ^ np.uint64(_ID_KEY)) & np.uint64(0xFFFFFFFFFFFF)
-    return [f"{a >> 32:08x}-{(a >> 16) & 0xFFFF:04x}-4{a & 0xFFF:03x}-"
-            f"{0x8000 | ((a >> 40) & 0x3FFF):04x}-{t:012x}"
-            for a, t in zip(h.tolist(), tail.tolist(), strict=True)]
+    rec = np.empty(len(index), dtype=_ID_LAYOUT)
+    rec["a"] = h >> np.uint64(32)
+    rec["b"] = (h >> np.uint64(16)) & np.uint64(0xFFFF)
+    rec["c"] = np.uint64(0x4000) | (h & np.uint64(0xFFF))
+    rec["d"] = np.uint64(0x8000) | ((h >> np.uint64(40)) & np.uint64(0x3FFF))
+    rec["e"] = (index.astype(np.uint64) ^ np.uint64(_ID_KEY)) & np.uint64(0xFFFFFFFFFFFF)
+    text = rec.tobytes().hex()  # 36 hex digits per id; the first 4 of "e" are zero
+    return [f"{text[i:i + 8]}-{text[i + 8:i + 12]}-{text[i + 12:i + 16]}-"
+            f"{text[i + 16:i + 20]}-{text[i + 24:i + 36]}" for i in range(0, len(text), 36)]
+
+
+def iso_many(ms: np.ndarray, offset_minutes: np.ndarray | None = None) -> list[str]:
+    """ISO-8601 with milliseconds, vectorized: ``Z``, or the given UTC offsets."""
+    if offset_minutes is None:
+        return [s + "Z" for s in np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms")]
+    local = np.datetime_as_string((ms + offset_minutes * 60_000).astype("datetime64[ms]"),
+                                  unit="ms")
+    signs = np.where(offset_minutes < 0, "-", "+")
+    hours, minutes = np.abs(offset_minutes) // 60, np.abs(offset_minutes) % 60
+    return [f"{t}{s}{h:02d}:{m:02d}" for t, s, h, m in
+            zip(local, signs, hours.tolist(), minutes.tolist(), strict=True)]
 
 
 def index_of_id(event_id: str) -> int | None:
@@ -98,16 +119,16 @@ class Dataset:
         self.n_formats = 5 if cfg.extra_timestamp_formats else 2
 
     # -- events ---------------------------------------------------------------------------------
-    def _timestamp(self, ms: int, fmt: int, i: int) -> Any:
-        if fmt == 0:
-            return ms
-        if fmt == 1:
-            return iso_ms(ms)
-        if fmt == 2:
-            return ms / 1000  # epoch seconds with a millisecond fraction
-        if fmt == 3:
-            return str(ms)
-        return iso_ms(ms, OFFSETS[i % len(OFFSETS)])
+    def _timestamps(self, ms: np.ndarray, fmts: np.ndarray, lo: int) -> list[Any]:
+        """Each event's timestamp in its form: epoch ms, ISO Z, epoch s, numeric string,
+        ISO with an offset (the last three only with ``extra_timestamp_formats``)."""
+        offsets = np.array([int(o.total_seconds() // 60) for o in OFFSETS])
+        iso_z = iso_many(ms)
+        iso_off = iso_many(ms, offsets[(np.arange(len(ms)) + lo) % len(OFFSETS)]) \
+            if self.n_formats > 2 else iso_z
+        as_list = ms.tolist()
+        return [v if f == 0 else z if f == 1 else v / 1000 if f == 2 else str(v) if f == 3
+                else o for v, f, z, o in zip(as_list, fmts.tolist(), iso_z, iso_off, strict=True)]
 
     def _block(self, b: int) -> tuple[bytes, list[int]]:
         """Block ``b``'s events as one comma-joined JSON buffer and each event's offset.
@@ -125,11 +146,11 @@ class Dataset:
         types = rng.choice(len(TYPES), size=size, p=TYPE_P).tolist()
         names = rng.integers(0, 6, size).tolist()
         amounts = rng.integers(100, 100_000, size).tolist()
-        fmts = rng.integers(0, self.n_formats, size).tolist()
+        fmts = rng.integers(0, self.n_formats, size)
         missing = np.where(rng.random(size) < self.cfg.chaos_missing_rate,
                            rng.integers(1, 4, size), 0).tolist()
         sessions = (np.searchsorted(self.session_first, idx, side="right") - 1).tolist()
-        stamps = self.ts[lo:hi].tolist()
+        stamps = self._timestamps(self.ts[lo:hi], fmts, lo)
         ids = make_ids(idx, self.cfg.seed)
         out = []
         for k in range(size):
@@ -147,7 +168,7 @@ class Dataset:
             event: dict[str, Any] = {
                 "id": ids[k], "sessionId": self.session_ids[s],
                 "userId": self.user_ids[self.session_user_list[s]], "type": t, "name": name,
-                "properties": props, "timestamp": self._timestamp(stamps[k], fmts[k], lo + k),
+                "properties": props, "timestamp": stamps[k],
                 "session": self.session_refs[s],
             }
             if missing[k]:
