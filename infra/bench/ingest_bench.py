@@ -44,6 +44,7 @@ class MemorySampler(threading.Thread):
         self.roots = roots
         self.runtime_url = runtime_url
         self.peak: dict[str, float] = defaultdict(float)  # per process of each role (max)
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds so far)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -61,6 +62,8 @@ class MemorySampler(threading.Thread):
                         rss = p.memory_info().rss / 2**20
                         role = _role(p, workers)
                         self.peak[role] = max(self.peak[role], rss)
+                        t = p.cpu_times()
+                        self.cpu[p.pid] = (role, t.user + t.system)
                 except psutil.Error:
                     continue
             self.stop.wait(0.25)
@@ -138,6 +141,14 @@ def main() -> None:
     print("== peak memory (RSS, MB, largest process of each kind)")
     for role, mb in sorted(sampler.peak.items()):
         print(f"  {role:28s} {mb:8.1f}")
+    print("== where the CPU went (seconds, all processes of each kind; 2 cores)")
+    by_role: dict[str, float] = defaultdict(float)
+    for role, seconds in sampler.cpu.values():
+        by_role[role] += seconds
+    busy = sum(by_role.values())
+    for role, seconds in sorted(by_role.items(), key=lambda kv: -kv[1]):
+        print(f"  {role:28s} {seconds:7.1f}  {seconds / busy:6.1%}")
+    print(f"  {'total':28s} {busy:7.1f}  (of {2 * wall:.0f} available in the wall time)")
     print("== requests against the rate-limit budget")
     print(f"  requests {health['requests']}, allowed {health['allowed']}, "
           f"429s {health['rate_limited']} "

@@ -152,7 +152,9 @@ class Stack:
         """Start ``svc`` unless it already runs; True when an existing process was reused."""
         if self.pid(svc) is not None:
             return True
-        if _port_in_use(self.settings.host, svc.port):
+        # A process that just died (say, SIGKILLed) can hold its port for a moment while its
+        # threads are torn down; a live stranger holds it for good.
+        if not _wait_port_free(self.settings.host, svc.port, 10.0):
             holder = _listener(svc.port)
             raise StackError(f"{svc.name}: port {svc.port} is taken by {holder}; "
                              f"stop it or change the port setting")
@@ -216,9 +218,7 @@ class Stack:
         _wait_gone([proc, *children], 5)
         # A multi-threaded daemon's leader can be a zombie while its other threads still
         # hold the listening socket; stopped means the port is free again.
-        deadline = time.monotonic() + 10
-        while _port_in_use(self.settings.host, svc.port) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_port_free(self.settings.host, svc.port, 10.0)
         self._pid_file(svc).unlink(missing_ok=True)
         return True
 
@@ -228,6 +228,15 @@ class Stack:
             if self.stop(svc):
                 stopped.append(svc.name)
         return stopped
+
+
+def _wait_port_free(host: str, port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while _port_in_use(host, port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _listener(port: int) -> str:
