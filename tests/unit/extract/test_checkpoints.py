@@ -1,0 +1,61 @@
+"""Partition leases: one fetcher at a time; a lapsed lease is taken over; the old holder is
+fenced out of further checkpoints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        ddb = boto3.resource("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="cp", BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}])
+        yield ddb
+
+
+def test_planning_is_idempotent(dynamodb: Any) -> None:
+    store = Checkpoints("cp", lease_s=60, dynamodb=dynamodb)
+    p = Partition("datasync", "events", "feed-0-10", "feed", since=0, until=10)
+    assert store.add(p) is True
+    assert store.add(p) is False
+    assert [q.name for q in store.partitions("datasync", "events")] == ["feed-0-10"]
+
+
+def test_one_holder_at_a_time_and_takeover_after_expiry(dynamodb: Any) -> None:
+    store = Checkpoints("cp", lease_s=0.3, dynamodb=dynamodb)
+    p = Partition("datasync", "events", "feed-0-10", "feed", since=0, until=10)
+    store.add(p)
+    assert store.lease(p, "fetcher-a")
+    assert not store.lease(p, "fetcher-b")  # a concurrent fetcher is refused
+    p.seq, p.records, p.cursor = 1, 100, "c1"
+    store.advance(p, "fetcher-a", landed=1, done=False)  # renews a's lease
+    assert not store.lease(p, "fetcher-b")
+    time.sleep(0.4)  # a stops renewing (crashed)
+    assert store.lease(p, "fetcher-b")
+    (saved,) = store.partitions("datasync", "events")
+    assert (saved.seq, saved.records, saved.cursor) == (1, 100, "c1")  # b resumes from here
+    with pytest.raises(LeaseLost):
+        store.advance(p, "fetcher-a", landed=2, done=False)  # a is fenced out
+
+
+def test_done_partitions_are_not_leased(dynamodb: Any) -> None:
+    store = Checkpoints("cp", lease_s=60, dynamodb=dynamodb)
+    p = Partition("datasync", "events", "feed-0-10", "feed", since=0, until=10)
+    store.add(p)
+    assert store.lease(p, "a")
+    store.advance(p, "a", landed=1, done=True)
+    store.release(p, "a")
+    assert not store.lease(p, "b")
