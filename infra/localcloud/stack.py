@@ -22,7 +22,7 @@ import httpx
 import psutil
 
 from localcloud import postgres
-from tributary.settings import DatasyncSettings, Settings
+from tributary.settings import DatasyncSettings, HallowSettings, Settings
 
 
 class StackError(RuntimeError):
@@ -104,6 +104,11 @@ class Stack:
             self.services.append(Service(
                 "datasync", datasync.port, [py, "-m", "simulators.datasync"],
                 _http_ok(f"http://127.0.0.1:{datasync.port}/health"), "simulators.datasync"))
+        hallow = HallowSettings()
+        self.services.append(Service(
+            "hallow", hallow.port, [py, "-m", "simulators.hallow"],
+            _http_ok(f"http://127.0.0.1:{hallow.port}/health"), "simulators.hallow",
+            env={"TRIBUTARY_HALLOW_TARGET_URL": f"{settings.runtime_url}/webhook/events"}))
         self.services.append(Service(
             "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
             _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     fetch_margin_s: float = Field(15.0, description="Stop fetching this long before the "
                                   "function's timeout.")
 
+    # -- webhook -------------------------------------------------------------------------------
+    webhook_max_body_bytes: int = Field(1_048_576, description="Larger requests get 413.")
+    webhook_signing_secret: SecretStr | None = Field(
+        None, description="When set, requests must carry a valid X-Hallow-Signature.")
+    webhook_signature_tolerance_s: float = Field(300.0, description="Oldest signature accepted.")
+    webhook_flush_rows: int = Field(20_000, description="Flush once this many events wait.")
+    webhook_flush_age_s: float = Field(60.0, description="...or once the oldest waited this long.")
+
     # -- derived ---------------------------------------------------------------------------
     @property
     def home_dir(self) -> Path:
@@ -130,6 +138,29 @@ class DatasyncSettings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
+
+
+class HallowSettings(BaseSettings):
+    """The Hallow push simulator: what it sends to the webhook, and how often."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIBUTARY_HALLOW_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    port: int = Field(4591, description="The simulator's own health/stats port.")
+    target_url: str = Field("http://127.0.0.1:4580/webhook/events",
+                            description="Where events are pushed.")
+    push: bool = Field(True, description="Push on a schedule while the stack runs.")
+    min_events: int = 1
+    max_events: int = 10
+    min_interval_s: float = 2.0
+    max_interval_s: float = 6.0
+    duplicate_rate: float = Field(0.03, ge=0, le=1, description="Share of events sent twice.")
+    user_object_rate: float = Field(0.1, ge=0, le=1,
+                                    description="Share sending user_id as a user object.")
+    users: int = 10_000
+    contents: int = 1_000
+    seed: int = 11
 
 
 @lru_cache(maxsize=1)

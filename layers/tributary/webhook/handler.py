@@ -1,0 +1,55 @@
+"""The webhook's HTTP handling: size, signature, validation, then keep-and-acknowledge."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+import psycopg
+
+from tributary.clients import pg_connect
+from tributary.log import get_logger
+from tributary.settings import get_settings
+from tributary.webhook import inbox, signature
+from tributary.webhook.models import BadPayload, parse
+
+log = get_logger("webhook")
+_conn: psycopg.Connection[Any] | None = None
+
+
+def _connection() -> psycopg.Connection[Any]:
+    global _conn
+    if _conn is None or _conn.closed or _conn.broken:
+        _conn = pg_connect()
+        inbox.ensure_schema(_conn)
+    return _conn
+
+
+def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"content-type": "application/json"},
+            "body": orjson.dumps(body).decode()}
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    if len(body) > settings.webhook_max_body_bytes:
+        return _answer(413, {"message": f"payload too large: {len(body)} bytes, at most "
+                                        f"{settings.webhook_max_body_bytes}"})
+    if settings.webhook_signing_secret is not None:
+        try:
+            signature.verify(settings.webhook_signing_secret.get_secret_value(), body,
+                             (event.get("headers") or {}).get(signature.HEADER),
+                             settings.webhook_signature_tolerance_s)
+        except signature.BadSignature as exc:
+            return _answer(401, {"message": str(exc)})
+    try:
+        payload = parse(body)
+    except BadPayload as exc:
+        return _answer(400, {"message": str(exc)})
+    kept = [e for e in payload.events if e.event_type != "signup"]
+    dropped = len(payload.events) - len(kept)
+    new = inbox.keep(_connection(), kept)  # durable (committed) before we answer
+    return _answer(200, {"accepted": new, "duplicates": len(kept) - new, "dropped": dropped})
