@@ -17,7 +17,9 @@ def stack_parameters(settings: Settings) -> dict[str, str]:
     """Template parameter values from settings; ``TRIBUTARY_PARAM_<Name>`` sets any other."""
     datasync = DatasyncSettings()  # read now, not cached: one process may run several stacks
     params = {"PgDsn": settings.pg_dsn.get_secret_value(), "DatasyncUrl": datasync.url,
-              "DatasyncApiKey": datasync.api_key.get_secret_value()}
+              "DatasyncApiKey": datasync.api_key.get_secret_value(),
+              "WebhookSigningSecret": settings.webhook_signing_secret.get_secret_value()
+              if settings.webhook_signing_secret else ""}
     prefix = "TRIBUTARY_PARAM_"
     params.update({k[len(prefix):]: v for k, v in os.environ.items() if k.startswith(prefix)})
     return params

@@ -19,7 +19,7 @@ from tributary.settings import HallowSettings, Settings
 def main() -> None:
     cfg = HallowSettings()
     secret = Settings().webhook_signing_secret
-    pusher = Pusher(cfg, cfg.target_url, secret.get_secret_value() if secret else None)
+    pusher = Pusher(cfg, cfg.target_url, (secret.get_secret_value() or None) if secret else None)
     stop = threading.Event()
     if cfg.push:
         threading.Thread(target=pusher.run_forever, args=(stop,), daemon=True).start()
