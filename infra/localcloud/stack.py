@@ -41,6 +41,7 @@ class Service:
     user: str | None = None
     stop_signal: int = signal.SIGTERM
     env: dict[str, str] = field(default_factory=dict)
+    after_runtime: bool = False  # it calls the functions, so it starts once they can answer
 
 
 @dataclass
@@ -104,15 +105,16 @@ class Stack:
             self.services.append(Service(
                 "datasync", datasync.port, [py, "-m", "simulators.datasync"],
                 _http_ok(f"http://127.0.0.1:{datasync.port}/health"), "simulators.datasync"))
-        hallow = HallowSettings()
-        self.services.append(Service(
-            "hallow", hallow.port, [py, "-m", "simulators.hallow"],
-            _http_ok(f"http://127.0.0.1:{hallow.port}/health"), "simulators.hallow",
-            env={"TRIBUTARY_HALLOW_TARGET_URL": f"{settings.runtime_url}/webhook/events"}))
         self.services.append(Service(
             "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
             _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",
             env=child_env))
+        hallow = HallowSettings()
+        self.services.append(Service(
+            "hallow", hallow.port, [py, "-m", "simulators.hallow"],
+            _http_ok(f"http://127.0.0.1:{hallow.port}/health"), "simulators.hallow",
+            env={"TRIBUTARY_HALLOW_TARGET_URL": f"{settings.runtime_url}/webhook/events"},
+            after_runtime=True))
         for s in self.services:
             s.env = {**child_env, **s.env}
 
@@ -192,7 +194,7 @@ class Stack:
         """Start every part (reusing running ones), deploy, and wait until all are healthy."""
         timeout = self.settings.startup_timeout_s
         reused = {}
-        infra = [s for s in self.services if s.name != "runtime"]
+        infra = [s for s in self.services if s.name != "runtime" and not s.after_runtime]
         for svc in infra:  # emulator and database start in parallel
             reused[svc.name] = self.start(svc)
         for svc in infra:
@@ -202,6 +204,9 @@ class Stack:
         runtime = self.service("runtime")
         reused["runtime"] = self.start(runtime)
         self.wait_healthy(runtime, timeout)
+        for svc in (s for s in self.services if s.after_runtime):
+            reused[svc.name] = self.start(svc)
+            self.wait_healthy(svc, timeout)
         statuses = self.status()
         for st in statuses:
             st.reused = reused.get(st.name, False)

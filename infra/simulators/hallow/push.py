@@ -54,8 +54,10 @@ class Counts:
 
 
 class Pusher:
-    def __init__(self, cfg: HallowSettings, target_url: str, secret: str | None = None) -> None:
+    def __init__(self, cfg: HallowSettings, target_url: str, secret: str | None = None,
+                 retries: int = 8) -> None:
         self.cfg = cfg
+        self.retries = retries
         self.target_url = target_url
         self.secret = secret
         self.rng = random.Random(cfg.seed)
@@ -106,18 +108,27 @@ class Pusher:
                     self._sent.pop(0)
             return events
 
+    def _post(self, body: bytes) -> httpx.Response | None:
+        """Deliver once, retrying what a partner retries: no answer, 429 and 5xx."""
+        for attempt in range(self.retries + 1):
+            headers = {"content-type": "application/json"}
+            if self.secret:
+                headers["x-hallow-signature"] = sign(self.secret, body)
+            try:
+                resp = self.http.post(self.target_url, content=body, headers=headers)
+                if resp.status_code < 500 and resp.status_code != 429:
+                    return resp
+            except httpx.HTTPError:
+                pass
+            time.sleep(min(2.0, 0.1 * 2 ** attempt))
+        return None
+
     def send(self, events: list[dict[str, Any]]) -> None:
         body = orjson.dumps({"events": events})
-        headers = {"content-type": "application/json"}
-        if self.secret:
-            headers["x-hallow-signature"] = sign(self.secret, body)
         started = time.perf_counter()
-        try:
-            resp = self.http.post(self.target_url, content=body, headers=headers)
-            ok = resp.status_code == 200
-            answer = resp.json() if ok else {}
-        except httpx.HTTPError:
-            ok, answer = False, {}
+        resp = self._post(body)
+        ok = resp is not None and resp.status_code == 200
+        answer = resp.json() if resp is not None and ok else {}
         elapsed = (time.perf_counter() - started) * 1000
         with self.counts.lock:
             self.counts.requests += 1
