@@ -36,3 +36,15 @@ def aws_resource(service: str) -> Any:
 
 def pg_connect(autocommit: bool = False) -> psycopg.Connection[Any]:
     return psycopg.connect(get_settings().pg_dsn.get_secret_value(), autocommit=autocommit)
+
+
+_shared: psycopg.Connection[Any] | None = None
+
+
+def pg_shared() -> psycopg.Connection[Any]:
+    """This process's connection, kept across invocations (as a warm Lambda keeps it) and
+    replaced if it broke."""
+    global _shared
+    if _shared is None or _shared.closed or _shared.broken:
+        _shared = pg_connect()
+    return _shared

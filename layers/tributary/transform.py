@@ -13,7 +13,6 @@ import gzip
 from typing import Any
 
 import orjson
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from aws_lambda_powertools.utilities.batch import (
@@ -25,7 +24,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from psycopg.types.json import Jsonb
 
-from tributary.clients import aws_client, pg_connect
+from tributary.clients import aws_client, pg_shared
 from tributary.gcpause import paused_gc
 from tributary.load import lake, postgres
 from tributary.load.tables import Table, table_for
@@ -33,18 +32,8 @@ from tributary.log import get_logger
 from tributary.settings import get_settings
 
 log = get_logger("transform")
-_conn: psycopg.Connection[Any] | None = None
-
-
 class BadPage(ValueError):
     """The raw page is not a DataSync page at all (not JSON, no ``data`` list)."""
-
-
-def _connection() -> psycopg.Connection[Any]:
-    global _conn
-    if _conn is None or _conn.closed or _conn.broken:
-        _conn = pg_connect()
-    return _conn
 
 
 def _arrow(table: Table, columns: dict[str, Any]) -> pa.Table:
@@ -71,7 +60,7 @@ def load_page(msg: dict[str, Any]) -> dict[str, Any]:
     settings = get_settings()
     key, source, stream = msg["key"], msg["source"], msg["stream"]
     table = table_for(source, stream)
-    conn = _connection()
+    conn = pg_shared()
     postgres.ensure_schema(conn, table)
     s3 = aws_client("s3")
     state = conn.execute("SELECT lake_done FROM load_log WHERE raw_key = %s", (key,)).fetchone()

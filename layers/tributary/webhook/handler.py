@@ -6,26 +6,14 @@ import base64
 from typing import Any
 
 import orjson
-import psycopg
 
-from tributary.clients import pg_connect
+from tributary.clients import pg_shared
 from tributary.log import get_logger
 from tributary.settings import get_settings
 from tributary.webhook import inbox, signature
 from tributary.webhook.models import BadPayload, parse
 
 log = get_logger("webhook")
-_conn: psycopg.Connection[Any] | None = None
-
-
-def _connection() -> psycopg.Connection[Any]:
-    global _conn
-    if _conn is None or _conn.closed or _conn.broken:
-        _conn = pg_connect()
-        inbox.ensure_schema(_conn)
-    return _conn
-
-
 def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"content-type": "application/json"},
             "body": orjson.dumps(body).decode()}
@@ -53,5 +41,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         return _answer(400, {"message": str(exc)})
     kept = [e for e in payload.events if e.event_type != "signup"]
     dropped = len(payload.events) - len(kept)
-    new = inbox.keep(_connection(), kept)  # durable (committed) before we answer
+    conn = pg_shared()
+    inbox.ensure_schema(conn)
+    new = inbox.keep(conn, kept)  # durable (committed) before we answer
     return _answer(200, {"accepted": new, "duplicates": len(kept) - new, "dropped": dropped})
