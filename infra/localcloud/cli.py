@@ -253,6 +253,42 @@ def status(as_json: JsonFlag = False) -> None:
 
 
 @app.command()
+def query(sql: str,
+          fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+          param: Annotated[list[str] | None, typer.Option(help="A ? parameter (repeat).")]
+          = None) -> None:
+    """Read-only SQL over the lake tables and PostgreSQL (as pg.public.<table>)."""
+    import csv
+
+    from tributary.query.engine import Engine, QueryError
+    from tributary.query.http import result_json
+
+    if fmt not in ("table", "csv", "json"):
+        console.print("[red]--format is table, csv or json[/]")
+        raise typer.Exit(2)
+    settings = get_settings()
+    try:
+        result = Engine(settings, emulator_client("s3", settings),
+                        settings.emulator_url).run(sql, list(param or []))
+    except QueryError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    if fmt == "json":
+        print(orjson.dumps(result_json(result), default=str).decode())
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        t = Table(*result.columns)
+        for row in result.rows:
+            t.add_row(*("" if v is None else str(v) for v in row))
+        t.caption = f"{len(result.rows)} rows in {result.elapsed_ms:.0f} ms" + (
+            f"; {result.note}" if result.note else "")
+        console.print(t)
+
+
+@app.command()
 def stats() -> None:
     """Runtime figures: invocations, errors, cold starts, SQS latency, schedule fires."""
     try:

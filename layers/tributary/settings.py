@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     webhook_flush_rows: int = Field(20_000, description="Flush once this many events wait.")
     webhook_flush_age_s: float = Field(60.0, description="...or once the oldest waited this long.")
 
+    # -- query ---------------------------------------------------------------------------------
+    query_max_rows: int = Field(10_000, description="Results are cut here (with a note).")
+    query_timeout_s: float = Field(30.0, description="A query running longer is interrupted.")
+
     # -- derived ---------------------------------------------------------------------------
     @property
     def home_dir(self) -> Path:

@@ -1,0 +1,156 @@
+"""DuckDB over every lake table and the PostgreSQL tables, read-only, with guard rails.
+
+- Each top-level prefix of the lake bucket is a table of that name, read with Hive partitions
+  as columns, so filters on them skip files.
+- PostgreSQL is attached READ_ONLY as ``pg``.
+- Only one SELECT per request runs. After setup, DuckDB's external access is switched off
+  except for the lake's own prefix, and the configuration is locked, so no query can read
+  local files, attach databases or turn the switch back.
+- Results are capped, and a query is interrupted after the timeout.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import duckdb
+
+from tributary.settings import Settings
+
+ALLOWED = {duckdb.StatementType.SELECT}
+
+
+class QueryError(ValueError):
+    """The query was refused or failed; the message is for the person who wrote it."""
+
+
+@dataclass
+class Result:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool
+    elapsed_ms: float
+    note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _extension(name: str) -> str:
+    module = __import__(f"duckdb_extension_{name}")
+    found = glob.glob(os.path.join(os.path.dirname(str(module.__file__)),
+                                   "extensions", "*", f"{name}.duckdb_extension"))
+    if not found:
+        raise QueryError(f"the {name} DuckDB extension is not installed")
+    return found[0]
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Engine:
+    def __init__(self, settings: Settings, s3: Any, endpoint_url: str | None) -> None:
+        self.settings = settings
+        self.con = duckdb.connect(":memory:")
+        for name in ("httpfs", "postgres_scanner"):
+            self.con.execute(f"LOAD {_quote(_extension(name))}")
+        self._s3_settings(endpoint_url)
+        dsn = urlsplit(settings.pg_dsn.get_secret_value())
+        libpq = (f"host={dsn.hostname} port={dsn.port or 5432} user={dsn.username} "
+                 f"password={dsn.password or ''} dbname={dsn.path.lstrip('/')}")
+        self.con.execute(f"ATTACH {_quote(libpq)} AS pg (TYPE postgres, READ_ONLY)")
+        self.lake_tables = self._register_lake(s3)
+        bucket = settings.lake_bucket
+        self.con.execute(f"SET allowed_directories = [{_quote(f's3://{bucket}/')}]")
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
+
+    def _s3_settings(self, endpoint_url: str | None) -> None:
+        opts = {"s3_region": self.settings.region}
+        if endpoint_url:  # the local emulator
+            u = urlsplit(endpoint_url)
+            opts |= {"s3_endpoint": u.netloc, "s3_use_ssl": "false", "s3_url_style": "path",
+                     "s3_access_key_id": "test", "s3_secret_access_key": "test"}
+        else:  # Lambda's role credentials
+            opts |= {k: os.environ[v] for k, v in (
+                ("s3_access_key_id", "AWS_ACCESS_KEY_ID"),
+                ("s3_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+                ("s3_session_token", "AWS_SESSION_TOKEN")) if v in os.environ}
+        for key, value in opts.items():
+            self.con.execute(f"SET {key} = {_quote(value)}")
+
+    def _register_lake(self, s3: Any) -> list[str]:
+        bucket = self.settings.lake_bucket
+        listing = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+        names = sorted(p["Prefix"].rstrip("/") for p in listing.get("CommonPrefixes", []))
+        tables = []
+        for name in names:
+            if not name.replace("_", "").isalnum():
+                continue  # not a table name we can expose safely
+            self.con.execute(
+                f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet('
+                f"{_quote(f's3://{bucket}/{name}/**/*.parquet')}, hive_partitioning = true, "
+                "union_by_name = true)")
+            tables.append(name)
+        return tables
+
+    def tables(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for name in self.lake_tables:
+            cols = self.con.execute(f'DESCRIBE "{name}"').fetchall()
+            out.append({"name": name, "source": "lake",
+                        "columns": [{"name": c[0], "type": c[1]} for c in cols]})
+        for schema, table, column, dtype in self.con.execute(
+                "SELECT table_schema, table_name, column_name, data_type "
+                "FROM information_schema.columns WHERE table_catalog = 'pg' "
+                "AND table_schema = 'public' ORDER BY table_name, ordinal_position").fetchall():
+            name = f"pg.{schema}.{table}"
+            if not out or out[-1]["name"] != name:
+                out.append({"name": name, "source": "postgres", "columns": []})
+            out[-1]["columns"].append({"name": column, "type": dtype})
+        return out
+
+    def run(self, sql: str, params: list[Any] | None = None, arrow: bool = False) -> Result:
+        """Run one read-only query; with ``arrow`` the rows come as a pyarrow table."""
+        try:
+            statements = self.con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+        if len(statements) != 1:
+            raise QueryError(f"send exactly one statement (got {len(statements)})")
+        kind = statements[0].type
+        if kind not in ALLOWED:
+            raise QueryError(f"only read-only SELECT queries are allowed; this is "
+                             f"{kind.name}")
+        cap = self.settings.query_max_rows
+        timer = threading.Timer(self.settings.query_timeout_s, self.con.interrupt)
+        started = time.perf_counter()
+        timer.start()
+        try:
+            cursor = self.con.execute(sql, params or [])
+            description = cursor.description or []
+            if arrow:
+                table = cursor.fetch_record_batch(cap + 1).read_all()
+                rows, extra = [], {"arrow": table.slice(0, cap)}
+                count = table.num_rows
+            else:
+                rows, extra = cursor.fetchmany(cap + 1), {}
+                count = len(rows)
+        except duckdb.InterruptException:
+            raise QueryError(f"query interrupted after the {self.settings.query_timeout_s:g} s "
+                             "timeout") from None
+        except duckdb.Error as exc:
+            raise QueryError(str(exc)) from None
+        finally:
+            timer.cancel()
+        truncated = count > cap
+        return Result(columns=[d[0] for d in description],
+                      types=[str(d[1]) for d in description], rows=rows[:cap],
+                      truncated=truncated, elapsed_ms=(time.perf_counter() - started) * 1000,
+                      note=f"result cut at {cap} rows" if truncated else None, extra=extra)
