@@ -1,0 +1,88 @@
+"""Benchmark SQL over the 3M-event lake (DuckDB) against the same queries in PostgreSQL.
+
+    .venv/bin/python infra/bench/query_bench.py
+
+Starts a fresh stack (ports 4720-4725), ingests the default 3,000,000 events, then times a
+count by type per day, a one-day filter and an events-sessions join: each in DuckDB over the
+lake and in PostgreSQL, best of three warm runs, with the ratio.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERIES = [
+    ("count by type per day",
+     "SELECT dt, type, count(*) FROM events GROUP BY dt, type ORDER BY dt, type",
+     "SELECT (occurred_at AT TIME ZONE 'UTC')::date AS dt, type, count(*) FROM events "
+     "GROUP BY 1, 2 ORDER BY 1, 2"),
+    ("one-day filter",
+     "SELECT count(*), count(DISTINCT user_id) FROM events WHERE dt = '2026-10-15'",
+     "SELECT count(*), count(DISTINCT user_id) FROM events WHERE occurred_at >= "
+     "'2026-10-15T00:00:00Z' AND occurred_at < '2026-10-16T00:00:00Z'"),
+    ("events-sessions join",
+     "SELECT s.country, count(*) FROM events e JOIN sessions s ON s.id = e.session_id "
+     "GROUP BY 1 ORDER BY 1",
+     "SELECT s.country, count(*) FROM events e JOIN sessions s ON s.id = e.session_id "
+     "GROUP BY 1 ORDER BY 1"),
+]
+
+
+def best_of(n: int, run: object) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(n):
+        t = time.perf_counter()
+        out = run()  # type: ignore[operator]
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="tributary-query-bench-"))
+    os.environ.update({
+        "TRIBUTARY_HOME": str(home), "TRIBUTARY_TEMPLATE": str(ROOT / "template.yaml"),
+        "TRIBUTARY_EMULATOR_PORT": "4720", "TRIBUTARY_RUNTIME_PORT": "4721",
+        "TRIBUTARY_PG_DSN": "postgresql://tributary:tributary@127.0.0.1:4722/tributary",
+        "TRIBUTARY_DATASYNC_URL": "http://127.0.0.1:4723", "TRIBUTARY_HALLOW_PORT": "4724",
+        "TRIBUTARY_HALLOW_PUSH": "false",
+    })
+    from localcloud import ingest as job
+    from localcloud.config import emulator_client, load_stack
+    from localcloud.deploy import Deployer
+    from localcloud.stack import Stack
+    from tributary.query.engine import Engine
+    from tributary.settings import Settings
+
+    settings = Settings()
+    stack = Stack(settings)
+    stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    try:
+        t = time.perf_counter()
+        job.trigger_fetch(settings)
+        job.wait(settings, lambda prog: None, timeout_s=1800)
+        print(f"== ingested {sum(v.postgres_rows for v in job.verify(settings)):,} rows "
+              f"in {time.perf_counter() - t:.0f} s")
+        engine = Engine(settings, emulator_client("s3", settings), settings.emulator_url)
+        with psycopg.connect(settings.pg_dsn.get_secret_value()) as pg:
+            pg.execute("ANALYZE events; ANALYZE sessions")
+            pg.commit()
+            print(f"{'query':24s} {'lake (DuckDB)':>14s} {'PostgreSQL':>12s} {'ratio':>8s}")
+            for name, lake_sql, pg_sql in QUERIES:
+                lake_s, lake_rows = best_of(3, lambda q=lake_sql: engine.run(q).rows)
+                pg_s, pg_rows = best_of(3, lambda q=pg_sql: pg.execute(q).fetchall())
+                same = [tuple(map(str, r)) for r in lake_rows] == [  # type: ignore[union-attr]
+                    tuple(map(str, r)) for r in pg_rows]  # type: ignore[union-attr]
+                print(f"{name:24s} {lake_s * 1000:11.0f} ms {pg_s * 1000:9.0f} ms "
+                      f"{pg_s / lake_s:7.1f}x  {'same rows' if same else 'ROWS DIFFER'}")
+    finally:
+        stack.down()
+
+
+if __name__ == "__main__":
+    main()
