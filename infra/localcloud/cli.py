@@ -288,6 +288,33 @@ def query(sql: str,
         console.print(t)
 
 
+models_app = typer.Typer(help="Analytic models (SQL files under analytics/).",
+                        no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("run")
+def models_run(folder: Annotated[str, typer.Option(help="Where the .sql files are.")]
+               = "analytics") -> None:
+    """Materialize every model into the lake as a table of its name."""
+    from pathlib import Path
+
+    from tributary.query.engine import Engine, QueryError
+    from tributary.query.models import run_models
+
+    settings = get_settings()
+    s3 = emulator_client("s3", settings)
+    try:
+        runs = run_models(Engine(settings, s3, settings.emulator_url), s3,
+                          settings.lake_bucket, Path(folder))
+    except QueryError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    for r in runs:
+        console.print(f"{r.name}: {r.rows:,} rows -> s3://{settings.lake_bucket}/{r.key} "
+                      f"({r.elapsed_ms:.0f} ms)")
+
+
 @app.command()
 def stats() -> None:
     """Runtime figures: invocations, errors, cold starts, SQS latency, schedule fires."""

@@ -119,3 +119,63 @@ def test_partition_filters_skip_files(cloud: Cloud) -> None:
                               "WHERE dt = '2026-10-02'").fetchall()[0][1]
     scanned, total = map(int, re.search(r"Scanning Files: (\d+)/(\d+)", plan).groups())  # type: ignore[union-attr]
     assert (scanned, total) == (day_files, all_files) and scanned < total
+
+
+def _put_parquet(cloud: Cloud, key: str, table: pa.Table) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    cloud.client("s3").put_object(Bucket="tributary-lake", Key=key, Body=buf.getvalue())
+
+
+def _events(rows: list[tuple[str, str, str | None]]) -> dict[str, list[Any]]:
+    return {"event_id": [r[0] for r in rows], "user_id": [r[1] for r in rows],
+            "properties": [json.dumps({"content_id": r[2]} if r[2] else {}) for r in rows]}
+
+
+def test_models_give_the_hand_checked_answer(cloud: Cloud) -> None:
+    users = {"u1": 20, "u2": 22, "u3": 30, "u4": 70, "u5": 16, "u6": 40}
+    prayers = {"c1": "rosary", "c2": "meditation", "c3": "podcast", "c4": "academic",
+               "c5": "reflection", "c6": "lectio_divina"}
+    _put_parquet(cloud, "hallow_users/part-0.parquet", pa.table(
+        {"user_id": list(users), "age": list(users.values())}))
+    _put_parquet(cloud, "hallow_content/part-0.parquet", pa.table(
+        {"content_id": list(prayers), "prayer_type": list(prayers.values())}))
+    pulled = [("p1", "u1", "c1"), ("p2", "u1", "c1"), ("p3", "u2", "c2"), ("p4", "u3", "c3"),
+              ("p5", "u5", "c1"),  # under 18: not in any group
+              ("p6", "u1", None)]  # references no content: not a session
+    pulled += [(f"q{i}", "u6", c) for i, c in enumerate(["c1", "c2", "c3", "c4", "c5", "c6",
+                                                         "c6"])]
+    _put_parquet(cloud, "hallow_events/part-0.parquet", pa.table(
+        {**_events(pulled), "event_type": ["view"] * len(pulled)}))
+    pushed = [("w1", "u2", "c1"), ("p3", "u2", "c2"),  # p3 was pulled too: counted once
+              ("w2", "u4", "c4"), ("w3", "u4", "c4"), ("w4", "u4", "c5"),
+              ("w5", "u3", "c99")]  # unknown content
+    _put_parquet(cloud, "webhook_events/event_type=view/dt=2026-11-22/hour=09/part-t.parquet",
+                 pa.table({**_events(pushed), "source": ["web"] * len(pushed)}))
+
+    out = subprocess.run([sys.executable, "-m", "localcloud.cli", "models", "run", "--folder",
+                          str(ROOT / "analytics")], env=cloud.env, capture_output=True,
+                         text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    answer = _query(cloud, "SELECT * FROM hallow_top_prayer_types_by_age_group").json()
+    assert "rows" in answer, answer
+    rows = answer["rows"]
+    assert rows == [
+        ["18-24", "rosary", 3, 1], ["18-24", "meditation", 1, 2],
+        ["25-34", "podcast", 1, 1],
+        ["35-44", "lectio_divina", 2, 1], ["35-44", "academic", 1, 2],
+        ["35-44", "meditation", 1, 3], ["35-44", "podcast", 1, 4],
+        ["35-44", "reflection", 1, 5],  # rosary (1) ranks 6th: cut
+        ["65+", "academic", 2, 1], ["65+", "reflection", 1, 2],
+    ]
+    per_day = _query(cloud, "SELECT sum(events) FROM datasync_events_per_type_per_day").json()
+    assert per_day["rows"] == [[6000]]
+    direct = _query(cloud, "SELECT count(*) FROM events WHERE dt = '2026-10-02' "
+                           "AND type = 'click'").json()["rows"][0][0]
+    model = _query(cloud, "SELECT events FROM datasync_events_per_type_per_day "
+                          "WHERE day = '2026-10-02' AND type = 'click'").json()["rows"][0][0]
+    assert model == direct

@@ -65,7 +65,10 @@ class Engine:
         libpq = (f"host={dsn.hostname} port={dsn.port or 5432} user={dsn.username} "
                  f"password={dsn.password or ''} dbname={dsn.path.lstrip('/')}")
         self.con.execute(f"ATTACH {_quote(libpq)} AS pg (TYPE postgres, READ_ONLY)")
-        self.lake_tables = self._register_lake(s3)
+        self.s3 = s3
+        self.lake_tables: list[str] = []
+        self._listed_at = 0.0
+        self.refresh(force=True)
         bucket = settings.lake_bucket
         self.con.execute(f"SET allowed_directories = [{_quote(f's3://{bucket}/')}]")
         self.con.execute("SET enable_external_access = false")
@@ -85,22 +88,25 @@ class Engine:
         for key, value in opts.items():
             self.con.execute(f"SET {key} = {_quote(value)}")
 
-    def _register_lake(self, s3: Any) -> list[str]:
+    def refresh(self, force: bool = False, every_s: float = 2.0) -> None:
+        """Register lake tables that appeared since (new prefixes, materialized models)."""
+        if not force and time.monotonic() - self._listed_at < every_s:
+            return
+        self._listed_at = time.monotonic()
         bucket = self.settings.lake_bucket
-        listing = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+        listing = self.s3.list_objects_v2(Bucket=bucket, Delimiter="/")
         names = sorted(p["Prefix"].rstrip("/") for p in listing.get("CommonPrefixes", []))
-        tables = []
         for name in names:
-            if not name.replace("_", "").isalnum():
-                continue  # not a table name we can expose safely
+            if name in self.lake_tables or not name.replace("_", "").isalnum():
+                continue  # known, or not a table name we can expose safely
             self.con.execute(
                 f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet('
                 f"{_quote(f's3://{bucket}/{name}/**/*.parquet')}, hive_partitioning = true, "
                 "union_by_name = true)")
-            tables.append(name)
-        return tables
+            self.lake_tables.append(name)
 
     def tables(self) -> list[dict[str, Any]]:
+        self.refresh()
         out: list[dict[str, Any]] = []
         for name in self.lake_tables:
             cols = self.con.execute(f'DESCRIBE "{name}"').fetchall()
@@ -116,8 +122,12 @@ class Engine:
             out[-1]["columns"].append({"name": column, "type": dtype})
         return out
 
-    def run(self, sql: str, params: list[Any] | None = None, arrow: bool = False) -> Result:
-        """Run one read-only query; with ``arrow`` the rows come as a pyarrow table."""
+    def run(self, sql: str, params: list[Any] | None = None, arrow: bool = False,
+            max_rows: int | None | bool = True) -> Result:
+        """Run one read-only query; with ``arrow`` the rows come as a pyarrow table.
+
+        ``max_rows``: the cap (True: the setting; None: no cap, for materializing models)."""
+        self.refresh()
         try:
             statements = self.con.extract_statements(sql)
         except duckdb.Error as exc:
@@ -128,20 +138,28 @@ class Engine:
         if kind not in ALLOWED:
             raise QueryError(f"only read-only SELECT queries are allowed; this is "
                              f"{kind.name}")
-        cap = self.settings.query_max_rows
+        cap = self.settings.query_max_rows if max_rows is True else max_rows
         timer = threading.Timer(self.settings.query_timeout_s, self.con.interrupt)
         started = time.perf_counter()
         timer.start()
         try:
-            cursor = self.con.execute(sql, params or [])
+            try:
+                cursor = self.con.execute(sql, params or [])
+            except duckdb.CatalogException:
+                known = len(self.lake_tables)
+                self.refresh(force=True)  # a table may have appeared this very moment
+                if len(self.lake_tables) == known:
+                    raise
+                cursor = self.con.execute(sql, params or [])
             description = cursor.description or []
             if arrow:
-                table = cursor.fetch_record_batch(cap + 1).read_all()
-                rows, extra = [], {"arrow": table.slice(0, cap)}
+                table = (cursor.fetch_arrow_table() if cap is None
+                         else cursor.fetch_record_batch(cap + 1).read_all())
+                rows, extra = [], {"arrow": table if cap is None else table.slice(0, cap)}
                 count = table.num_rows
             else:
-                rows, extra = cursor.fetchmany(cap + 1), {}
-                count = len(rows)
+                rows = cursor.fetchall() if cap is None else cursor.fetchmany(cap + 1)
+                extra, count = {}, len(rows)
         except duckdb.InterruptException:
             raise QueryError(f"query interrupted after the {self.settings.query_timeout_s:g} s "
                              "timeout") from None
@@ -149,7 +167,7 @@ class Engine:
             raise QueryError(str(exc)) from None
         finally:
             timer.cancel()
-        truncated = count > cap
+        truncated = cap is not None and count > cap
         return Result(columns=[d[0] for d in description],
                       types=[str(d[1]) for d in description], rows=rows[:cap],
                       truncated=truncated, elapsed_ms=(time.perf_counter() - started) * 1000,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
-import time
+import os
 from typing import Any
 
 import orjson
@@ -18,18 +18,15 @@ from tributary.query.engine import Engine, QueryError, Result
 from tributary.settings import get_settings
 
 ARROW = "application/vnd.apache.arrow.stream"
-_ENGINE_TTL_S = 60.0  # new lake tables appear within a minute
-_engine: tuple[Engine, float] | None = None
+_engine: Engine | None = None
 
 
 def engine() -> Engine:
+    """One engine per warm process; it registers new lake tables as they appear."""
     global _engine
-    if _engine is None or time.monotonic() - _engine[1] > _ENGINE_TTL_S:
-        import os
-
-        _engine = (Engine(get_settings(), aws_client("s3"), os.environ.get("AWS_ENDPOINT_URL")),
-                   time.monotonic())
-    return _engine[0]
+    if _engine is None:
+        _engine = Engine(get_settings(), aws_client("s3"), os.environ.get("AWS_ENDPOINT_URL"))
+    return _engine
 
 
 def _json(status: int, body: Any) -> dict[str, Any]:
