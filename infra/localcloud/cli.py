@@ -311,8 +311,11 @@ def models_run(folder: Annotated[str, typer.Option(help="Where the .sql files ar
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     for r in runs:
-        console.print(f"{r.name}: {r.rows:,} rows -> s3://{settings.lake_bucket}/{r.key} "
-                      f"({r.elapsed_ms:.0f} ms)")
+        if r.skipped:
+            console.print(f"[yellow]{r.name}: skipped, {r.skipped}[/]")
+        else:
+            console.print(f"{r.name}: {r.rows:,} rows -> s3://{settings.lake_bucket}/{r.key} "
+                          f"({r.elapsed_ms:.0f} ms)")
 
 
 @app.command()

@@ -179,3 +179,16 @@ def test_models_give_the_hand_checked_answer(cloud: Cloud) -> None:
     model = _query(cloud, "SELECT events FROM datasync_events_per_type_per_day "
                           "WHERE day = '2026-10-02' AND type = 'click'").json()["rows"][0][0]
     assert model == direct
+
+
+def test_models_whose_inputs_have_not_landed_are_skipped_not_failed(cloud: Cloud,
+                                                                    tmp_path: Any) -> None:
+    (tmp_path / "needs_more.sql").write_text("SELECT count(*) AS n FROM not_landed_yet")
+    (tmp_path / "ready.sql").write_text("SELECT count(*) AS n FROM events")
+    out = subprocess.run([sys.executable, "-m", "localcloud.cli", "models", "run", "--folder",
+                          str(tmp_path)], env=cloud.env, capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "needs_more: skipped, Catalog Error: Table with name not_landed_yet" in \
+        out.stdout.replace("\n", " ")
+    assert _query(cloud, "SELECT n FROM ready").json()["rows"] == [[6000]]

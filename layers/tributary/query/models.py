@@ -22,8 +22,9 @@ from tributary.query.engine import Engine, QueryError
 class ModelRun:
     name: str
     rows: int
-    key: str
+    key: str | None  # None: skipped
     elapsed_ms: float
+    skipped: str | None = None  # why: a table it reads is not in the lake yet
 
 
 def discover(folder: Path) -> list[tuple[str, str]]:
@@ -43,6 +44,9 @@ def run_models(engine: Engine, s3: Any, bucket: str, folder: Path) -> list[Model
         try:
             table = engine.run(sql, arrow=True, max_rows=None).extra["arrow"]
         except QueryError as exc:
+            if str(exc).startswith("Catalog Error"):  # its inputs have not landed yet
+                runs.append(ModelRun(name, 0, None, 0.0, str(exc).splitlines()[0]))
+                continue
             raise QueryError(f"model {name}: {exc}") from None
         buf = io.BytesIO()
         pq.write_table(table, buf, compression="zstd")
