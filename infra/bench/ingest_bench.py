@@ -11,18 +11,14 @@ Runs on ports 4670-4673 with a temporary state folder, so it can run beside a de
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import threading
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import httpx
 import psutil
 import psycopg
-
-ROOT = Path(__file__).resolve().parents[2]
+from common import fresh_stack
 
 
 def _role(proc: psutil.Process, workers: dict[int, str]) -> str:
@@ -44,7 +40,8 @@ class MemorySampler(threading.Thread):
         self.roots = roots
         self.runtime_url = runtime_url
         self.peak: dict[str, float] = defaultdict(float)  # per process of each role (max)
-        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds so far)
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds in the run)
+        self.cpu0: dict[int, float] = {}  # CPU seconds a process had when first seen
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -63,7 +60,8 @@ class MemorySampler(threading.Thread):
                         role = _role(p, workers)
                         self.peak[role] = max(self.peak[role], rss)
                         t = p.cpu_times()
-                        self.cpu[p.pid] = (role, t.user + t.system)
+                        used = self.cpu0.setdefault(p.pid, t.user + t.system)
+                        self.cpu[p.pid] = (role, t.user + t.system - used)
                 except psutil.Error:
                     continue
             self.stop.wait(0.25)
@@ -76,31 +74,15 @@ def main() -> None:
                         help="2 requests per 1 s window per endpoint, bulk feed off")
     args = parser.parse_args()
     events = args.events or (200_000 if args.tight else 3_000_000)
-    home = Path(tempfile.mkdtemp(prefix="tributary-ingest-bench-"))
-    env = {
-        "TRIBUTARY_HOME": str(home), "TRIBUTARY_TEMPLATE": str(ROOT / "template.yaml"),
-        "TRIBUTARY_EMULATOR_PORT": "4670", "TRIBUTARY_RUNTIME_PORT": "4671",
-        "TRIBUTARY_PG_DSN": "postgresql://tributary:tributary@127.0.0.1:4672/tributary",
-        "TRIBUTARY_DATASYNC_URL": "http://127.0.0.1:4673",
-        "TRIBUTARY_DATASYNC_EVENTS": str(events),
-        "TRIBUTARY_DATASYNC_SESSIONS": str(max(100, events // 50)),
-    }
+    env = {"TRIBUTARY_DATASYNC_EVENTS": str(events),
+           "TRIBUTARY_DATASYNC_SESSIONS": str(max(100, events // 50))}
     if args.tight:
         env.update({"TRIBUTARY_DATASYNC_RATE_EVENTS": "2", "TRIBUTARY_DATASYNC_RATE_SESSIONS": "2",
                     "TRIBUTARY_DATASYNC_FEED_ENABLED": "false"})
-    os.environ.update(env)
-
-    from localcloud import ingest as job
-    from localcloud.config import load_stack
-    from localcloud.deploy import Deployer
-    from localcloud.stack import Stack
-    from tributary.settings import Settings
-
-    settings = Settings()
-    stack = Stack(settings)
     t = time.perf_counter()
-    stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    settings, stack = fresh_stack(4670, "ingest", env)
     startup = time.perf_counter() - t
+    from localcloud import ingest as job
     sampler = MemorySampler([s.pid for s in stack.status() if s.pid], settings.runtime_url)
     sampler.start()
     first_row: list[float] = []

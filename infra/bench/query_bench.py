@@ -9,14 +9,12 @@ lake and in PostgreSQL, best of three warm runs, with the ratio.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import argparse
 import time
-from pathlib import Path
 
 import psycopg
+from common import fresh_stack
 
-ROOT = Path(__file__).resolve().parents[2]
 QUERIES = [
     ("count by type per day",
      "SELECT dt, type, count(*) FROM events GROUP BY dt, type ORDER BY dt, type",
@@ -44,24 +42,16 @@ def best_of(n: int, run: object) -> tuple[float, object]:
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="tributary-query-bench-"))
-    os.environ.update({
-        "TRIBUTARY_HOME": str(home), "TRIBUTARY_TEMPLATE": str(ROOT / "template.yaml"),
-        "TRIBUTARY_EMULATOR_PORT": "4720", "TRIBUTARY_RUNTIME_PORT": "4721",
-        "TRIBUTARY_PG_DSN": "postgresql://tributary:tributary@127.0.0.1:4722/tributary",
-        "TRIBUTARY_DATASYNC_URL": "http://127.0.0.1:4723", "TRIBUTARY_HALLOW_PORT": "4724",
-        "TRIBUTARY_HALLOW_PUSH": "false",
-    })
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=3_000_000)
+    args = parser.parse_args()
+    settings, stack = fresh_stack(4720, "query", {
+        "TRIBUTARY_DATASYNC_EVENTS": str(args.events),
+        "TRIBUTARY_DATASYNC_SESSIONS": str(max(100, args.events // 50))})
     from localcloud import ingest as job
-    from localcloud.config import emulator_client, load_stack
-    from localcloud.deploy import Deployer
-    from localcloud.stack import Stack
+    from localcloud.config import emulator_client
     from tributary.query.engine import Engine
-    from tributary.settings import Settings
 
-    settings = Settings()
-    stack = Stack(settings)
-    stack.up(lambda: Deployer(load_stack(settings), settings).run())
     try:
         t = time.perf_counter()
         job.trigger_fetch(settings)

@@ -15,13 +15,9 @@ import time
 from pathlib import Path
 
 import psutil
+from common import percentile
 
 HERE = Path(__file__).resolve().parent
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 def main() -> None:
@@ -97,8 +93,8 @@ def main() -> None:
         lat = [v * 1000 for v in collect(args.messages)]
         print(f"== SQS -> handler latency, {args.messages} single messages "
               f"{args.gap_ms:.0f} ms apart")
-        print(f"  p50 {_pct(lat, 0.5):7.1f} ms   p90 {_pct(lat, 0.9):7.1f} ms   "
-              f"p99 {_pct(lat, 0.99):7.1f} ms   max {max(lat):7.1f} ms")
+        print(f"  p50 {percentile(lat, 0.5):7.1f} ms   p90 {percentile(lat, 0.9):7.1f} ms   "
+              f"p99 {percentile(lat, 0.99):7.1f} ms   max {max(lat):7.1f} ms")
 
         t = time.perf_counter()
         for i in range(0, args.burst, 10):
@@ -111,7 +107,7 @@ def main() -> None:
         print(f"== burst of {args.burst} messages (send_message_batch, 10 per call)")
         print(f"  sent in {sent:.2f} s; all handled after {drained:.2f} s "
               f"({args.burst / drained:.0f} records/s)")
-        print(f"  p50 {_pct(lat, 0.5):7.1f} ms   p99 {_pct(lat, 0.99):7.1f} ms")
+        print(f"  p50 {percentile(lat, 0.5):7.1f} ms   p99 {percentile(lat, 0.99):7.1f} ms")
     finally:
         stack.down()
 

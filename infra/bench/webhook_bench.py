@@ -11,21 +11,13 @@ acknowledged event was lost or duplicated. Ports 4690-4695, temporary state fold
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import psycopg
+from common import fresh_stack, percentile
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "bench-secret"
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 def main() -> None:
@@ -33,24 +25,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tributary-webhook-bench-"))
-    os.environ.update({
-        "TRIBUTARY_HOME": str(home), "TRIBUTARY_TEMPLATE": str(ROOT / "template.yaml"),
-        "TRIBUTARY_EMULATOR_PORT": "4690", "TRIBUTARY_RUNTIME_PORT": "4691",
-        "TRIBUTARY_PG_DSN": "postgresql://tributary:tributary@127.0.0.1:4692/tributary",
-        "TRIBUTARY_DATASYNC_URL": "http://127.0.0.1:4693", "TRIBUTARY_DATASYNC_EVENTS": "1000",
-        "TRIBUTARY_HALLOW_PORT": "4694", "TRIBUTARY_HALLOW_PUSH": "false",
-        "TRIBUTARY_WEBHOOK_SIGNING_SECRET": SECRET,
-    })
-    from localcloud.config import emulator_client, load_stack
-    from localcloud.deploy import Deployer
-    from localcloud.stack import Stack
+    settings, stack = fresh_stack(4690, "webhook", {"TRIBUTARY_DATASYNC_EVENTS": "1000",
+                                                    "TRIBUTARY_WEBHOOK_SIGNING_SECRET": SECRET})
+    from localcloud.config import emulator_client
     from simulators.hallow.push import Pusher
-    from tributary.settings import HallowSettings, Settings
-
-    settings = Settings()
-    stack = Stack(settings)
-    stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    from tributary.settings import HallowSettings
     url = f"{settings.runtime_url}/webhook/events"
     pusher = Pusher(HallowSettings(), url, SECRET)
     try:
@@ -99,7 +78,7 @@ def main() -> None:
     print(f"  requests {len(lat)}, failed {c.failed_requests}")
     print(f"  sustained: {accepted / pushed_s:,.0f} accepted events/s "
           f"({(c.unique + c.repeats) / pushed_s:,.0f} sent/s incl. repeats and signups)")
-    print(f"  latency: p50 {_pct(lat, 0.5):.1f} ms, p99 {_pct(lat, 0.99):.1f} ms, "
+    print(f"  latency: p50 {percentile(lat, 0.5):.1f} ms, p99 {percentile(lat, 0.99):.1f} ms, "
           f"max {max(lat):.1f} ms")
     print(f"  flushed {files[1] if files else 0} batches into {objects} files; all flushed "
           f"{flushed_s:.0f} s after the start: {objects / (flushed_s / 60):.1f} files/min")

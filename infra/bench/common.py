@@ -1,0 +1,38 @@
+"""What every benchmark needs: a fresh embedded stack on ports of its own, and percentiles."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from localcloud.runtime.pool import percentile
+
+ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["ROOT", "fresh_stack", "percentile"]
+
+
+def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None) -> Any:
+    """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +5.
+
+    Returns ``(settings, stack)``; callers stop it with ``stack.down()``.
+    """
+    home = Path(tempfile.mkdtemp(prefix=f"tributary-{name}-bench-"))
+    os.environ.update({
+        "TRIBUTARY_HOME": str(home), "TRIBUTARY_TEMPLATE": str(ROOT / "template.yaml"),
+        "TRIBUTARY_EMULATOR_PORT": str(base_port), "TRIBUTARY_RUNTIME_PORT": str(base_port + 1),
+        "TRIBUTARY_PG_DSN": f"postgresql://tributary:tributary@127.0.0.1:{base_port + 2}/tributary",
+        "TRIBUTARY_DATASYNC_URL": f"http://127.0.0.1:{base_port + 3}",
+        "TRIBUTARY_HALLOW_PORT": str(base_port + 4), "TRIBUTARY_HALLOW_PUSH": "false",
+        **(env or {}),
+    })
+    from localcloud.config import load_stack
+    from localcloud.deploy import Deployer
+    from localcloud.stack import Stack
+    from tributary.settings import Settings
+
+    settings = Settings()
+    stack = Stack(settings)
+    stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    return settings, stack
