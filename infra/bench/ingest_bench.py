@@ -28,6 +28,7 @@ def _role(proc: psutil.Process, workers: dict[int, str]) -> str:
     if "spawn_main" in cmd or "resource_tracker" in cmd:
         return "runtime helper"
     for marker, role in (("localcloud.emulator", "emulator"), ("simulators.datasync", "datasync"),
+                         ("simulators.hallow", "hallow"),
                          ("localcloud.runtime", "runtime"), ("postgres", "postgres")):
         if marker in cmd:
             return role
