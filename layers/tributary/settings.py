@@ -112,6 +112,8 @@ class DatasyncSettings(BaseSettings):
     partition_events: int = Field(100_000, description="Target events per feed partition.")
 
     # -- the simulator ---------------------------------------------------------------------
+    bind_host: str = Field("127.0.0.1", description="Where the simulator listens (0.0.0.0 in "
+                           "a container).")
     events: int = 3_000_000
     sessions: int = 60_000
     users: int = 3_000
@@ -152,6 +154,7 @@ class HallowSettings(BaseSettings):
     )
 
     port: int = Field(4591, description="The simulator's own health/stats port.")
+    bind_host: str = "127.0.0.1"
     target_url: str = Field("http://127.0.0.1:4580/webhook/events",
                             description="Where events are pushed.")
     push: bool = Field(True, description="Push on a schedule while the stack runs.")

@@ -11,9 +11,9 @@ from tests.conftest import ROOT
 def test_compose_runs_localstack_postgres_and_deploys_the_template() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"localstack", "postgres", "deploy"} <= set(services)
+    assert {"localstack", "postgres", "datasync", "hallow", "deploy"} <= set(services)
     assert "4566:4566" in services["localstack"]["ports"]
-    for name in ("localstack", "postgres"):
+    for name in ("localstack", "postgres", "datasync"):
         assert services["deploy"]["depends_on"][name]["condition"] == "service_healthy"
         assert services[name]["healthcheck"]["test"]
     command = " ".join(services["deploy"]["command"])
@@ -22,6 +22,11 @@ def test_compose_runs_localstack_postgres_and_deploys_the_template() -> None:
     params = load_yaml((ROOT / "template.yaml").read_text())["Parameters"]
     overrides = command.split("--parameter-overrides", 1)[1].split()
     assert overrides and all(o.split("=", 1)[0] in params for o in overrides)
+    # The deployed fetch reads the simulator that compose runs, on the port it listens on.
+    datasync = services["datasync"]["environment"]
+    assert "DatasyncUrl=http://datasync:4590" in command
+    assert datasync["TRIBUTARY_DATASYNC_URL"] == "http://datasync:4590"
+    assert datasync["TRIBUTARY_DATASYNC_BIND_HOST"] == "0.0.0.0"
     # Lambda containers must share the network that the database is on.
     network = services["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
     assert network == f"{compose['name']}_default"

@@ -7,5 +7,5 @@ from tributary.settings import get_datasync_settings
 
 if __name__ == "__main__":
     cfg = get_datasync_settings()
-    uvicorn.run(Api(cfg).app(), host="127.0.0.1", port=cfg.port, log_level="warning",
+    uvicorn.run(Api(cfg).app(), host=cfg.bind_host, port=cfg.port, log_level="warning",
                 access_log=False)

@@ -56,7 +56,7 @@ def main() -> None:
     app = Starlette(routes=[Route("/health", health), Route("/stats", stats),
                             Route("/pause", pause_route, methods=["POST"]),
                             Route("/resume", resume_route, methods=["POST"])])
-    uvicorn.run(app, host="127.0.0.1", port=cfg.port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=cfg.bind_host, port=cfg.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
