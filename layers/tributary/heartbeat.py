@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tributary.clients import aws_client, pg_connect
+from tributary.clients import aws_client, pg_shared
 from tributary.log import get_logger
 from tributary.settings import get_settings
 
@@ -51,7 +51,8 @@ def _store(record: SQSRecord) -> None:
     ref = orjson.loads(record.body)
     beat = orjson.loads(aws_client("s3").get_object(Bucket=ref["bucket"], Key=ref["key"])["Body"]
                         .read())
-    with pg_connect() as conn:
+    conn = pg_shared()
+    with conn.transaction():
         conn.execute(DDL)
         conn.execute(
             "INSERT INTO heartbeats (id, emitted_at, raw_key) VALUES (%s, %s, %s) "

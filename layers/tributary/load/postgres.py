@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from tributary.load.tables import Table
+from tributary.load.tables import Table, from_rows
 
 COMMON_DDL = """
 CREATE TABLE IF NOT EXISTS rejects (
@@ -122,9 +122,5 @@ def rows_of_page(conn: psycopg.Connection[Any], table: Table, raw_key: str) -> p
         else sql.Identifier(c.name) for c in table.columns)
     cur = conn.execute(sql.SQL("SELECT {}, _ingested_at FROM {} WHERE _raw_key = %s ORDER BY id")
                        .format(cols, sql.Identifier(table.name)), (raw_key,))
-    rows = cur.fetchall()
-    width = len(table.columns) + 1
-    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * width
     schema = table.arrow_schema.append(pa.field("_ingested_at", pa.timestamp("ms", tz="UTC")))
-    return pa.table([pa.array(list(col), type=f.type) for col, f in zip(columns, schema,
-                     strict=True)], schema=schema)
+    return from_rows(cur.fetchall(), schema)

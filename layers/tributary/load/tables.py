@@ -69,6 +69,13 @@ TABLES: dict[tuple[str, str], Table] = {
 }
 
 
+def from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    """Rows fetched from PostgreSQL (in ``schema``'s column order) as an Arrow table."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pa.table([pa.array(list(col), type=f.type) for col, f in zip(columns, schema,
+                     strict=True)], schema=schema)
+
+
 def table_for(source: str, stream: str) -> Table:
     try:
         return TABLES[(source, stream)]

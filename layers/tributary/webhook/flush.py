@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tributary.load.tables import from_rows
 from tributary.webhook import inbox
 
 TABLE = "webhook_events"
@@ -32,9 +33,7 @@ def batch_rows(conn: psycopg.Connection[Any], batch: uuid.UUID) -> pa.Table:
         "received_at FROM webhook_inbox WHERE batch_id = %s ORDER BY occurred_at, event_id",
         (batch,)).fetchall()
     conn.commit()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(SCHEMA)
-    return pa.table([pa.array(list(c), type=f.type) for c, f in zip(columns, SCHEMA,
-                     strict=True)], schema=SCHEMA)
+    return from_rows(rows, SCHEMA)
 
 
 def write_batch(s3: Any, bucket: str, batch: uuid.UUID, data: pa.Table) -> list[str]:
