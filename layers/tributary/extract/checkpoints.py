@@ -34,6 +34,7 @@ class Partition:
     records: int = 0
     status: str = "pending"  # pending | done
     high_water: str | None = None  # cursor listings: newest id seen by the last full pass
+    pass_top: str | None = None  # newest id of the pass under way; high water once it ends
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -84,7 +85,8 @@ class Checkpoints:
         i = {k: _plain(v) for k, v in item.items()}
         return Partition(source, stream, i["sk"], i["kind"], i.get("since", 0),
                          i.get("until", 0), i.get("cursor"), i.get("last_ts"), i.get("seq", 0),
-                         i.get("records", 0), i.get("status", "pending"), i.get("high_water"))
+                         i.get("records", 0), i.get("status", "pending"), i.get("high_water"),
+                         i.get("pass_top"))
 
     def meta(self, source: str, stream: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")
@@ -118,13 +120,14 @@ class Checkpoints:
         values: dict[str, Any] = {
             ":seq": p.seq, ":records": p.records, ":status": "done" if done else "pending",
             ":u": Decimal(str(time.time() + self.lease_s)), ":o": owner,
-            ":cursor": p.cursor, ":last_ts": p.last_ts, ":hw": p.high_water}
+            ":cursor": p.cursor, ":last_ts": p.last_ts, ":hw": p.high_water,
+            ":top": p.pass_top}
         try:
             self.table.update_item(
                 Key={"pk": p.pk, "sk": p.name},
                 UpdateExpression=("SET seq = :seq, records = :records, #s = :status, "
                                   "lease_until = :u, #c = :cursor, last_ts = :last_ts, "
-                                  "high_water = :hw"),
+                                  "high_water = :hw, pass_top = :top"),
                 ConditionExpression="lease_owner = :o",
                 ExpressionAttributeNames={"#s": "status", "#c": "cursor"},
                 ExpressionAttributeValues=values)
@@ -142,6 +145,6 @@ class Checkpoints:
     def reopen(self, p: Partition) -> None:
         """Make a finished cursor listing fetchable again (incremental runs)."""
         self.table.update_item(Key={"pk": p.pk, "sk": p.name},
-                               UpdateExpression="SET #s = :p REMOVE #c",
+                               UpdateExpression="SET #s = :p REMOVE #c, pass_top",
                                ExpressionAttributeNames={"#s": "status", "#c": "cursor"},
                                ExpressionAttributeValues={":p": "pending"})

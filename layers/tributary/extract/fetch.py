@@ -62,11 +62,12 @@ class Fetcher:
         if self.remaining_s() < self.settings.fetch_margin_s or not self.store.lease(p, self.owner):
             return 0
         run = datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S")
-        new_high_water: str | None = None
         try:
             for page in self.source.pages(p):
-                if p.kind == "cursor" and new_high_water is None:
-                    new_high_water = page.first_id
+                # The high water is the top of the listing as this pass first saw it, even when
+                # the pass is resumed by another fetcher from a checkpointed cursor.
+                if p.kind == "cursor" and p.pass_top is None:
+                    p.pass_top = page.first_id
                 self._land(p, page, run)
                 p.seq += 1
                 p.records += page.records
@@ -74,8 +75,8 @@ class Fetcher:
                 p.last_ts = page.last_ts if page.last_ts is not None else p.last_ts
                 finished = page.next_cursor is None or bool(
                     p.high_water and p.high_water in page.ids)
-                if finished and new_high_water:
-                    p.high_water = new_high_water
+                if finished and p.pass_top:
+                    p.high_water, p.pass_top = p.pass_top, None
                 self.store.advance(p, self.owner, landed=p.seq, done=finished)
                 if finished or self.remaining_s() < self.settings.fetch_margin_s:
                     break
