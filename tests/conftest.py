@@ -51,8 +51,12 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2
         time.sleep(every)
 
 
-def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None
+def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None,
+                polling: frozenset[str] = frozenset({"datasync"})
                 ) -> tuple[Cloud, pytest.MonkeyPatch]:
+    """A stack on ports base..base+5; only the ``polling`` sources' schedules stay enabled,
+    so a test sees no traffic from sources it does not look at."""
+    hallow_port = int((extra or {}).get("TRIBUTARY_HALLOW_PORT", base_port + 4))
     env = {
         "TRIBUTARY_HOME": str(home),
         "TRIBUTARY_TEMPLATE": str(template),
@@ -61,6 +65,9 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
         "TRIBUTARY_PG_DSN": f"postgresql://tributary:tributary@127.0.0.1:{base_port + 2}/tributary",
         "TRIBUTARY_SCHEDULE_SCALE": "0.02",  # rate(1 minute) fires every 1.2 s
         "TRIBUTARY_DATASYNC_URL": f"http://127.0.0.1:{base_port + 3}",
+        "TRIBUTARY_HALLOW_PORT": str(hallow_port),
+        "TRIBUTARY_HALLOW_URL": f"http://127.0.0.1:{hallow_port}",
+        "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
         **(extra or {}),
     }
     mp = pytest.MonkeyPatch()
@@ -70,6 +77,10 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
     stack = Stack(settings)
     try:
         stack.up(lambda: Deployer(load_stack(settings), settings).run())
+        events = emulator_client("events", settings)
+        for rule in events.list_rules(NamePrefix="tributary-fetch-")["Rules"]:
+            if rule["Name"].removeprefix("tributary-fetch-") not in polling:
+                events.disable_rule(Name=rule["Name"])
     except BaseException:
         stack.down()  # stop whatever did start, so the next run finds the ports free
         mp.undo()

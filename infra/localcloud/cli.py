@@ -210,32 +210,78 @@ def heartbeat(timeout: Annotated[float, typer.Option(help="Seconds to wait for t
 
 @app.command()
 def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source.")] = False,
+           source: Annotated[list[str] | None, typer.Option(help="A declared source (repeat)."
+                                                             )] = None,
            wait: Annotated[bool, typer.Option(help="Follow to completion and verify.")] = False,
            timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 3600
            ) -> None:
-    """Fetch every stream of DataSync now; with --wait, show progress and a summary."""
+    """Fetch every stream of the sources now; with --wait, show progress and a summary."""
     from localcloud import ingest as job
     from localcloud.progress import Display
+    from tributary.sources.loader import source as declared
 
+    if not all_sources and not source:
+        raise typer.BadParameter("name a --source, or --all")
     settings = get_settings()
+    only = None if all_sources else {declared(s).name for s in source or []}
     started = time.perf_counter()
-    before = sum(s.transformed for s in job.progress(settings).streams.values())
-    job.trigger_fetch(settings)
+    before = sum(s.transformed for s in job.progress(settings, only).streams.values())
+    for name in sorted(only) if only else [None]:
+        job.trigger_fetch(settings, name)
     if not wait:
         console.print("fetch started; follow it with `tributary status`")
         return
     display = Display(console, started)
     try:
         with display:
-            final = job.wait(settings, display.update, timeout)
+            final = job.wait(settings, display.update, timeout, sources=only)
     except TimeoutError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    verdicts = job.verify(settings)
+    verdicts = job.verify(settings, only)
     wall = time.perf_counter() - started
     display.summary(verdicts, wall, sum(s.transformed for s in final.streams.values()) - before)
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
+
+
+def _set_polling(source: str, enabled: bool) -> None:
+    from tributary.extract.fetch import schedule_rule
+    from tributary.sources.loader import source as declared
+
+    rule = schedule_rule(declared(source).name)
+    events = emulator_client("events", get_settings())
+    (events.enable_rule if enabled else events.disable_rule)(Name=rule)
+    state = events.describe_rule(Name=rule)["State"]
+    console.print(f"{source}: schedule {rule} is {state}"
+                  + ("" if enabled else "; its position is kept for `tributary resume`"))
+
+
+@app.command()
+def pause(source: str) -> None:
+    """Stop polling a source (disables its schedule; same as awslocal events disable-rule)."""
+    _set_polling(source, enabled=False)
+
+
+@app.command()
+def resume(source: str) -> None:
+    """Poll a paused source again, from where it stopped."""
+    _set_polling(source, enabled=True)
+
+
+@app.command()
+def sources() -> None:
+    """The declared sources, their streams, and the schedules template.yaml must hold."""
+    from localcloud.schedules import schedule_events, template_block
+    from tributary.sources.loader import sources as declared
+
+    t = Table("source", "stream", "pagination", "table", "every", title="sources")
+    for src in declared().values():
+        for s in src.streams:
+            t.add_row(src.name, s.name, s.pagination.style, s.table, f"{src.interval(s):g}s")
+    console.print(t)
+    console.print("FetchFunction Events in template.yaml:")
+    print(template_block(schedule_events(declared())))
 
 
 @app.command()

@@ -10,13 +10,14 @@ import boto3
 from botocore.config import Config
 
 from localcloud.template import Function, Template, load_template
-from tributary.settings import DatasyncSettings, Settings
+from tributary.settings import DatasyncSettings, HallowSettings, Settings, SnapshotsSettings
 
 
 def stack_parameters(settings: Settings) -> dict[str, str]:
     """Template parameter values from settings; ``TRIBUTARY_PARAM_<Name>`` sets any other."""
     datasync = DatasyncSettings()  # read now, not cached: one process may run several stacks
     params = {"PgDsn": settings.pg_dsn.get_secret_value(), "DatasyncUrl": datasync.url,
+              "HallowUrl": HallowSettings().url, "SnapshotsUrl": SnapshotsSettings().url,
               "DatasyncApiKey": datasync.api_key.get_secret_value(),
               "WebhookSigningSecret": settings.webhook_signing_secret.get_secret_value()
               if settings.webhook_signing_secret else ""}

@@ -10,23 +10,23 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from psycopg import sql
 from pyarrow import fs
 
 from localcloud.config import emulator_client, emulator_resource
 from tributary.extract.checkpoints import Checkpoints
-from tributary.extract.datasync import STREAMS
-from tributary.load.tables import table_for
+from tributary.extract.fetch import schedule_rule
+from tributary.load.tables import all_tables
 from tributary.settings import Settings
-
-SOURCE = "datasync"
 
 
 @dataclass
 class StreamProgress:
-    stream: str
+    stream: str  # "<source>/<stream>"
     upstream_total: int = 0
     partitions: int = 0
     partitions_done: int = 0
@@ -36,6 +36,7 @@ class StreamProgress:
     changed: int = 0
     rejected: int = 0
     lake_pending: int = 0
+    paused: bool = False
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Progress:
     def settled(self) -> bool:
         """Every partition fetched, every landed page loaded and in the lake."""
         return bool(self.streams) and all(
-            s.partitions and s.partitions == s.partitions_done and not s.lake_pending
+            s.paused or (s.partitions and s.partitions == s.partitions_done and not s.lake_pending)
             for s in self.streams.values()) and not (self.queue_visible or self.queue_in_flight)
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,24 +73,35 @@ def _checkpoints(settings: Settings) -> Checkpoints:
                        emulator_resource("dynamodb", settings))
 
 
-def progress(settings: Settings) -> Progress:
+def paused_sources(settings: Settings) -> set[str]:
+    events = emulator_client("events", settings)
+    rules = {r["Name"]: r["State"] for page in events.get_paginator("list_rules").paginate()
+             for r in page["Rules"]}
+    return {src for src, _, _ in all_tables() if rules.get(schedule_rule(src)) == "DISABLED"}
+
+
+def progress(settings: Settings, sources: set[str] | None = None) -> Progress:
     store = _checkpoints(settings)
     out = Progress()
-    for stream in STREAMS:
-        sp = StreamProgress(stream, upstream_total=int(store.meta(SOURCE, stream).get("total", 0)))
-        for p in store.partitions(SOURCE, stream):
+    paused = paused_sources(settings)
+    for source, stream, _ in all_tables():
+        if sources and source not in sources:
+            continue
+        sp = StreamProgress(f"{source}/{stream}", paused=source in paused,
+                            upstream_total=int(store.meta(source, stream).get("total", 0)))
+        for p in store.partitions(source, stream):
             sp.partitions += 1
             sp.partitions_done += p.status == "done"
             sp.fetched += p.records
-        out.streams[stream] = sp
+        out.streams[sp.stream] = sp
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
         if conn.execute("SELECT to_regclass('load_log')").fetchone() != (None,):
-            for stream, pages, recs, changed, rejected, pending in conn.execute(
-                    "SELECT stream, count(*), sum(records), sum(changed), sum(rejected), "
-                    "count(*) FILTER (WHERE NOT lake_done) FROM load_log WHERE source = %s "
-                    "GROUP BY stream", (SOURCE,)):
-                if stream in out.streams:
-                    sp = out.streams[stream]
+            for name, pages, recs, changed, rejected, pending in conn.execute(
+                    "SELECT source || '/' || stream, count(*), sum(records), sum(changed), "
+                    "sum(rejected), count(*) FILTER (WHERE NOT lake_done) FROM load_log "
+                    "GROUP BY 1"):
+                if name in out.streams:
+                    sp = out.streams[name]
                     sp.pages_loaded, sp.transformed, sp.changed = pages, recs, changed
                     sp.rejected, sp.lake_pending = rejected, pending
     out.queue_visible, out.queue_in_flight = _queue_depth(settings, "tributary-transform")
@@ -97,22 +109,24 @@ def progress(settings: Settings) -> Progress:
     return out
 
 
-def trigger_fetch(settings: Settings) -> None:
-    """Start a fetch now (asynchronously, as the schedule would)."""
+def trigger_fetch(settings: Settings, source: str | None = None) -> None:
+    """Start a fetch now (asynchronously, as the schedule would), due or not."""
+    payload = {"force": True} | ({"source": source} if source else {})
     emulator_client("lambda", settings).invoke(
-        FunctionName="tributary-fetch", InvocationType="Event", Payload=b'{"streams": []}')
+        FunctionName="tributary-fetch", InvocationType="Event",
+        Payload=orjson.dumps(payload))
 
 
-def lake_ids(settings: Settings, table: str) -> tuple[int, int]:
-    """(rows, distinct ids) of a lake table."""
+def lake_ids(settings: Settings, table: str, key: str = "id") -> tuple[int, int]:
+    """(rows, distinct keys) of a lake table."""
     s3 = fs.S3FileSystem(endpoint_override=settings.emulator_url, access_key="test",
                          secret_key="test", region=settings.region, scheme="http")
     try:
         data = ds.dataset(f"{settings.lake_bucket}/{table}", filesystem=s3, format="parquet",
-                          partitioning="hive").to_table(columns=["id"])
+                          partitioning="hive").to_table(columns=[key])
     except (FileNotFoundError, OSError):
         return 0, 0
-    return data.num_rows, pc.count_distinct(data["id"]).as_py()
+    return data.num_rows, pc.count_distinct(data[key]).as_py()
 
 
 @dataclass
@@ -131,33 +145,37 @@ class Verdict:
             self.lake_rows == self.postgres_rows
 
 
-def verify(settings: Settings) -> list[Verdict]:
+def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]:
     store = _checkpoints(settings)
     out = []
+    paused = paused_sources(settings)
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
-        for stream in STREAMS:
-            table = table_for(SOURCE, stream).name
-            total = int(store.meta(SOURCE, stream).get("total", 0))
-            exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
-            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] if exists else 0  # type: ignore[index]  # noqa: S608,E501
-            rejected = conn.execute(
-                f"SELECT count(DISTINCT r.record_id) FROM rejects r WHERE r.stream = %s AND "  # noqa: S608
-                f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = r.record_id)",
-                (stream,)).fetchone()[0] if exists else 0  # type: ignore[index]
-            lake_rows, lake_distinct = lake_ids(settings, table)
-            out.append(Verdict(stream, total, rows, lake_rows, lake_rows - lake_distinct,
-                               rejected, total - rows - rejected))
+        for source, stream, table in all_tables():
+            if (sources and source not in sources) or source in paused:
+                continue
+            total = int(store.meta(source, stream).get("total", 0))
+            exists = conn.execute("SELECT to_regclass(%s)", (table.name,)).fetchone() != (None,)
+            rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(table.name))).fetchone()[0] if exists else 0  # type: ignore[index]
+            rejected = conn.execute(sql.SQL(
+                "SELECT count(DISTINCT r.record_id) FROM rejects r WHERE r.source = %s AND "
+                "r.stream = %s AND NOT EXISTS (SELECT 1 FROM {} t WHERE t.{} = r.record_id)"
+            ).format(sql.Identifier(table.name), sql.Identifier(table.key)),
+                (source, stream)).fetchone()[0] if exists else 0  # type: ignore[index]
+            lake_rows, lake_distinct = lake_ids(settings, table.name, table.key)
+            out.append(Verdict(f"{source}/{stream}", total, rows, lake_rows,
+                               lake_rows - lake_distinct, rejected, total - rows - rejected))
     return out
 
 
-def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: float = 20.0
-         ) -> Progress:
+def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: float = 20.0,
+         sources: set[str] | None = None) -> Progress:
     """Poll until settled. While partitions remain but fetching has made no progress for a
     while (a fetcher crashed, or ran out of time budget), start another fetch."""
     started = last_change = time.monotonic()
     last_fetched = -1
     while True:
-        prog = progress(settings)
+        prog = progress(settings, sources)
         on_tick(prog)
         if prog.settled:
             return prog
@@ -167,8 +185,11 @@ def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: fl
         fetched = sum(s.fetched for s in prog.streams.values())
         if fetched != last_fetched:
             last_fetched, last_change = fetched, now
-        fetching = any(s.partitions != s.partitions_done for s in prog.streams.values())
+        fetching = any(s.partitions != s.partitions_done and not s.paused
+                       for s in prog.streams.values())
         if fetching and now - last_change > stalled_after_s:
-            trigger_fetch(settings)  # a lapsed lease is taken over by this one
+            targets: list[str | None] = [*sorted(sources)] if sources else [None]
+            for source in targets:
+                trigger_fetch(settings, source)  # a lapsed lease is taken over by this one
             last_change = now
         time.sleep(0.5)

@@ -14,11 +14,12 @@ from localcloud.ingest import Progress, Verdict
 
 def progress_table(prog: Progress, elapsed: float | None) -> Table:
     t = Table("stream", "upstream", "fetched", "transformed", "rejected", "partitions",
-              "events/s", "ETA", title="ingestion")
+              "records/s", "ETA", title="ingestion")
     for s in prog.streams.values():
         rate = s.transformed / elapsed if elapsed else 0.0
         left = max(0, s.upstream_total - s.transformed)
-        eta = f"{left / rate:.0f}s" if rate > 0 and left else ("done" if not left else "-")
+        eta = "paused" if s.paused else f"{left / rate:.0f}s" if rate > 0 and left else (
+            "done" if not left else "-")
         t.add_row(s.stream, f"{s.upstream_total:,}", f"{s.fetched:,}", f"{s.transformed:,}",
                   f"{s.rejected:,}", f"{s.partitions_done}/{s.partitions}",
                   f"{rate:,.0f}" if elapsed else "-", eta)

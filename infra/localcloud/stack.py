@@ -22,7 +22,7 @@ import httpx
 import psutil
 
 from localcloud import postgres
-from tributary.settings import DatasyncSettings, HallowSettings, Settings
+from tributary.settings import DatasyncSettings, HallowSettings, Settings, SnapshotsSettings
 
 
 class StackError(RuntimeError):
@@ -105,6 +105,11 @@ class Stack:
             self.services.append(Service(
                 "datasync", datasync.port, [py, "-m", "simulators.datasync"],
                 _http_ok(f"http://127.0.0.1:{datasync.port}/health"), "simulators.datasync"))
+        snapshots = SnapshotsSettings()
+        if snapshots.is_local:
+            self.services.append(Service(
+                "snapshots", snapshots.port, [py, "-m", "simulators.snapshots"],
+                _http_ok(f"http://127.0.0.1:{snapshots.port}/health"), "simulators.snapshots"))
         self.services.append(Service(
             "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
             _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # -- where things live ------------------------------------------------------------------
     home: Path = Field(Path(".tributary"), description="State folder: pids, logs, pg data.")
     template: Path = Field(Path("template.yaml"), description="The SAM template to deploy.")
+    sources_dir: Path | None = Field(None, description="Source declarations (*.yaml); default: "
+                                     "the project's sources/ folder.")
     region: str = "us-east-1"
 
     # -- embedded local cloud ---------------------------------------------------------------
@@ -79,6 +81,10 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.resolve()
+
+    @property
+    def sources_path(self) -> Path:
+        return self.sources_dir or Path(__file__).resolve().parents[2] / "sources"
 
     @property
     def emulator_url(self) -> str:
@@ -153,7 +159,8 @@ class HallowSettings(BaseSettings):
         env_prefix="TRIBUTARY_HALLOW_", env_file=".env", extra="ignore", frozen=True
     )
 
-    port: int = Field(4591, description="The simulator's own health/stats port.")
+    port: int = Field(4591, description="The simulator's port: pull API, health, stats.")
+    url: str = Field("http://127.0.0.1:4591", description="Where the pipeline pulls Hallow.")
     bind_host: str = "127.0.0.1"
     target_url: str = Field("http://127.0.0.1:4580/webhook/events",
                             description="Where events are pushed.")
@@ -168,6 +175,36 @@ class HallowSettings(BaseSettings):
     users: int = 10_000
     contents: int = 1_000
     seed: int = 11
+    pull_events: int = Field(5_000, description="Events behind GET /api/events.")
+    pull_error_rate: float = Field(0.10, ge=0, le=1, description="Share of 503 answers.")
+    pull_stall_rate: float = Field(0.05, ge=0, le=1, description="Share of stalled answers.")
+    pull_stall_s: float = 10.0
+
+
+class SnapshotsSettings(BaseSettings):
+    """The snapshots simulator: three whole-dataset endpoints regenerating on a period."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIBUTARY_SNAPSHOTS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    url: str = Field("http://127.0.0.1:4592", description="Base URL; a local host makes the "
+                     "stack run the simulator.")
+    bind_host: str = "127.0.0.1"
+    rows: int = Field(300, description="Rows per dataset (before vanished ones).")
+    periods_s: tuple[float, float, float] = Field((5.0, 7.5, 8.0), description="Regeneration "
+                                                  "period of each endpoint.")
+    empty_rate: float = Field(0.03, ge=0, le=1, description="Share of generations that are "
+                              "empty.")
+    seed: int = 5
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 80
+
+    @property
+    def is_local(self) -> bool:
+        return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
 
 
 @lru_cache(maxsize=1)

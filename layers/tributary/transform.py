@@ -13,6 +13,7 @@ import gzip
 from typing import Any
 
 import orjson
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from aws_lambda_powertools.utilities.batch import (
@@ -25,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from psycopg.types.json import Jsonb
 
 from tributary.clients import aws_client, pg_shared
+from tributary.extract.paginators import dig
 from tributary.gcpause import paused_gc
 from tributary.load import lake, postgres
 from tributary.load.tables import Table, table_for
@@ -32,8 +34,10 @@ from tributary.log import get_logger
 from tributary.settings import get_settings
 
 log = get_logger("transform")
+
+
 class BadPage(ValueError):
-    """The raw page is not a DataSync page at all (not JSON, no ``data`` list)."""
+    """The raw page is not a page of its stream at all (not JSON, no record list)."""
 
 
 def _arrow(table: Table, columns: dict[str, Any]) -> pa.Table:
@@ -45,35 +49,57 @@ def _arrow(table: Table, columns: dict[str, Any]) -> pa.Table:
     return pa.table(arrays, schema=table.arrow_schema)
 
 
-def _records(body: bytes, key: str) -> list[Any]:
+def _records(body: bytes, key: str, table: Table) -> list[Any]:
     try:
         page = orjson.loads(gzip.decompress(body))
     except (OSError, orjson.JSONDecodeError) as exc:
         raise BadPage(f"{key}: not a gzip JSON page: {exc}") from exc
-    data = page.get("data") if isinstance(page, dict) else None
+    data = dig(page, table.records_path)
     if not isinstance(data, list):
-        raise BadPage(f"{key}: no 'data' list in the page")
+        raise BadPage(f"{key}: no record list at {table.records_path!r} in the page")
     return data
 
 
 def load_page(msg: dict[str, Any]) -> dict[str, Any]:
-    settings = get_settings()
-    key, source, stream = msg["key"], msg["source"], msg["stream"]
-    table = table_for(source, stream)
+    table = table_for(msg["source"], msg["stream"])
     conn = pg_shared()
     postgres.ensure_schema(conn, table)
+    if not table.snapshot:
+        return _load(conn, table, msg)
+    # Versions of one dataset apply one at a time, and never an older over a newer one.
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (table.name,))
+    try:
+        return _load(conn, table, msg)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (table.name,))
+        conn.commit()
+
+
+def _stale(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> bool:
+    """A snapshot fetched before the one already applied (SQS does not keep order)."""
+    newest = conn.execute("SELECT max(fetched_at) FROM load_log WHERE source = %s AND "
+                          "stream = %s", (msg["source"], msg["stream"])).fetchone()
+    return bool(newest and newest[0] is not None and newest[0] > msg.get("fetched_at", 0))
+
+
+def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    key, source, stream = msg["key"], msg["source"], msg["stream"]
     s3 = aws_client("s3")
     state = conn.execute("SELECT lake_done FROM load_log WHERE raw_key = %s", (key,)).fetchone()
     conn.commit()
     if state and state[0]:
         return {"key": key, "skipped": "already loaded"}
+    lake_rows: pa.Table | None = None
     if state is None:
-        records = _records(s3.get_object(Bucket=msg["bucket"], Key=key)["Body"].read(), key)
-        norm = table.normalize(records)
+        records = _records(s3.get_object(Bucket=msg["bucket"], Key=key)["Body"].read(),
+                           key, table)
+        stale = table.snapshot and _stale(conn, table, msg)
+        norm = table.normalize([] if stale else records)
         data = _arrow(table, norm.columns)
         with conn.transaction():
             ingested_at = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-            changed = postgres.upsert(conn, table, data, key, ingested_at)
+            changed = [] if stale else postgres.upsert(conn, table, data, key, ingested_at)
             if norm.rejects:
                 with conn.cursor() as cur:
                     cur.executemany(
@@ -83,18 +109,18 @@ def load_page(msg: dict[str, Any]) -> dict[str, Any]:
                         [(key, r.index, source, stream, r.record_id, r.reason, Jsonb(r.record))
                          for r in norm.rejects])
             conn.execute(
-                "INSERT INTO load_log (raw_key, source, stream, records, changed, rejected) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (key, source, stream, len(records), len(changed), len(norm.rejects)))
-        lake_rows = data.filter(pc.is_in(data["id"], pa.array(changed, pa.string()))) \
+                "INSERT INTO load_log (raw_key, source, stream, records, changed, rejected, "
+                "fetched_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (key, source, stream, len(records), len(changed), len(norm.rejects),
+                 msg.get("fetched_at")))
+        lake_rows = data.filter(pc.is_in(data[table.key], pa.array(changed, pa.string()))) \
             .append_column("_ingested_at", pa.array([ingested_at] * len(changed),
                                                     pa.timestamp("ms", tz="UTC")))
         result = {"key": key, "records": len(records), "changed": len(changed),
-                  "rejected": len(norm.rejects)}
+                  "rejected": len(norm.rejects)} | ({"skipped": "stale snapshot"} if stale else {})
     else:
-        lake_rows = postgres.rows_of_page(conn, table, key)  # died before the lake write
-        result = {"key": key, "rebuilt_lake_rows": lake_rows.num_rows}
-    keys = lake.write(s3, settings.lake_bucket, table, lake_rows, key)
+        result = {"key": key, "rebuilt_lake": True}  # died before the lake write
+    keys = lake.write_page(s3, settings.lake_bucket, conn, table, key, lake_rows)
     with conn.transaction():
         conn.execute("UPDATE load_log SET lake_done = true, lake_keys = %s WHERE raw_key = %s",
                      (keys, key))

@@ -13,13 +13,13 @@ from pyarrow import fs
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
 
 pytestmark = pytest.mark.integration
-HALLOW = "http://127.0.0.1:4705"
+HALLOW = "http://127.0.0.1:4704"
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     c, mp = start_cloud(tmp_path_factory.mktemp("hallow"), ROOT / "template.yaml", 4700, {
-        "TRIBUTARY_HALLOW_PORT": "4705", "TRIBUTARY_HALLOW_MIN_INTERVAL_S": "0.02",
+        "TRIBUTARY_HALLOW_PORT": "4704", "TRIBUTARY_HALLOW_MIN_INTERVAL_S": "0.02",
         "TRIBUTARY_HALLOW_MAX_INTERVAL_S": "0.08", "TRIBUTARY_HALLOW_DUPLICATE_RATE": "0.1",
         "TRIBUTARY_WEBHOOK_FLUSH_AGE_S": "1", "TRIBUTARY_DATASYNC_EVENTS": "1000"})
     yield c

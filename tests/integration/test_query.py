@@ -19,7 +19,7 @@ from tributary.query.engine import Engine
 
 pytestmark = pytest.mark.integration
 ENV = {"TRIBUTARY_DATASYNC_EVENTS": "6000", "TRIBUTARY_DATASYNC_SESSIONS": "120",
-       "TRIBUTARY_DATASYNC_DAYS": "3", "TRIBUTARY_HALLOW_PORT": "4715",
+       "TRIBUTARY_DATASYNC_DAYS": "3", "TRIBUTARY_HALLOW_PORT": "4714",
        "TRIBUTARY_HALLOW_PUSH": "false", "TRIBUTARY_QUERY_MAX_ROWS": "100",
        "TRIBUTARY_QUERY_TIMEOUT_S": "1"}
 JOIN = ("SELECT e.type, count(*) AS n FROM events e JOIN pg.public.sessions s "

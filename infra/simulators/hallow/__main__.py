@@ -1,4 +1,4 @@
-"""Run the Hallow push simulator: ``python -m simulators.hallow`` (TRIBUTARY_HALLOW_*).
+"""Run the Hallow simulator, push and pull: ``python -m simulators.hallow`` (TRIBUTARY_HALLOW_*).
 
 It pushes to the webhook on its schedule and serves, on its own port, ``/health``, ``/stats``
 (the counts a reconciliation needs) and ``POST /pause`` / ``POST /resume``.
@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from simulators.hallow.pull import PullApi
 from simulators.hallow.push import Pusher
 from tributary.settings import HallowSettings, Settings
 
@@ -42,8 +43,10 @@ def main() -> None:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "pushing": state["loop"] is not None})
 
+    pull = PullApi(cfg)
+
     async def stats(request: Request) -> JSONResponse:
-        return JSONResponse(pusher.counts.as_dict())
+        return JSONResponse(pusher.counts.as_dict() | {"pull_calls": pull.calls})
 
     async def pause_route(request: Request) -> JSONResponse:
         pause()  # a sync join: quick, one request at most
@@ -55,7 +58,8 @@ def main() -> None:
 
     app = Starlette(routes=[Route("/health", health), Route("/stats", stats),
                             Route("/pause", pause_route, methods=["POST"]),
-                            Route("/resume", resume_route, methods=["POST"])])
+                            Route("/resume", resume_route, methods=["POST"]),
+                            *pull.routes()])
     uvicorn.run(app, host=cfg.bind_host, port=cfg.port, log_level="warning", access_log=False)
 
 

@@ -25,7 +25,7 @@ class Partition:
     source: str
     stream: str
     name: str
-    kind: str  # "feed" (a time range) or "cursor" (a paginated listing)
+    kind: str  # "feed" (a time range) or the stream's pagination style
     since: int = 0
     until: int = 0
     cursor: str | None = None
@@ -35,6 +35,8 @@ class Partition:
     status: str = "pending"  # pending | done
     high_water: str | None = None  # cursor listings: newest id seen by the last full pass
     pass_top: str | None = None  # newest id of the pass under way; high water once it ends
+    etag: str | None = None  # snapshots: the version last landed
+    finished_at: float = 0.0  # when the last pass ended (schedules: is the next one due?)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -86,7 +88,7 @@ class Checkpoints:
         return Partition(source, stream, i["sk"], i["kind"], i.get("since", 0),
                          i.get("until", 0), i.get("cursor"), i.get("last_ts"), i.get("seq", 0),
                          i.get("records", 0), i.get("status", "pending"), i.get("high_water"),
-                         i.get("pass_top"))
+                         i.get("pass_top"), i.get("etag"), float(i.get("finished_at", 0)))
 
     def meta(self, source: str, stream: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")
@@ -117,19 +119,19 @@ class Checkpoints:
 
     def advance(self, p: Partition, owner: str, *, landed: int, done: bool) -> None:
         """Record a landed page (and renew the lease); fails if the lease was lost."""
-        values: dict[str, Any] = {
-            ":seq": p.seq, ":records": p.records, ":status": "done" if done else "pending",
-            ":u": Decimal(str(time.time() + self.lease_s)), ":o": owner,
-            ":cursor": p.cursor, ":last_ts": p.last_ts, ":hw": p.high_water,
-            ":top": p.pass_top}
+        if done:
+            p.finished_at = time.time()
+        fields = {"seq": p.seq, "records": p.records, "status": "done" if done else "pending",
+                  "lease_until": Decimal(str(time.time() + self.lease_s)), "cursor": p.cursor,
+                  "last_ts": p.last_ts, "high_water": p.high_water, "pass_top": p.pass_top,
+                  "etag": p.etag, "finished_at": Decimal(str(round(p.finished_at, 3)))}
+        values: dict[str, Any] = {f":{k}": v for k, v in fields.items()} | {":o": owner}
         try:
             self.table.update_item(
                 Key={"pk": p.pk, "sk": p.name},
-                UpdateExpression=("SET seq = :seq, records = :records, #s = :status, "
-                                  "lease_until = :u, #c = :cursor, last_ts = :last_ts, "
-                                  "high_water = :hw, pass_top = :top"),
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
                 ConditionExpression="lease_owner = :o",
-                ExpressionAttributeNames={"#s": "status", "#c": "cursor"},
+                ExpressionAttributeNames={f"#{k}": k for k in fields},
                 ExpressionAttributeValues=values)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -142,9 +144,19 @@ class Checkpoints:
                 Key={"pk": p.pk, "sk": p.name}, UpdateExpression="REMOVE lease_owner, lease_until",
                 ConditionExpression=Attr("lease_owner").eq(owner))
 
-    def reopen(self, p: Partition) -> None:
-        """Make a finished cursor listing fetchable again (incremental runs)."""
-        self.table.update_item(Key={"pk": p.pk, "sk": p.name},
-                               UpdateExpression="SET #s = :p REMOVE #c, pass_top",
-                               ExpressionAttributeNames={"#s": "status", "#c": "cursor"},
-                               ExpressionAttributeValues={":p": "pending"})
+    def reopen(self, p: Partition, keep_cursor: bool = False) -> bool:
+        """Make a finished partition fetchable again (the next pass of an incremental stream);
+        ``keep_cursor``: it goes on from where the last pass ended."""
+        remove = "REMOVE pass_top" if keep_cursor else "REMOVE #c, pass_top"
+        names = {"#s": "status"} | ({} if keep_cursor else {"#c": "cursor"})
+        try:
+            self.table.update_item(Key={"pk": p.pk, "sk": p.name},
+                                   UpdateExpression=f"SET #s = :p {remove}",
+                                   ConditionExpression=Attr("status").eq("done"),
+                                   ExpressionAttributeNames=names,
+                                   ExpressionAttributeValues={":p": "pending"})
+            return True
+        except ClientError as exc:  # another fetcher reopened it first
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise

@@ -1,8 +1,9 @@
-"""The DataSync API as a source: how its streams split into partitions and pages.
+"""DataSync's bulk feed: the ``fetcher`` hook its ``events`` stream declares.
 
-``events`` uses the bulk feed when the server offers it: time ranges (a UTC day, split further
-when a day holds more than ``partition_events``), fetched in parallel. Otherwise, and for
-``sessions``, one cursor listing, newest first. Any server honouring SPEC 4.1 works.
+The feed is fetched in time ranges (a UTC day, split further when a day holds more than
+``partition_events``), in parallel, with stream tokens renewed as they expire. A server
+without the feed gets the declared cursor listing instead. Any server honouring SPEC 4.1
+works.
 """
 
 from __future__ import annotations
@@ -11,40 +12,30 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from tributary.extract.checkpoints import Checkpoints, Partition
 from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient, TokenExpired
+from tributary.extract.stream import DeclaredStream, Page
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
 from tributary.normalize.timestamps import one_epoch_ms
-from tributary.settings import DatasyncSettings
+from tributary.settings import get_datasync_settings
+from tributary.sources.spec import Source, Stream
 
 log = get_logger("extract.datasync")
 DAY_MS = 86_400_000
-STREAMS = ("events", "sessions")
 
 
-@dataclass(frozen=True)
-class Page:
-    body: bytes  # exactly what the API sent
-    records: int
-    next_cursor: str | None
-    last_ts: int | None
-    first_id: str | None
-    ids: frozenset[str]
+class BulkFeed(DeclaredStream):
+    """DataSync ``events``: the bulk feed in time ranges when the server offers it, else the
+    declared listing."""
 
-
-class DatasyncSource:
-    name = "datasync"
-
-    def __init__(self, cfg: DatasyncSettings) -> None:
-        self.cfg = cfg
-        self.client = RateLimitedClient(cfg.url, {"X-API-Key": cfg.api_key.get_secret_value()},
-                                        cfg.request_timeout_s)
+    def __init__(self, source: Source, stream: Stream, client: RateLimitedClient) -> None:
+        super().__init__(source, stream, client)
+        self.cfg = get_datasync_settings()
         self._token: str | None = None
         self._token_until = 0.0
         self._token_lock = threading.Lock()
@@ -85,25 +76,22 @@ class DatasyncSource:
             raise
 
     # -- planning -------------------------------------------------------------------------------
-    def plan(self, store: Checkpoints, stream: str) -> int:
-        """Add the partitions not planned yet; returns the upstream total."""
-        listing = self.client.request("GET", f"/api/v1/{stream}", stream,
-                                      params={"limit": 1}).json()
-        total = int(listing["meta"]["total"])
-        if stream == "events" and self.feed_available():
-            self._plan_feed(store, total)
-        else:
-            parts = store.partitions(self.name, stream)
-            if not parts:
-                store.add(Partition(self.name, stream, "all", "cursor"))
-            elif parts[0].status == "done":
-                store.reopen(parts[0])  # an incremental pass: stops at the high-water mark
-        store.set_meta(self.name, stream, total=total, planned_at=int(time.time()))
-        return total
+    def plan(self, store: Checkpoints, force: bool) -> None:
+        if not self.feed_available():
+            super().plan(store, force)
+            return
+        meta = store.meta(self.source.name, self.stream.name)
+        if not force and time.time() - float(meta.get("planned_at", 0)) < \
+                self.source.interval(self.stream):
+            return
+        self._plan_feed(store)
+        store.set_meta(self.source.name, self.stream.name, planned_at=int(time.time()))
 
-    def _plan_feed(self, store: Checkpoints, total: int) -> None:
-        newest_page = self.client.request("GET", "/api/v1/events", "events",
-                                          params={"limit": 20}).json()["data"]
+    def _plan_feed(self, store: Checkpoints) -> None:
+        listing = self.client.request("GET", self.stream.endpoint, self.stream.name,
+                                      params={"limit": 20}).json()
+        newest_page, total = listing["data"], int(listing["meta"]["total"])
+        store.set_meta(self.source.name, self.stream.name, total=total)
         oldest_page = self._feed({"since": 0, "limit": 20})["data"]
         # Some events may lack a readable timestamp: bound the range by the readable ones,
         # from the UTC day below the oldest to now, so none falls outside every partition.
@@ -116,7 +104,7 @@ class DatasyncSource:
             raise ApiError(0, "UNREADABLE_TIMESTAMP", "cannot plan: no readable timestamps "
                            "among the newest and oldest events")
         oldest, newest = min(readable), max(readable)
-        meta = store.meta(self.name, "events")
+        meta = store.meta(self.source.name, self.stream.name)
         lower = int(meta.get("until", oldest - oldest % DAY_MS))
         upper = max(newest + 1, int(time.time() * 1000))
         if upper <= lower:
@@ -133,26 +121,15 @@ class DatasyncSource:
             day += DAY_MS
         if upper > max(data_end, lower):  # the quiet stretch up to now: one partition
             self._add(store, max(data_end, lower), upper)
-        store.set_meta(self.name, "events", until=upper)
+        store.set_meta(self.source.name, self.stream.name, until=upper)
 
     def _add(self, store: Checkpoints, since: int, until: int) -> None:
-        store.add(Partition(self.name, "events", f"feed-{since}-{until}", "feed", since=since,
-                            until=until))
+        store.add(Partition(self.source.name, self.stream.name, f"feed-{since}-{until}", "feed",
+                            since=since, until=until))
 
     # -- pages ----------------------------------------------------------------------------------
     def pages(self, p: Partition) -> Iterator[Page]:
-        return self._feed_pages(p) if p.kind == "feed" else self._cursor_pages(p)
-
-    @staticmethod
-    def _page(body: dict[str, Any], feed: bool) -> Page:
-        data = body["data"]
-        pagination = body.get("pagination") or {}
-        nxt = pagination.get("nextCursor") if pagination.get("hasMore") else None
-        # Feeds resume from the last timestamp; listings stop at a known id (high water).
-        last_ts = one_epoch_ms(data[-1].get("timestamp")) if data and feed else None
-        ids = frozenset() if feed else frozenset(str(r.get("id")) for r in data)
-        return Page(body["_raw"], len(data), nxt, last_ts,
-                    str(data[0].get("id")) if data else None, ids)
+        return self._feed_pages(p) if p.kind == "feed" else super().pages(p)
 
     def _feed_pages(self, p: Partition) -> Iterator[Page]:
         cursor, since = p.cursor, p.since
@@ -169,31 +146,12 @@ class DatasyncSource:
                          extra={"partition": p.name, "since": p.last_ts})
                 cursor, since = None, p.last_ts if p.last_ts is not None else p.since
                 continue
-            page = self._page(body, feed=True)
+            data = body["data"]
+            more = body.get("pagination") or {}
+            page = Page(body["_raw"], len(data), cursor,
+                        more.get("nextCursor") if more.get("hasMore") else None,
+                        last_ts=one_epoch_ms(data[-1].get("timestamp")) if data else None)
             yield page
-            if page.next_cursor is None:
+            if page.next_position is None:
                 return
-            cursor = page.next_cursor
-
-    def _cursor_pages(self, p: Partition) -> Iterator[Page]:
-        cursor = p.cursor
-        while True:
-            params: dict[str, Any] = {"limit": self.cfg.page_size}
-            if cursor:
-                params["cursor"] = cursor
-            try:
-                resp = self.client.request("GET", f"/api/v1/{p.stream}", p.stream, params=params)
-            except CursorExpired:
-                # Listings are newest first and cannot resume from a position: start again
-                # from the top; pages already landed are absorbed by the upserts.
-                log.info("cursor expired; restarting listing", extra={"stream": p.stream})
-                cursor = None
-                continue
-            with paused_gc():
-                body = orjson.loads(resp.content)
-            body["_raw"] = resp.content
-            page = self._page(body, feed=False)
-            yield page
-            if page.next_cursor is None or (p.high_water and p.high_water in page.ids):
-                return
-            cursor = page.next_cursor
+            cursor = page.next_position

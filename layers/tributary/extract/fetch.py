@@ -2,7 +2,11 @@
 
 A page lands unchanged (gzip) in the raw zone, then one SQS message names it, then the
 partition's checkpoint moves past it. A crash anywhere repeats at most that one page, at the
-same raw key; the transform's upserts absorb the repeat.
+same raw key; the transform's upserts absorb the repeat. A 304 lands nothing.
+
+The same code fetches every declared source. A scheduled invocation names its source and may
+keep polling for ``poll_s`` seconds (streams polled more often than the schedule's minute),
+re-checking before each round that its schedule is still enabled (``tributary pause``).
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from botocore.exceptions import ClientError
 
 from tributary.clients import aws_client
 from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition
-from tributary.extract.datasync import STREAMS, DatasyncSource, Page
+from tributary.extract.http import RateLimitedClient
+from tributary.extract.stream import Page, StreamFetcher, client_for, fetcher_for
 from tributary.log import get_logger
-from tributary.settings import Settings, get_datasync_settings, get_settings
+from tributary.settings import Settings, get_settings
+from tributary.sources import loader
+from tributary.sources.spec import Source
 
 log = get_logger("extract.fetch")
 
@@ -31,6 +39,21 @@ def raw_key(p: Partition, seq: int, run: str) -> str:
     return f"source={p.source}/stream={p.stream}/dt={day}/{run}/{p.name}-{seq:06d}.json.gz"
 
 
+def schedule_rule(source: str) -> str:
+    """The EventBridge rule that polls ``source`` (its pause switch)."""
+    return f"tributary-fetch-{source}"
+
+
+def paused(source: str) -> bool:
+    try:
+        rule = aws_client("events").describe_rule(Name=schedule_rule(source))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False  # no schedule deployed: nothing can pause it
+        raise
+    return bool(rule.get("State") == "DISABLED")
+
+
 class Fetcher:
     def __init__(self, settings: Settings, owner: str,
                  remaining_s: Callable[[], float]) -> None:
@@ -38,45 +61,60 @@ class Fetcher:
         self.owner = owner
         self.remaining_s = remaining_s
         self.store = Checkpoints(settings.checkpoints_table, settings.fetch_lease_s)
-        self.source = DatasyncSource(get_datasync_settings())
         self.s3 = aws_client("s3")
         self.sqs = aws_client("sqs")
         self.pages = 0
         self.records = 0
+        self.not_modified = 0
+        self.clients: dict[str, RateLimitedClient] = {}  # one per source: pacers outlive rounds
 
-    def run(self, streams: tuple[str, ...] = STREAMS) -> dict[str, Any]:
+    def run(self, source: Source, streams: list[str], force: bool) -> dict[str, Any]:
+        """One round: plan the streams (passes that are due), fetch every open partition."""
         started = time.monotonic()
-        totals = {s: self.source.plan(self.store, s) for s in streams}
-        todo = [p for s in streams for p in self.store.partitions(self.source.name, s)
-                if p.status != "done"]
+        if source.name not in self.clients:
+            self.clients[source.name] = client_for(source)
+        client = self.clients[source.name]
+        fetchers = [fetcher_for(source, source.stream(s), client) for s in streams]
+        for f in fetchers:
+            f.plan(self.store, force)
+        todo = [(f, p) for f in fetchers
+                for p in self.store.partitions(source.name, f.stream.name) if p.status != "done"]
         with ThreadPoolExecutor(self.settings.fetch_parallelism) as pool:
-            results = list(pool.map(self._partition, todo))
-        left = sum(1 for s in streams for p in self.store.partitions(self.source.name, s)
+            worked = sum(pool.map(lambda fp: self._partition(*fp), todo))
+        left = sum(1 for f in fetchers for p in self.store.partitions(source.name, f.stream.name)
                    if p.status != "done")
-        return {"upstream_totals": totals, "partitions_worked": sum(results),
-                "partitions_left": left, "pages": self.pages, "records": self.records,
-                "seconds": round(time.monotonic() - started, 2),
-                "http": self.source.client.stats.as_dict()}
+        return {"source": source.name, "partitions_worked": worked, "partitions_left": left,
+                "pages": self.pages, "records": self.records, "not_modified": self.not_modified,
+                "seconds": round(time.monotonic() - started, 2), "http": client.stats.as_dict()}
 
-    def _partition(self, p: Partition) -> int:
+    def _partition(self, f: StreamFetcher, p: Partition) -> int:
         if self.remaining_s() < self.settings.fetch_margin_s or not self.store.lease(p, self.owner):
             return 0
         run = datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S")
         try:
-            for page in self.source.pages(p):
+            for page in f.pages(p):
+                if page.not_modified:  # the snapshot is the one already landed
+                    self.not_modified += 1
+                    self.store.advance(p, self.owner, landed=p.seq, done=True)
+                    break
                 # The high water is the top of the listing as this pass first saw it, even when
                 # the pass is resumed by another fetcher from a checkpointed cursor.
-                if p.kind == "cursor" and p.pass_top is None:
+                if f.incremental == "high_water" and p.pass_top is None:
                     p.pass_top = page.first_id
                 self._land(p, page, run)
                 p.seq += 1
                 p.records += page.records
-                p.cursor = page.next_cursor
+                p.etag = page.etag or p.etag
                 p.last_ts = page.last_ts if page.last_ts is not None else p.last_ts
-                finished = page.next_cursor is None or bool(
+                finished = page.next_position is None or bool(
                     p.high_water and p.high_water in page.ids)
+                # A feed read oldest first goes on, next pass, from where this one ended.
+                p.cursor = page.position if page.next_position is None and \
+                    f.incremental == "resume" else page.next_position
                 if finished and p.pass_top:
                     p.high_water, p.pass_top = p.pass_top, None
+                if page.total is not None:
+                    self.store.set_meta(p.source, p.stream, total=page.total)
                 self.store.advance(p, self.owner, landed=p.seq, done=finished)
                 if finished or self.remaining_s() < self.settings.fetch_margin_s:
                     break
@@ -94,18 +132,47 @@ class Fetcher:
         self.sqs.send_message(QueueUrl=self.settings.transform_queue_url, MessageBody=orjson.dumps({
             "bucket": self.settings.raw_bucket, "key": key, "source": p.source,
             "stream": p.stream, "partition": p.name, "seq": p.seq, "records": page.records,
+            "fetched_at": int(time.time() * 1000),
         }).decode())
         self.pages += 1
         self.records += page.records
 
 
+def _targets(event: dict[str, Any]) -> list[tuple[Source, list[str]]]:
+    """``{"source": s, "streams": [...]}``; no source: every declared one."""
+    names = [event["source"]] if event.get("source") else sorted(loader.sources())
+    out = []
+    for name in names:
+        src = loader.source(name)
+        streams = list(event.get("streams") or [s.name for s in src.streams])
+        for s in streams:
+            loader.stream(name, s)  # a clear error for an unknown stream
+        out.append((src, streams))
+    return out
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    streams = tuple(event.get("streams") or STREAMS)
-    unknown = set(streams) - set(STREAMS)
-    if unknown:
-        raise ValueError(f"unknown streams {sorted(unknown)}; known: {list(STREAMS)}")
-    fetcher = Fetcher(get_settings(), context.aws_request_id,
-                      lambda: context.get_remaining_time_in_millis() / 1000)
-    result = fetcher.run(streams)
+    targets = _targets(event)
+    force, poll_s = bool(event.get("force")), float(event.get("poll_s", 0))
+
+    def remaining() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    fetcher = Fetcher(get_settings(), context.aws_request_id, remaining)
+    deadline = time.monotonic() + poll_s
+    rounds: list[dict[str, Any]] = []
+    while True:
+        for source, streams in targets:
+            if paused(source.name):
+                rounds.append({"source": source.name, "paused": True})
+                continue
+            rounds.append(fetcher.run(source, streams, force))
+        force = False  # later rounds fetch only what is due
+        wait = min(1.0, deadline - time.monotonic())
+        if wait <= 0 or remaining() - wait < get_settings().fetch_margin_s:
+            break
+        time.sleep(wait)
+    result = {"rounds": len(rounds), "pages": fetcher.pages, "records": fetcher.records,
+              "not_modified": fetcher.not_modified, "last": rounds[-len(targets):]}
     log.info("fetch finished", extra=result)
     return result

@@ -68,6 +68,13 @@ class Pacer:
         self.remaining: int | None = None  # unknown until the first response
         self.reset_at = 0.0
         self.in_flight = 0
+        self.window_s: float | None = None  # declared up front; headers still take over
+
+    def declare(self, requests: int, per_s: float) -> None:
+        """A limit known from the API's documentation, for APIs that send no headers."""
+        with self._lock:
+            self.limit, self.window_s = requests, per_s
+            self.remaining, self.reset_at = requests, 0.0
 
     def acquire(self) -> float:
         """Block until a request may go; returns the seconds waited."""
@@ -77,7 +84,8 @@ class Pacer:
                 now = time.monotonic()
                 if self.limit is not None and now >= self.reset_at:
                     self.remaining = self.limit  # a new window
-                    self.reset_at = float("inf")  # unknown until a response in it says
+                    # Its end is unknown until a response in it says, unless declared.
+                    self.reset_at = now + self.window_s if self.window_s else float("inf")
                 if self.remaining is None:
                     if self.in_flight == 0:  # learn the budget with a single request
                         self.in_flight += 1

@@ -39,8 +39,10 @@ CREATE TABLE IF NOT EXISTS load_log (
     rejected integer NOT NULL,
     lake_keys text[] NOT NULL DEFAULT '{}',
     lake_done boolean NOT NULL DEFAULT false,
+    fetched_at bigint,
     loaded_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE load_log ADD COLUMN IF NOT EXISTS fetched_at bigint;
 """
 _ready: set[str] = set()
 
@@ -52,13 +54,20 @@ def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('tributary-ddl'))")
         conn.execute(COMMON_DDL)
         cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg))
-                for c in table.columns if c.name != "id"]
+                for c in table.columns if c.name != table.key]
         conn.execute(sql.SQL(
             # Upstream ids are opaque: byte order (COLLATE "C") is right and compares fastest.
-            'CREATE TABLE IF NOT EXISTS {} (id text COLLATE "C" PRIMARY KEY, {}, '
+            'CREATE TABLE IF NOT EXISTS {} ({} text COLLATE "C" PRIMARY KEY, {}, '
             "_raw_key text NOT NULL, "
             "_content_hash text NOT NULL, _ingested_at timestamptz NOT NULL)").format(
-                sql.Identifier(table.name), sql.SQL(", ").join(cols)))
+                sql.Identifier(table.name), sql.Identifier(table.key),
+                sql.SQL(", ").join(cols)))
+        if table.snapshot:  # every appearance, change and disappearance of a row, when seen
+            conn.execute(sql.SQL(
+                'CREATE TABLE IF NOT EXISTS {} (key text COLLATE "C" NOT NULL, '
+                "change text NOT NULL, seen_at timestamptz NOT NULL, raw_key text NOT NULL, "
+                "row jsonb NOT NULL, PRIMARY KEY (key, seen_at))").format(
+                    sql.Identifier(table.history)))
         # Time columns are what queries filter on. _raw_key is deliberately not indexed: only
         # the crash-recovery rebuild reads by it, and an index would tax every load.
         for c in table.columns:
@@ -69,8 +78,8 @@ def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
     _ready.add(table.name)
 
 
-def _stage_type(name: str, pg: str) -> str:
-    if name == "id":
+def _stage_type(table: Table, name: str, pg: str) -> str:
+    if name == table.key:
         return 'text COLLATE "C"'
     return {"timestamptz": "bigint", "jsonb": "text"}.get(pg, pg)
 
@@ -88,7 +97,7 @@ def upsert(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key:
     """Load ``data`` (inside the caller's transaction); returns ids inserted or changed."""
     stage = sql.Identifier(f"stage_{table.name}")
     stage_cols = [sql.SQL("{} {}").format(sql.Identifier(c.name),
-                                          sql.SQL(_stage_type(c.name, c.pg)))
+                                          sql.SQL(_stage_type(table, c.name, c.pg)))
                   for c in table.columns]
     conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(
         stage, sql.SQL(", ").join(stage_cols)))
@@ -103,24 +112,74 @@ def upsert(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key:
     updates = [sql.SQL("{} = EXCLUDED.{}").format(n, n) for n in
                [*names, sql.Identifier("_raw_key"), sql.Identifier("_content_hash"),
                 sql.Identifier("_ingested_at")]]
+    key = sql.Identifier(table.key)
     query = sql.SQL(
         "INSERT INTO {target} AS t ({names}, _raw_key, _content_hash, _ingested_at) "
-        "SELECT DISTINCT ON (s.id) {values}, %(raw_key)s, md5(ROW({names})::text), "
-        "%(at)s::timestamptz FROM {stage} s ORDER BY s.id "
-        "ON CONFLICT (id) DO UPDATE SET {updates} "
+        "SELECT DISTINCT ON (s.{key}) {values}, %(raw_key)s, md5(ROW({names})::text), "
+        "%(at)s::timestamptz FROM {stage} s ORDER BY s.{key} "
+        "ON CONFLICT ({key}) DO UPDATE SET {updates} "
         "WHERE t._content_hash IS DISTINCT FROM EXCLUDED._content_hash "
-        "RETURNING t.id").format(
-            target=sql.Identifier(table.name), names=sql.SQL(", ").join(names),
+        "RETURNING t.{key}, (xmax = 0)").format(
+            target=sql.Identifier(table.name), names=sql.SQL(", ").join(names), key=key,
             values=sql.SQL(", ").join(values), stage=stage, updates=sql.SQL(", ").join(updates))
-    return [r[0] for r in conn.execute(query, {"raw_key": raw_key, "at": ingested_at})]
+    rows = conn.execute(query, {"raw_key": raw_key, "at": ingested_at}).fetchall()
+    if table.snapshot:
+        _record_history(conn, table, stage, rows, raw_key, ingested_at)
+    return [r[0] for r in rows]
+
+
+def _record_history(conn: psycopg.Connection[Any], table: Table, stage: sql.Identifier,
+                    upserted: list[tuple[str, bool]], raw_key: str, at: Any) -> None:
+    """The staged page is the whole dataset: rows not in it vanished. Each appeared, changed
+    or vanished row gets one history entry; unchanged rows get none."""
+    target, key = sql.Identifier(table.name), sql.Identifier(table.key)
+    hidden = sql.SQL("ARRAY['_raw_key', '_content_hash', '_ingested_at']")
+    conn.execute(sql.SQL(
+        "INSERT INTO {hist} (key, change, seen_at, raw_key, row) "
+        "SELECT t.{key}, CASE WHEN t.{key} = ANY(%(new)s) THEN 'appeared' ELSE 'changed' END, "
+        "%(at)s, %(raw)s, to_jsonb(t) - {hidden} FROM {target} t "
+        "WHERE t.{key} = ANY(%(ids)s)").format(hist=sql.Identifier(table.history), key=key,
+                                               target=target, hidden=hidden),
+        {"new": [k for k, inserted in upserted if inserted], "at": at, "raw": raw_key,
+         "ids": [k for k, _ in upserted]})
+    conn.execute(sql.SQL(
+        "WITH gone AS (DELETE FROM {target} t WHERE NOT EXISTS "
+        "(SELECT 1 FROM {stage} s WHERE s.{key} = t.{key}) RETURNING t.*) "
+        "INSERT INTO {hist} (key, change, seen_at, raw_key, row) "
+        "SELECT gone.{key}, 'vanished', %(at)s, %(raw)s, to_jsonb(gone) - {hidden} FROM gone"
+    ).format(target=target, stage=stage, key=key, hist=sql.Identifier(table.history),
+             hidden=hidden), {"at": at, "raw": raw_key})
+
+
+def history_of_page(conn: psycopg.Connection[Any], table: Table, raw_key: str) -> pa.Table:
+    """The history entries a snapshot page recorded, as the lake stores them."""
+    cur = conn.execute(sql.SQL("SELECT key, change, seen_at, row::text FROM {} "
+                               "WHERE raw_key = %s ORDER BY key").format(
+        sql.Identifier(table.history)), (raw_key,))
+    return from_rows(cur.fetchall(), HISTORY_SCHEMA)
+
+
+def current_rows(conn: psycopg.Connection[Any], table: Table) -> pa.Table:
+    """A snapshot table's whole current copy, as the lake stores it."""
+    return _select(conn, table, sql.SQL(""), ())
+
+
+HISTORY_SCHEMA = pa.schema([pa.field("key", pa.string()), pa.field("change", pa.string()),
+                            pa.field("seen_at", pa.timestamp("ms", tz="UTC")),
+                            pa.field("row", pa.string())])
 
 
 def rows_of_page(conn: psycopg.Connection[Any], table: Table, raw_key: str) -> pa.Table:
     """The rows a page last changed, as the lake stores them (to rebuild its lake file)."""
+    return _select(conn, table, sql.SQL("WHERE _raw_key = %s"), (raw_key,))
+
+
+def _select(conn: psycopg.Connection[Any], table: Table, where: sql.Composable,
+            params: tuple[Any, ...]) -> pa.Table:
     cols = sql.SQL(", ").join(
         sql.SQL("{}::text").format(sql.Identifier(c.name)) if c.pg == "jsonb"
         else sql.Identifier(c.name) for c in table.columns)
-    cur = conn.execute(sql.SQL("SELECT {}, _ingested_at FROM {} WHERE _raw_key = %s ORDER BY id")
-                       .format(cols, sql.Identifier(table.name)), (raw_key,))
+    cur = conn.execute(sql.SQL("SELECT {}, _ingested_at FROM {} {} ORDER BY {}").format(
+        cols, sql.Identifier(table.name), where, sql.Identifier(table.key)), params)
     schema = table.arrow_schema.append(pa.field("_ingested_at", pa.timestamp("ms", tz="UTC")))
     return from_rows(cur.fetchall(), schema)

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from botocore.exceptions import ClientError
 
-from tributary.load import lake, postgres
+from tributary.load import lake
 from tributary.load.tables import table_for
 
 
@@ -38,7 +38,7 @@ def relake(conn: psycopg.Connection[Any], s3: Any, bucket: str,
         if all(_exists(s3, bucket, k) for k in keys):
             continue
         table = table_for(source, stream)
-        written = lake.write(s3, bucket, table, postgres.rows_of_page(conn, table, key), key)
+        written = lake.write_page(s3, bucket, conn, table, key)
         conn.execute("UPDATE load_log SET lake_keys = %s WHERE raw_key = %s", (written, key))
         conn.commit()
         rebuilt += 1

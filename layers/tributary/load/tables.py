@@ -1,17 +1,23 @@
-"""The curated tables: one spec per stream drives DDL, COPY, upsert and Parquet alike."""
+"""The curated tables, built from the source declarations: one spec per stream drives DDL,
+COPY, upsert and Parquet alike."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from tributary.normalize import datasync
-from tributary.normalize.datasync import Normalized
+from tributary.normalize.declared import Normalizer, normalizer
+from tributary.sources import loader
+from tributary.sources.spec import Stream
 
 MS_UTC = pa.timestamp("ms", tz="UTC")
+INGESTED = "_ingested_at"  # the lake partitions by it when a stream declares no time column
+_TYPES: dict[str, tuple[str, pa.DataType]] = {
+    "text": ("text", pa.string()), "bigint": ("bigint", pa.int64()),
+    "double": ("double precision", pa.float64()), "boolean": ("boolean", pa.bool_()),
+    "timestamp": ("timestamptz", MS_UTC), "json": ("jsonb", pa.string())}
 
 
 @dataclass(frozen=True)
@@ -28,45 +34,30 @@ class Column:
 @dataclass(frozen=True)
 class Table:
     name: str
+    key: str  # the upstream's id: primary key, text
     columns: tuple[Column, ...]
     partition_by: str  # the time column whose UTC day is the lake's dt= partition
-    normalize: Callable[[list[Any]], Normalized]
+    normalize: Normalizer
+    records_path: str = "data"
+    snapshot: bool = False  # each page is the whole dataset: absent rows vanished
 
     @property
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow) for c in self.columns])
 
+    @property
+    def history(self) -> str:
+        return f"{self.name}_history"
 
-def _c(name: str, pg: str, arrow: pa.DataType) -> Column:
-    return Column(name, pg, arrow)
 
-
-TABLES: dict[tuple[str, str], Table] = {
-    ("datasync", "events"): Table("events", (
-        _c("id", "text", pa.string()),
-        _c("session_id", "text", pa.string()),
-        _c("user_id", "text", pa.string()),
-        _c("type", "text", pa.string()),
-        _c("name", "text", pa.string()),
-        _c("properties", "jsonb", pa.string()),
-        _c("occurred_at", "timestamptz", MS_UTC),
-        _c("device_type", "text", pa.string()),
-        _c("browser", "text", pa.string()),
-    ), "occurred_at", datasync.events),
-    ("datasync", "sessions"): Table("sessions", (
-        _c("id", "text", pa.string()),
-        _c("user_id", "text", pa.string()),
-        _c("device_type", "text", pa.string()),
-        _c("browser", "text", pa.string()),
-        _c("os", "text", pa.string()),
-        _c("country", "text", pa.string()),
-        _c("city", "text", pa.string()),
-        _c("started_at", "timestamptz", MS_UTC),
-        _c("ended_at", "timestamptz", MS_UTC),
-        _c("duration_s", "bigint", pa.int64()),
-        _c("event_count", "bigint", pa.int64()),
-    ), "started_at", datasync.sessions),
-}
+def from_stream(stream: Stream) -> Table:
+    cols = [Column(name, *_TYPES["text" if name == stream.primary_key else c.type])
+            for name, c in stream.columns.items()]
+    if stream.keep_extra:
+        cols.append(Column("extra", *_TYPES["json"]))
+    return Table(stream.table, stream.primary_key, tuple(cols),
+                 stream.partition_by or INGESTED, normalizer(stream), stream.records_path,
+                 stream.is_snapshot)
 
 
 def from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
@@ -76,8 +67,16 @@ def from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
                      strict=True)], schema=schema)
 
 
+_tables: dict[tuple[str, str], Table] = {}
+
+
 def table_for(source: str, stream: str) -> Table:
-    try:
-        return TABLES[(source, stream)]
-    except KeyError:
-        raise ValueError(f"no table for {source}/{stream}") from None
+    if (source, stream) not in _tables:
+        _tables[(source, stream)] = from_stream(loader.stream(source, stream)[1])
+    return _tables[(source, stream)]
+
+
+def all_tables() -> list[tuple[str, str, Table]]:
+    """Every declared (source, stream, table)."""
+    return [(src.name, s.name, table_for(src.name, s.name))
+            for src in loader.sources().values() for s in src.streams]

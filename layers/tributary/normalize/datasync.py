@@ -6,15 +6,13 @@ reject with the reason and never stops the page. Timestamps are normalized in bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired
 
-import numpy as np
 import orjson
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 from typing_extensions import TypedDict
 
-from tributary.normalize.timestamps import to_epoch_ms
+from tributary.normalize.base import Normalized, stamps, validate
 
 EventType = Literal["page_view", "click", "api_call", "form_submit", "scroll", "purchase",
                     "error", "video_play"]
@@ -57,54 +55,9 @@ class Session(TypedDict):
     eventCount: NotRequired[int | None]
 
 
-@dataclass
-class Reject:
-    index: int
-    record_id: str | None
-    reason: str
-    record: Any
-
-
-@dataclass
-class Normalized:
-    columns: dict[str, list[Any] | np.ndarray]
-    rejects: list[Reject]
-
-
-def _validate(adapter: TypeAdapter[list[Any]], records: list[Any]
-              ) -> tuple[list[Any], list[int], list[Reject]]:
-    """Valid models (with their page index) and rejects naming the field and the problem."""
-    try:
-        return adapter.validate_python(records), list(range(len(records))), []
-    except ValidationError as exc:
-        reasons: dict[int, list[str]] = {}
-        for err in exc.errors():
-            loc = err["loc"]
-            if loc and isinstance(loc[0], int):
-                field = ".".join(str(x) for x in loc[1:]) or "record"
-                reasons.setdefault(loc[0], []).append(f"{field}: {err['msg']}")
-    rejects = [Reject(i, _id(records[i]), "; ".join(r), records[i]) for i, r in reasons.items()]
-    keep = [i for i in range(len(records)) if i not in reasons]
-    return adapter.validate_python([records[i] for i in keep]), keep, rejects
-
-
-def _id(record: Any) -> str | None:
-    return str(record.get("id")) if isinstance(record, dict) and "id" in record else None
-
-
-def _stamps(values: list[Any], label: str, keep: list[int], records: list[Any],
-            rejects: list[Reject]) -> tuple[np.ndarray, np.ndarray]:
-    ms, ok = to_epoch_ms(values)
-    for j in np.flatnonzero(~ok).tolist():
-        i = keep[j]
-        rejects.append(Reject(i, _id(records[i]), f"{label}: unreadable timestamp "
-                              f"{values[j]!r}", records[i]))
-    return ms, ok
-
-
 def events(records: list[Any]) -> Normalized:
-    rows, keep, rejects = _validate(_EVENTS, records)
-    ms, ok = _stamps([r["timestamp"] for r in rows], "timestamp", keep, records, rejects)
+    rows, keep, rejects = validate(_EVENTS, records)
+    ms, ok = stamps([r["timestamp"] for r in rows], "timestamp", keep, records, rejects)
     good = [r for r, g in zip(rows, ok.tolist(), strict=True) if g]
     sessions_ = [r.get("session") or {} for r in good]
     return Normalized({
@@ -122,10 +75,10 @@ def events(records: list[Any]) -> Normalized:
 
 
 def sessions(records: list[Any]) -> Normalized:
-    rows, keep, rejects = _validate(_SESSIONS, records)
-    started, ok1 = _stamps([r["startedAt"] for r in rows], "startedAt", keep, records, rejects)
+    rows, keep, rejects = validate(_SESSIONS, records)
+    started, ok1 = stamps([r["startedAt"] for r in rows], "startedAt", keep, records, rejects)
     ended_raw = [r.get("endedAt") or r["startedAt"] for r in rows]
-    ended, ok2 = _stamps(ended_raw, "endedAt", keep, records, rejects)
+    ended, ok2 = stamps(ended_raw, "endedAt", keep, records, rejects)
     ok = ok1 & ok2
     good = [r for r, g in zip(rows, ok.tolist(), strict=True) if g]
     return Normalized({

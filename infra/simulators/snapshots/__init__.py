@@ -1,0 +1,1 @@
+"""The snapshots simulator (SPEC 4.3)."""

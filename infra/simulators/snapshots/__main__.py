@@ -1,0 +1,16 @@
+"""Run the snapshots simulator: ``python -m simulators.snapshots`` (TRIBUTARY_SNAPSHOTS_*)."""
+
+import uvicorn
+
+from simulators.snapshots.app import Snapshots
+from tributary.settings import SnapshotsSettings
+
+
+def main() -> None:
+    cfg = SnapshotsSettings()
+    uvicorn.run(Snapshots(cfg).app(), host=cfg.bind_host, port=cfg.port, log_level="warning",
+                access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""One small class per pagination style, behind one interface (as dlt does).
+
+A paginator only knows how to ask for a page and where the next one starts. Its position is
+a string (a cursor, an offset, a page number) so a checkpoint can store any of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from tributary.sources.spec import (
+    CursorPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    Pagination,
+    SinglePagination,
+    SnapshotPagination,
+)
+
+
+def dig(body: Any, path: str) -> Any:
+    """The value at a dotted path (``pagination.nextCursor``); ``''`` is the body itself."""
+    node = body
+    for part in path.split(".") if path else ():
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+class Paginator(ABC):
+    conditional = False  # poll with If-None-Match
+
+    @abstractmethod
+    def params(self, position: str | None) -> dict[str, Any]:
+        """Query parameters for the page at ``position`` (``None``: the first page)."""
+
+    @abstractmethod
+    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+        """Where the page after this one starts; ``None`` when this was the last."""
+
+
+class CursorPaginator(Paginator):
+    def __init__(self, spec: CursorPagination) -> None:
+        self.spec = spec
+
+    def params(self, position: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {self.spec.limit_param: self.spec.limit}
+        if position:
+            out[self.spec.cursor_param] = position
+        return out
+
+    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+        if self.spec.has_more_path and not dig(body, self.spec.has_more_path):
+            return None
+        nxt = dig(body, self.spec.next_cursor_path)
+        return str(nxt) if nxt not in (None, "") else None
+
+
+class OffsetPaginator(Paginator):
+    def __init__(self, spec: OffsetPagination) -> None:
+        self.spec = spec
+
+    def params(self, position: str | None) -> dict[str, Any]:
+        return {self.spec.offset_param: int(position or 0), self.spec.limit_param: self.spec.limit}
+
+    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+        if self.spec.next_offset_path is None:  # no hint: a short page is the last
+            return str(int(position or 0) + count) if count >= self.spec.limit else None
+        nxt = dig(body, self.spec.next_offset_path)
+        if nxt is None or nxt == self.spec.end_value or count == 0:
+            return None
+        return str(int(nxt))
+
+
+class PageNumberPaginator(Paginator):
+    def __init__(self, spec: PageNumberPagination) -> None:
+        self.spec = spec
+
+    def params(self, position: str | None) -> dict[str, Any]:
+        page = int(position) if position else self.spec.first_page
+        return {self.spec.page_param: page, self.spec.limit_param: self.spec.limit}
+
+    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+        page = int(position) if position else self.spec.first_page
+        last = dig(body, self.spec.total_pages_path) if self.spec.total_pages_path else None
+        if count == 0 or (last is not None and page >= int(last)) or (
+                last is None and count < self.spec.limit):
+            return None
+        return str(page + 1)
+
+
+class SinglePaginator(Paginator):
+    def params(self, position: str | None) -> dict[str, Any]:
+        return {}
+
+    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+        return None
+
+
+class SnapshotPaginator(SinglePaginator):
+    conditional = True
+
+
+def paginator_for(spec: Pagination) -> Paginator:
+    if isinstance(spec, CursorPagination):
+        return CursorPaginator(spec)
+    if isinstance(spec, OffsetPagination):
+        return OffsetPaginator(spec)
+    if isinstance(spec, PageNumberPagination):
+        return PageNumberPaginator(spec)
+    if isinstance(spec, SnapshotPagination):
+        return SnapshotPaginator()
+    assert isinstance(spec, SinglePagination)
+    return SinglePaginator()

@@ -1,0 +1,102 @@
+"""A page of records -> typed columns, from a stream's declaration alone.
+
+Each declared column reads a dotted path of the record (a rename when it differs from the
+column's name) and is cast to its type by pydantic over the whole page; timestamps in any of
+the accepted forms become UTC milliseconds in bulk. With ``keep_extra`` the undeclared fields
+(less ``drop``) are kept as JSON. A stream may name its own function instead (``normalize``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from pydantic import ConfigDict, TypeAdapter, create_model
+
+from tributary.normalize.base import Normalized, stamps, validate
+from tributary.sources.spec import Stream
+
+Normalizer = Callable[[list[Any]], Normalized]
+_PY: dict[str, Any] = {"text": str, "bigint": int, "double": float, "boolean": bool,
+                       "json": Any, "timestamp": int | float | str}
+_MISSING = object()
+
+
+def _dig(record: dict[str, Any], path: list[str]) -> Any:
+    node: Any = record
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class DeclaredNormalizer:
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.paths = {name: (c.source or name).split(".") for name, c in stream.columns.items()}
+        self.used = {p[0] for p in self.paths.values()} | set(stream.drop)
+        fields: dict[str, Any] = {
+            name: (_PY[c.type], ...) if c.required else (_PY[c.type] | None, None)
+            for name, c in stream.columns.items()}
+        model = create_model(f"{stream.table}_row",
+                             __config__=ConfigDict(coerce_numbers_to_str=True), **fields)
+        self.adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])
+
+    def _flat(self, record: Any) -> Any:
+        if not isinstance(record, dict):
+            return record  # fails validation as "not a dictionary"
+        out = {}
+        for name, path in self.paths.items():
+            value = _dig(record, path)
+            if value is not _MISSING:
+                out[name] = value
+        return out
+
+    def __call__(self, records: list[Any]) -> Normalized:
+        key = self.stream.primary_key
+        rows, keep, rejects = validate(self.adapter, [self._flat(r) for r in records], key,
+                                       originals=records)
+        ok = [True] * len(rows)
+        times: dict[str, list[Any]] = {}
+        for name, c in self.stream.columns.items():
+            if c.type == "timestamp":
+                values = [getattr(r, name) for r in rows]
+                ms, good = stamps(values, name, keep, records, rejects, key,
+                                  nullable=not c.required)
+                times[name] = [None if v is None else int(m)
+                               for v, m in zip(values, ms.tolist(), strict=True)]
+                ok = [a and b for a, b in zip(ok, good.tolist(), strict=True)]
+        good_rows = [(i, r) for i, r, g in zip(keep, rows, ok, strict=True) if g]
+        columns: dict[str, Any] = {}
+        for name, c in self.stream.columns.items():
+            if c.type == "timestamp":
+                by_row = dict(zip(keep, times[name], strict=True))
+                columns[name] = [by_row[i] for i, _ in good_rows]
+            elif c.type == "json":
+                columns[name] = [_json(getattr(r, name)) for _, r in good_rows]
+            else:
+                columns[name] = [getattr(r, name) for _, r in good_rows]
+        if self.stream.keep_extra:
+            columns["extra"] = [_json({k: v for k, v in records[i].items()
+                                       if k not in self.used}) for i, _ in good_rows]
+        return Normalized(columns, rejects)
+
+
+_built: dict[str, Normalizer] = {}
+
+
+def normalizer(stream: Stream) -> Normalizer:
+    if stream.table not in _built:
+        if stream.normalize:
+            module, _, name = stream.normalize.partition(":")
+            _built[stream.table] = getattr(importlib.import_module(module), name)
+        else:
+            _built[stream.table] = DeclaredNormalizer(stream)
+    return _built[stream.table]

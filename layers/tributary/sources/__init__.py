@@ -1,0 +1,1 @@
+"""Sources as configuration: one YAML declaration per third-party API (see ``spec``)."""

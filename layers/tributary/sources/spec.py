@@ -1,0 +1,160 @@
+"""What a source declaration may say, validated with pydantic.
+
+A declaration names the API (base URL, auth, default rate limits and schedule) and, per
+stream, where its records are, how it paginates and how its records become a table.
+Anything declaration cannot express goes in a hook: ``fetcher`` (how pages are planned and
+fetched) or ``normalize`` (how a page of records becomes columns), both ``module:attribute``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+HookRef = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Auth(_Strict):
+    kind: Literal["none", "header", "bearer"] = "none"
+    header: str = "X-API-Key"  # for kind "header"
+    secret: SecretStr = SecretStr("")
+
+
+class RateLimit(_Strict):
+    """Known before the first response; the ``X-RateLimit-*`` headers still take over."""
+
+    requests: int = Field(gt=0)
+    per_s: float = Field(gt=0)
+
+
+# -- one model per pagination style (a discriminated union on ``style``) -------------------
+class CursorPagination(_Strict):
+    style: Literal["cursor"]
+    cursor_param: str = "cursor"
+    limit_param: str = "limit"
+    limit: int = Field(100, gt=0)
+    next_cursor_path: str = Field(description="Dotted path to the next cursor in the body.")
+    has_more_path: str | None = None
+    # What a pass after the first fetches: everything again ("full"), the newest pages down to
+    # the newest id seen before ("high_water", listings sorted newest first), or from where the
+    # last pass ended ("resume", feeds sorted oldest first).
+    incremental: Literal["full", "high_water", "resume"] = "full"
+
+
+class OffsetPagination(_Strict):
+    style: Literal["offset"]
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = Field(100, gt=0)
+    next_offset_path: str | None = Field(None, description="Dotted path; absent: offset+count.")
+    end_value: int | None = Field(None, description="A next offset meaning 'no more' (e.g. -1).")
+
+
+class PageNumberPagination(_Strict):
+    style: Literal["page_number"]
+    page_param: str = "page"
+    limit_param: str = "per_page"
+    limit: int = Field(100, gt=0)
+    first_page: int = 1
+    total_pages_path: str | None = None
+
+
+class SinglePagination(_Strict):
+    style: Literal["single"]
+
+
+class SnapshotPagination(_Strict):
+    """One response holding the whole dataset, polled with ``If-None-Match``."""
+
+    style: Literal["snapshot"]
+
+
+Pagination = Annotated[CursorPagination | OffsetPagination | PageNumberPagination
+                       | SinglePagination | SnapshotPagination, Field(discriminator="style")]
+ColumnType = Literal["text", "bigint", "double", "boolean", "timestamp", "json"]
+
+
+class Column(_Strict):
+    type: ColumnType = "text"
+    source: str | None = Field(None, alias="from",
+                               description="Dotted path in the record (a rename); default: "
+                               "the column's own name.")
+    required: bool = False
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Stream(_Strict):
+    name: Identifier
+    endpoint: str = Field(pattern=r"^/")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    records_path: str = Field(description="Dotted path to the record list; '' for a bare list.")
+    total_path: str | None = Field(None, description="Dotted path to the upstream's record "
+                                   "count; default for one-response streams: the records.")
+    primary_key: Identifier
+    pagination: Pagination
+    table: Identifier
+    columns: dict[Identifier, Column]
+    partition_by: Identifier | None = Field(
+        None, description="A timestamp column whose UTC day partitions the lake; "
+        "default: the day the row was ingested.")
+    drop: list[str] = Field(default_factory=list,
+                            description="Fields removed from the kept remainder (``extra``).")
+    keep_extra: bool = Field(False, description="Keep undeclared fields in an 'extra' json "
+                             "column.")
+    interval_s: float | None = Field(None, gt=0, description="Poll interval; default: the "
+                                     "source's.")
+    rate_limit: RateLimit | None = None
+    fetcher: HookRef | None = None
+    normalize: HookRef | None = None
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.pagination.style == "snapshot"
+
+    @model_validator(mode="after")
+    def _columns_agree(self) -> Stream:
+        if self.primary_key not in self.columns:
+            raise ValueError(f"primary_key {self.primary_key!r} is not among the columns")
+        if self.partition_by is not None and (
+                self.columns.get(self.partition_by, Column()).type != "timestamp"):
+            raise ValueError(f"partition_by {self.partition_by!r} must be a timestamp column")
+        if self.keep_extra and "extra" in self.columns:
+            raise ValueError("keep_extra adds a column 'extra'; do not declare one")
+        return self
+
+
+class Source(_Strict):
+    name: Identifier
+    base_url: str = Field(pattern=r"^https?://")
+    auth: Auth = Auth()
+    timeout_s: float = Field(10.0, gt=0)
+    rate_limit: RateLimit | None = None
+    interval_s: float = Field(300.0, gt=0, description="Default poll interval of its streams.")
+    streams: list[Stream] = Field(min_length=1)
+
+    @field_validator("streams")
+    @classmethod
+    def _unique(cls, streams: list[Stream]) -> list[Stream]:
+        for attr in ("name", "table"):
+            seen = [getattr(s, attr) for s in streams]
+            dup = {x for x in seen if seen.count(x) > 1}
+            if dup:
+                raise ValueError(f"stream {attr}s must be unique; repeated: {sorted(dup)}")
+        return streams
+
+    def stream(self, name: str) -> Stream:
+        for s in self.streams:
+            if s.name == name:
+                return s
+        raise KeyError(f"source {self.name!r} has no stream {name!r}; "
+                       f"it has {[s.name for s in self.streams]}")
+
+    def interval(self, stream: Stream) -> float:
+        return stream.interval_s or self.interval_s
