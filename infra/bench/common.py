@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["ROOT", "fresh_stack", "percentile"]
 
 
-def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None) -> Any:
-    """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +5.
+def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
+                polling: frozenset[str] = frozenset()) -> Any:
+    """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +5, with
+    only the ``polling`` sources' schedules enabled (no background traffic in a benchmark).
 
     Returns ``(settings, stack)``; callers stop it with ``stack.down()``.
     """
@@ -25,9 +27,11 @@ def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None) ->
         "TRIBUTARY_PG_DSN": f"postgresql://tributary:tributary@127.0.0.1:{base_port + 2}/tributary",
         "TRIBUTARY_DATASYNC_URL": f"http://127.0.0.1:{base_port + 3}",
         "TRIBUTARY_HALLOW_PORT": str(base_port + 4), "TRIBUTARY_HALLOW_PUSH": "false",
+        "TRIBUTARY_HALLOW_URL": f"http://127.0.0.1:{base_port + 4}",
+        "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
         **(env or {}),
     })
-    from localcloud.config import load_stack
+    from localcloud.config import emulator_client, load_stack
     from localcloud.deploy import Deployer
     from localcloud.stack import Stack
     from tributary.settings import Settings
@@ -35,4 +39,8 @@ def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None) ->
     settings = Settings()
     stack = Stack(settings)
     stack.up(lambda: Deployer(load_stack(settings), settings).run())
+    events = emulator_client("events", settings)
+    for rule in events.list_rules(NamePrefix="tributary-fetch-")["Rules"]:
+        if rule["Name"].removeprefix("tributary-fetch-") not in polling:
+            events.disable_rule(Name=rule["Name"])
     return settings, stack

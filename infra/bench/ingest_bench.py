@@ -81,7 +81,7 @@ def main() -> None:
         env.update({"TRIBUTARY_DATASYNC_RATE_EVENTS": "2", "TRIBUTARY_DATASYNC_RATE_SESSIONS": "2",
                     "TRIBUTARY_DATASYNC_FEED_ENABLED": "false"})
     t = time.perf_counter()
-    settings, stack = fresh_stack(4670, "ingest", env)
+    settings, stack = fresh_stack(4670, "ingest", env, polling=frozenset({"datasync"}))
     startup = time.perf_counter() - t
     from localcloud import ingest as job
     sampler = MemorySampler([s.pid for s in stack.status() if s.pid], settings.runtime_url)
@@ -100,11 +100,11 @@ def main() -> None:
     try:
         started = time.perf_counter()
         threading.Thread(target=watch_first_row, daemon=True).start()
-        job.trigger_fetch(settings)
-        job.wait(settings, lambda prog: None, timeout_s=3600)
+        job.trigger_fetch(settings, "datasync")
+        job.wait(settings, lambda prog: None, timeout_s=3600, sources={"datasync"})
         wall = time.perf_counter() - started
         sampler.stop.set()
-        verdicts = job.verify(settings)
+        verdicts = job.verify(settings, {"datasync"})
         health = httpx.get("http://127.0.0.1:4673/health").json()
     finally:
         stack.down()

@@ -47,16 +47,17 @@ def main() -> None:
     args = parser.parse_args()
     settings, stack = fresh_stack(4720, "query", {
         "TRIBUTARY_DATASYNC_EVENTS": str(args.events),
-        "TRIBUTARY_DATASYNC_SESSIONS": str(max(100, args.events // 50))})
+        "TRIBUTARY_DATASYNC_SESSIONS": str(max(100, args.events // 50))},
+        polling=frozenset({"datasync"}))
     from localcloud import ingest as job
     from localcloud.config import emulator_client
     from tributary.query.engine import Engine
 
     try:
         t = time.perf_counter()
-        job.trigger_fetch(settings)
-        job.wait(settings, lambda prog: None, timeout_s=1800)
-        print(f"== ingested {sum(v.postgres_rows for v in job.verify(settings)):,} rows "
+        job.trigger_fetch(settings, "datasync")
+        job.wait(settings, lambda prog: None, timeout_s=1800, sources={"datasync"})
+        print(f"== ingested {sum(v.postgres_rows for v in job.verify(settings, {"datasync"})):,} rows "
               f"in {time.perf_counter() - t:.0f} s")
         engine = Engine(settings, emulator_client("s3", settings), settings.emulator_url)
         with psycopg.connect(settings.pg_dsn.get_secret_value()) as pg:

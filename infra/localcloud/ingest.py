@@ -154,6 +154,12 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
             if (sources and source not in sources) or source in paused:
                 continue
             total = int(store.meta(source, stream).get("total", 0))
+            if table.snapshot:  # the current copy is the newest version loaded
+                latest = conn.execute(
+                    "SELECT records FROM load_log WHERE source = %s AND stream = %s AND "
+                    "records >= 0 ORDER BY fetched_at DESC NULLS LAST LIMIT 1",
+                    (source, stream)).fetchone()
+                total = latest[0] if latest else total
             exists = conn.execute("SELECT to_regclass(%s)", (table.name,)).fetchone() != (None,)
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier(table.name))).fetchone()[0] if exists else 0  # type: ignore[index]

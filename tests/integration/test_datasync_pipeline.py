@@ -55,13 +55,14 @@ def _sql(cloud: Cloud, query: str, *params: Any) -> list[tuple[Any, ...]]:
 
 def _loaded_pages(cloud: Cloud) -> int:
     exists = _sql(cloud, "SELECT to_regclass('load_log')")[0][0]
-    return _sql(cloud, "SELECT count(*) FROM load_log")[0][0] if exists else 0
+    return _sql(cloud, "SELECT count(*) FROM load_log WHERE source = 'datasync'")[0][0] \
+        if exists else 0
 
 
 @pytest.fixture(scope="module")
 def ingested(cloud: Cloud) -> subprocess.CompletedProcess[str]:
     """Start an ingestion, SIGKILL the runtime once pages are loading, then finish it."""
-    assert _cli(cloud, "ingest", "--all").returncode == 0
+    assert _cli(cloud, "ingest", "--source", "datasync").returncode == 0
     wait_for(lambda: _loaded_pages(cloud) >= 3, 60, every=0.05, what="pages loading")
     runtime = cloud.stack.service("runtime")
     pid = cloud.stack.pid(runtime)
@@ -71,7 +72,7 @@ def ingested(cloud: Cloud) -> subprocess.CompletedProcess[str]:
     killed_at = _loaded_pages(cloud)
     cloud.stack.start(runtime)
     cloud.stack.wait_healthy(runtime, 30)
-    done = _cli(cloud, "ingest", "--all", "--wait", "--timeout", "240")
+    done = _cli(cloud, "ingest", "--source", "datasync", "--wait", "--timeout", "240")
     assert killed_at < _loaded_pages(cloud), "nothing was left to do after the kill"
     return done
 
@@ -164,7 +165,7 @@ def test_status_reports_the_same_figures(cloud: Cloud,
     assert out.returncode == 0, out.stderr
     status = json.loads(out.stdout)
     assert status["settled"] is True
-    events = status["streams"]["events"]
+    events = status["streams"]["datasync/events"]
     assert events["upstream_total"] == 20000
     assert events["partitions"] == events["partitions_done"] > 1
 
@@ -172,7 +173,7 @@ def test_status_reports_the_same_figures(cloud: Cloud,
 def test_a_second_run_is_incremental(cloud: Cloud,
                                      ingested: subprocess.CompletedProcess[str]) -> None:
     pages_before = _loaded_pages(cloud)
-    again = _cli(cloud, "ingest", "--all", "--wait", "--timeout", "120")
+    again = _cli(cloud, "ingest", "--source", "datasync", "--wait", "--timeout", "120")
     assert again.returncode == 0, again.stdout[-2000:]
     # Nothing new upstream: the quiet tail of the feed and the top of the sessions listing.
     assert _loaded_pages(cloud) - pages_before <= 3

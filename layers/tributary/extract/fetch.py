@@ -44,14 +44,30 @@ def schedule_rule(source: str) -> str:
     return f"tributary-fetch-{source}"
 
 
-def paused(source: str) -> bool:
-    try:
-        rule = aws_client("events").describe_rule(Name=schedule_rule(source))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-            return False  # no schedule deployed: nothing can pause it
-        raise
-    return bool(rule.get("State") == "DISABLED")
+class PauseSwitch:
+    """Whether a source's schedule is disabled, asked at most once a second per source, so
+    a pass under way stops within a page of ``tributary pause``."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    def __call__(self, source: str) -> bool:
+        at, state = self._seen.get(source, (0.0, False))
+        if time.monotonic() - at >= self.every_s:
+            state = self._ask(source)
+            self._seen[source] = (time.monotonic(), state)
+        return state
+
+    @staticmethod
+    def _ask(source: str) -> bool:
+        try:
+            rule = aws_client("events").describe_rule(Name=schedule_rule(source))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return False  # no schedule deployed: nothing can pause it
+            raise
+        return bool(rule.get("State") == "DISABLED")
 
 
 class Fetcher:
@@ -67,6 +83,7 @@ class Fetcher:
         self.records = 0
         self.not_modified = 0
         self.clients: dict[str, RateLimitedClient] = {}  # one per source: pacers outlive rounds
+        self.paused = PauseSwitch()
 
     def run(self, source: Source, streams: list[str], force: bool) -> dict[str, Any]:
         """One round: plan the streams (passes that are due), fetch every open partition."""
@@ -116,7 +133,8 @@ class Fetcher:
                 if page.total is not None:
                     self.store.set_meta(p.source, p.stream, total=page.total)
                 self.store.advance(p, self.owner, landed=p.seq, done=finished)
-                if finished or self.remaining_s() < self.settings.fetch_margin_s:
+                if finished or self.remaining_s() < self.settings.fetch_margin_s or \
+                        self.paused(p.source):
                     break
         except LeaseLost as exc:
             log.warning("partition taken over", extra={"error": str(exc)})
@@ -163,7 +181,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     while True:
         for source, streams in targets:
-            if paused(source.name):
+            if fetcher.paused(source.name):
                 rounds.append({"source": source.name, "paused": True})
                 continue
             rounds.append(fetcher.run(source, streams, force))

@@ -61,14 +61,14 @@ class DeclaredNormalizer:
 
     def __call__(self, records: list[Any]) -> Normalized:
         key = self.stream.primary_key
-        rows, keep, rejects = validate(self.adapter, [self._flat(r) for r in records], key,
-                                       originals=records)
+        flat = [self._flat(r) for r in records]
+        rows, keep, rejects = validate(self.adapter, flat, key, originals=records)
         ok = [True] * len(rows)
         times: dict[str, list[Any]] = {}
         for name, c in self.stream.columns.items():
             if c.type == "timestamp":
                 values = [getattr(r, name) for r in rows]
-                ms, good = stamps(values, name, keep, records, rejects, key,
+                ms, good = stamps(values, name, keep, flat, rejects, key,
                                   nullable=not c.required)
                 times[name] = [None if v is None else int(m)
                                for v, m in zip(values, ms.tolist(), strict=True)]
@@ -83,6 +83,8 @@ class DeclaredNormalizer:
                 columns[name] = [_json(getattr(r, name)) for _, r in good_rows]
             else:
                 columns[name] = [getattr(r, name) for _, r in good_rows]
+        for r in rejects:  # the id read where the declaration says; the record as sent
+            r.record = records[r.index]
         if self.stream.keep_extra:
             columns["extra"] = [_json({k: v for k, v in records[i].items()
                                        if k not in self.used}) for i, _ in good_rows]

@@ -1,0 +1,93 @@
+"""Source declarations: the shipped ones load; bad ones fail naming the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tributary.sources.loader import DeclarationError, load_dir, parse
+
+ROOT = Path(__file__).resolve().parents[3]
+GOOD = """
+name: books
+base_url: http://127.0.0.1:9
+streams:
+  - name: books
+    endpoint: /v2/books
+    records_path: results
+    primary_key: isbn
+    pagination: {style: offset, limit: 50}
+    table: books
+    columns:
+      isbn: {required: true}
+      title: {}
+"""
+
+
+def _error(text: str) -> str:
+    with pytest.raises(DeclarationError) as err:
+        parse(text, "sources/books.yaml")
+    return str(err.value)
+
+
+def test_the_shipped_declarations_load() -> None:
+    sources = load_dir(ROOT / "sources")
+    assert sorted(sources) == ["datasync", "hallow", "snapshots"]
+    styles = {(src, s.name): s.pagination.style for src, v in sources.items() for s in v.streams}
+    assert styles[("hallow", "users")] == "offset"
+    assert styles[("hallow", "content")] == "single"
+    assert styles[("snapshots", "prices")] == "snapshot"
+
+
+def test_a_good_declaration_parses_with_defaults() -> None:
+    src = parse(GOOD, "sources/books.yaml")
+    stream = src.stream("books")
+    assert stream.pagination.style == "offset" and src.interval(stream) == 300.0
+    assert stream.columns["isbn"].required and stream.columns["title"].type == "text"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("limit: 50", "limit: 0"),
+     "sources/books.yaml: streams[books].pagination.limit: Input should be greater than 0"),
+    (("style: offset", "style: scroll"),
+     "streams[books].pagination: Input tag 'scroll' found using 'style' does not match"),
+    (("primary_key: isbn", "primary_key: id"),
+     "streams[books]: Value error, primary_key 'id' is not among the columns"),
+    (("base_url: http://127.0.0.1:9", "base_url: ftp://x"),
+     "base_url: String should match pattern"),
+    (("    table: books\n", ""), "streams[books].table: Field required"),
+    (("title: {}", "title: {type: money}"),
+     "streams[books].columns.title.type: Input should be 'text', 'bigint'"),
+    (("title: {}", "title: {colour: red}"),
+     "streams[books].columns.title.colour: Extra inputs are not permitted"),
+])
+def test_a_bad_declaration_names_the_field(change: tuple[str, str], message: str) -> None:
+    assert message in _error(GOOD.replace(*change))
+
+
+def test_unset_environment_variable_without_default_is_named(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    monkeypatch.delenv("BOOKS_URL", raising=False)
+    assert "environment variable BOOKS_URL is not set" in _error(
+        GOOD.replace("http://127.0.0.1:9", "${BOOKS_URL}"))
+    monkeypatch.setenv("BOOKS_URL", "http://books.example")
+    assert parse(GOOD.replace("http://127.0.0.1:9", "${BOOKS_URL}"), "x").base_url == \
+        "http://books.example"
+
+
+def test_not_yaml_and_not_a_mapping_are_clear() -> None:
+    assert "not valid YAML" in _error("name: [unclosed")
+    assert "a declaration is a mapping" in _error("- just\n- a list\n")
+
+
+def test_a_folder_rejects_a_misnamed_file_and_a_table_written_twice(tmp_path: Path) -> None:
+    (tmp_path / "novels.yaml").write_text(GOOD)
+    with pytest.raises(DeclarationError, match="name: 'books' must match the file name"):
+        load_dir(tmp_path)
+    (tmp_path / "novels.yaml").unlink()
+    (tmp_path / "books.yaml").write_text(GOOD)
+    (tmp_path / "zines.yaml").write_text(GOOD.replace("name: books\n", "name: zines\n", 1))
+    with pytest.raises(DeclarationError, match=r"streams\[books\].table: 'books' is already "
+                                               "written by books/books"):
+        load_dir(tmp_path)
