@@ -57,8 +57,8 @@ def main() -> None:
         t = time.perf_counter()
         job.trigger_fetch(settings, "datasync")
         job.wait(settings, lambda prog: None, timeout_s=1800, sources={"datasync"})
-        print(f"== ingested {sum(v.postgres_rows for v in job.verify(settings, {"datasync"})):,} rows "
-              f"in {time.perf_counter() - t:.0f} s")
+        rows = sum(v.postgres_rows for v in job.verify(settings, {"datasync"}))
+        print(f"== ingested {rows:,} rows in {time.perf_counter() - t:.0f} s")
         engine = Engine(settings, emulator_client("s3", settings), settings.emulator_url)
         with psycopg.connect(settings.pg_dsn.get_secret_value()) as pg:
             pg.execute("ANALYZE events; ANALYZE sessions")

@@ -30,8 +30,8 @@ JOIN = ("SELECT e.type, count(*) AS n FROM events e JOIN pg.public.sessions s "
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     c, mp = start_cloud(tmp_path_factory.mktemp("query"), ROOT / "template.yaml", 4710, ENV)
     out = subprocess.run([sys.executable, "-m", "localcloud.cli", "ingest", "--source",
-                          "datasync", "--wait", "--timeout", "120"], env=c.env, capture_output=True, text=True,
-                         check=False)
+                          "datasync", "--wait", "--timeout", "120"], env=c.env,
+                         capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout[-2000:]
     yield c
     c.stack.down()
