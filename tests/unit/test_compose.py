@@ -11,9 +11,9 @@ from tests.conftest import ROOT
 def test_compose_runs_localstack_postgres_and_deploys_the_template() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"localstack", "postgres", "datasync", "hallow", "deploy"} <= set(services)
+    assert {"localstack", "postgres", "datasync", "hallow", "snapshots", "deploy"} <= set(services)
     assert "4566:4566" in services["localstack"]["ports"]
-    for name in ("localstack", "postgres", "datasync"):
+    for name in ("localstack", "postgres", "datasync", "hallow", "snapshots"):
         assert services["deploy"]["depends_on"][name]["condition"] == "service_healthy"
         assert services[name]["healthcheck"]["test"]
     command = " ".join(services["deploy"]["command"])
@@ -27,6 +27,10 @@ def test_compose_runs_localstack_postgres_and_deploys_the_template() -> None:
     assert "DatasyncUrl=http://datasync:4590" in command
     assert datasync["TRIBUTARY_DATASYNC_URL"] == "http://datasync:4590"
     assert datasync["TRIBUTARY_DATASYNC_BIND_HOST"] == "0.0.0.0"
+    # ...and every declared source's base URL points at the service compose runs for it.
+    assert "HallowUrl=http://hallow:4591" in command
+    assert "SnapshotsUrl=http://snapshots:4592" in command
+    assert services["snapshots"]["environment"]["TRIBUTARY_SNAPSHOTS_BIND_HOST"] == "0.0.0.0"
     # Lambda containers must share the network that the database is on.
     network = services["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
     assert network == f"{compose['name']}_default"

@@ -22,7 +22,7 @@ from tributary.extract.stream import DeclaredStream, Page
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
 from tributary.normalize.timestamps import one_epoch_ms
-from tributary.settings import get_datasync_settings
+from tributary.settings import DatasyncSettings, get_datasync_settings
 from tributary.sources.spec import Source, Stream
 
 log = get_logger("extract.datasync")
@@ -33,9 +33,10 @@ class BulkFeed(DeclaredStream):
     """DataSync ``events``: the bulk feed in time ranges when the server offers it, else the
     declared listing."""
 
-    def __init__(self, source: Source, stream: Stream, client: RateLimitedClient) -> None:
+    def __init__(self, source: Source, stream: Stream, client: RateLimitedClient,
+                 cfg: DatasyncSettings | None = None) -> None:
         super().__init__(source, stream, client)
-        self.cfg = get_datasync_settings()
+        self.cfg = cfg or get_datasync_settings()  # the feed's page and partition sizes
         self._token: str | None = None
         self._token_until = 0.0
         self._token_lock = threading.Lock()

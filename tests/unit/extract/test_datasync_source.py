@@ -4,20 +4,40 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 
 from simulators.datasync.data import Dataset
 from tests.unit.extract.conftest import RunningSimulator
 from tributary.extract.checkpoints import Partition
-from tributary.extract.datasync import DatasyncSource
+from tributary.extract.datasync import BulkFeed
+from tributary.extract.stream import DeclaredStream, StreamFetcher, client_for
+from tributary.settings import DatasyncSettings
+from tributary.sources.loader import load_dir
+
+SOURCES = Path(__file__).resolve().parents[3] / "sources"
 
 
-def _ids(source: DatasyncSource, p: Partition, pause_s: float = 0.0) -> list[str]:
+def _events(cfg: DatasyncSettings) -> BulkFeed:
+    """The declared DataSync events stream with its bulk-feed hook, against ``cfg.url``."""
+    src = load_dir(SOURCES)["datasync"].model_copy(update={"base_url": cfg.url})
+    return BulkFeed(src, src.stream("events"), client_for(src), cfg)
+
+
+def _sessions(cfg: DatasyncSettings, page_size: int) -> DeclaredStream:
+    src = load_dir(SOURCES)["datasync"].model_copy(update={"base_url": cfg.url})
+    stream = src.stream("sessions")
+    stream = stream.model_copy(update={"pagination": stream.pagination.model_copy(
+        update={"limit": page_size})})
+    return DeclaredStream(src, stream, client_for(src))
+
+
+def _ids(source: StreamFetcher, p: Partition, pause_s: float = 0.0) -> list[str]:
     ids: list[str] = []
     for page in source.pages(p):
         ids.extend(r["id"] for r in orjson.loads(page.body)["data"])
-        p.cursor, p.last_ts = page.next_cursor, page.last_ts  # as the fetcher checkpoints
+        p.cursor, p.last_ts = page.next_position, page.last_ts  # as the fetcher checkpoints
         time.sleep(pause_s)
     return ids
 
@@ -25,7 +45,7 @@ def _ids(source: DatasyncSource, p: Partition, pause_s: float = 0.0) -> list[str
 def test_feed_resumes_after_the_cursor_expires(simulator: Callable[..., RunningSimulator]
                                                ) -> None:
     sim = simulator(cursor_ttl_s=0.2, feed_page_size=400, rate_feed=1000)
-    source = DatasyncSource(sim.cfg.model_copy(update={"feed_page_size": 400}))
+    source = _events(sim.cfg.model_copy(update={"feed_page_size": 400}))
     data = Dataset(sim.cfg)
     p = Partition("datasync", "events", "all", "feed", since=0, until=2**62)
     ids = _ids(source, p, pause_s=0.3)  # every cursor is stale by the time it is used
@@ -37,7 +57,7 @@ def test_feed_resumes_after_the_cursor_expires(simulator: Callable[..., RunningS
 def test_stream_token_is_renewed_when_it_expires(simulator: Callable[..., RunningSimulator]
                                                  ) -> None:
     sim = simulator(token_ttl_s=0.3, rate_feed=1000)
-    source = DatasyncSource(sim.cfg.model_copy(update={"feed_page_size": 500}))
+    source = _events(sim.cfg.model_copy(update={"feed_page_size": 500}))
     first = source.stream_token()
     source._token_until = time.time() + 100  # noqa: SLF001 - pretend we think it still valid
     time.sleep(0.4)  # ...but the server has expired it
@@ -49,7 +69,7 @@ def test_stream_token_is_renewed_when_it_expires(simulator: Callable[..., Runnin
 def test_cursor_listing_restarts_after_expiry_and_stops_at_high_water(
         simulator: Callable[..., RunningSimulator]) -> None:
     sim = simulator(cursor_ttl_s=0.2, rate_sessions=1000, sessions=60)
-    source = DatasyncSource(sim.cfg.model_copy(update={"page_size": 25}))
+    source = _sessions(sim.cfg, page_size=25)
     p = Partition("datasync", "sessions", "all", "cursor")
     pages = list(source.pages(p))
     assert sum(pg.records for pg in pages) == 60
