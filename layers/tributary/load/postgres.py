@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS load_log (
     fetched_at bigint,
     loaded_at timestamptz NOT NULL DEFAULT now()
 );
-ALTER TABLE load_log ADD COLUMN IF NOT EXISTS fetched_at bigint;
 """
 _ready: set[str] = set()
 
@@ -68,13 +67,20 @@ def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
                 "change text NOT NULL, seen_at timestamptz NOT NULL, raw_key text NOT NULL, "
                 "row jsonb NOT NULL, PRIMARY KEY (key, seen_at))").format(
                     sql.Identifier(table.history)))
+        # A database from before load_log.fetched_at existed. Asked first: ALTER (even one that
+        # does nothing) locks load_log against every concurrent load, and deadlocks with them.
+        if conn.execute("SELECT 1 FROM information_schema.columns WHERE table_name = "
+                        "'load_log' AND column_name = 'fetched_at'").fetchone() is None:
+            conn.execute("ALTER TABLE load_log ADD COLUMN fetched_at bigint")
         # Time columns are what queries filter on. _raw_key is deliberately not indexed: only
-        # the crash-recovery rebuild reads by it, and an index would tax every load.
+        # the crash-recovery rebuild reads by it, and an index would tax every load. Existing
+        # indexes are not touched: CREATE INDEX IF NOT EXISTS locks the table before checking.
         for c in table.columns:
-            if c.is_time:
-                conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                    sql.Identifier(f"{table.name}_{c.name}_idx"), sql.Identifier(table.name),
-                    sql.Identifier(c.name)))
+            index = f"{table.name}_{c.name}_idx"
+            if c.is_time and conn.execute("SELECT to_regclass(%s)", (index,)).fetchone() == (
+                    None,):
+                conn.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(index), sql.Identifier(table.name), sql.Identifier(c.name)))
     _ready.add(table.name)
 
 
