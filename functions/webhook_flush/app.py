@@ -1,8 +1,9 @@
-"""Webhook flush: move kept events to the lake as partitioned Parquet batches."""
+"""Webhook flush: move kept events to the lake as batches appended to its Delta table."""
 
 from typing import Any
 
-from tributary.clients import aws_client, pg_connect
+from tributary.clients import pg_connect
+from tributary.load.lake import Lake
 from tributary.settings import get_settings
 from tributary.webhook.flush import flush
 
@@ -10,5 +11,5 @@ from tributary.webhook.flush import flush
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     s = get_settings()
     with pg_connect() as conn:
-        return flush(conn, aws_client("s3"), s.lake_bucket, max_rows=200_000,
+        return flush(conn, Lake.from_env(), max_rows=200_000,
                      min_rows=s.webhook_flush_rows, min_age_s=s.webhook_flush_age_s)

@@ -116,11 +116,12 @@ def stack_restart(service: str) -> None:
 def _relake() -> int:
     import psycopg
 
+    from tributary.load.lake import Lake
     from tributary.load.relake import relake
 
     settings = get_settings()
     with psycopg.connect(settings.pg_dsn.get_secret_value()) as conn:
-        return relake(conn, emulator_client("s3", settings), settings.lake_bucket)
+        return relake(conn, Lake(settings.lake_bucket, settings.region, settings.emulator_url))
 
 
 @app.command("relake")
@@ -282,6 +283,36 @@ def sources() -> None:
     console.print(t)
     console.print("FetchFunction Events in template.yaml:")
     print(template_block(schedule_events(declared())))
+
+
+@app.command()
+def compact(table: str,
+            where: Annotated[list[str] | None, typer.Option(
+                help="Only this partition, as column=value (repeat), e.g. dt=2026-10-01.")]
+            = None,
+            target_mb: Annotated[float, typer.Option(help="Target file size.")] = 128.0,
+            as_json: JsonFlag = False) -> None:
+    """Rewrite a lake table's small files into files of the target size, in one commit."""
+    from tributary.load.compact import CompactError
+    from tributary.load.compact import compact as run
+    from tributary.load.lake import Lake
+
+    parts = dict(w.split("=", 1) for w in where or [] if "=" in w)
+    if len(parts) != len(where or []):
+        raise typer.BadParameter("--where takes column=value")
+    settings = get_settings()
+    try:
+        done = run(Lake(settings.lake_bucket, settings.region, settings.emulator_url), table,
+                   parts, int(target_mb * 2**20))
+    except CompactError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        print(json.dumps(done.__dict__, default=str))
+        return
+    console.print(f"{table}{' ' + str(parts) if parts else ''}: {done.files_before} files -> "
+                  f"{done.files_after}, {done.rows_after:,} rows before and after "
+                  f"(table version {done.version})")
 
 
 @app.command()

@@ -13,13 +13,12 @@ from typing import Any
 import orjson
 import psycopg
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from psycopg import sql
-from pyarrow import fs
 
 from localcloud.config import emulator_client, emulator_resource
 from tributary.extract.checkpoints import Checkpoints
 from tributary.extract.fetch import schedule_rule
+from tributary.load.lake import Lake
 from tributary.load.tables import all_tables
 from tributary.settings import Settings
 
@@ -117,15 +116,16 @@ def trigger_fetch(settings: Settings, source: str | None = None) -> None:
         Payload=orjson.dumps(payload))
 
 
+def lake(settings: Settings) -> Lake:
+    return Lake(settings.lake_bucket, settings.region, settings.emulator_url)
+
+
 def lake_ids(settings: Settings, table: str, key: str = "id") -> tuple[int, int]:
-    """(rows, distinct keys) of a lake table."""
-    s3 = fs.S3FileSystem(endpoint_override=settings.emulator_url, access_key="test",
-                         secret_key="test", region=settings.region, scheme="http")
-    try:
-        data = ds.dataset(f"{settings.lake_bucket}/{table}", filesystem=s3, format="parquet",
-                          partitioning="hive").to_table(columns=[key])
-    except (FileNotFoundError, OSError):
+    """(rows, distinct keys) of a lake table, as of its latest commit."""
+    found = lake(settings).open(table)
+    if found is None:
         return 0, 0
+    data = found.to_pyarrow_table(columns=[key])
     return data.num_rows, pc.count_distinct(data[key]).as_py()
 
 

@@ -134,7 +134,10 @@ class Stack:
         try:
             pid = int(self._pid_file(svc).read_text().strip())
             proc = psutil.Process(pid)
-            if proc.status() != psutil.STATUS_ZOMBIE and svc.marker in " ".join(proc.cmdline()):
+            cmdline = proc.cmdline()
+            # An empty command line is a process caught mid-exec, right after its start.
+            if proc.status() != psutil.STATUS_ZOMBIE and (
+                    not cmdline or svc.marker in " ".join(cmdline)):
                 return pid
         except (FileNotFoundError, ValueError, psutil.Error):
             pass
@@ -182,10 +185,15 @@ class Stack:
         self._pid_file(svc).write_text(str(proc.pid))
         return False
 
+    def _gone(self, svc: Service) -> bool:
+        """Still no process a moment later: not a glimpse of one mid-start."""
+        time.sleep(0.2)
+        return self.pid(svc) is None
+
     def wait_healthy(self, svc: Service, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.pid(svc) is None:
+            if self.pid(svc) is None and self._gone(svc):
                 raise StackError(f"{svc.name} exited during start-up; see {self._log_file(svc)}:\n"
                                  + _tail(self._log_file(svc)))
             if svc.healthy():

@@ -31,7 +31,6 @@ from tributary.gcpause import paused_gc
 from tributary.load import lake, postgres
 from tributary.load.tables import Table, table_for
 from tributary.log import get_logger
-from tributary.settings import get_settings
 
 log = get_logger("transform")
 
@@ -83,7 +82,6 @@ def _stale(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> 
 
 
 def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> dict[str, Any]:
-    settings = get_settings()
     key, source, stream = msg["key"], msg["source"], msg["stream"]
     s3 = aws_client("s3")
     state = conn.execute("SELECT lake_done FROM load_log WHERE raw_key = %s", (key,)).fetchone()
@@ -120,7 +118,7 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> d
                   "rejected": len(norm.rejects)} | ({"skipped": "stale snapshot"} if stale else {})
     else:
         result = {"key": key, "rebuilt_lake": True}  # died before the lake write
-    keys = lake.write_page(s3, settings.lake_bucket, conn, table, key, lake_rows)
+    keys = lake.write_page(lake.Lake.from_env(), conn, table, key, lake_rows)
     with conn.transaction():
         conn.execute("UPDATE load_log SET lake_done = true, lake_keys = %s WHERE raw_key = %s",
                      (keys, key))

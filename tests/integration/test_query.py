@@ -7,18 +7,22 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
+from localcloud.ingest import lake
 from tests.conftest import ROOT, Cloud, start_cloud
 from tributary.query.engine import Engine
 
 pytestmark = pytest.mark.integration
 ENV = {"TRIBUTARY_DATASYNC_EVENTS": "6000", "TRIBUTARY_DATASYNC_SESSIONS": "120",
+       "TRIBUTARY_DATASYNC_FEED_PAGE_SIZE": "500",  # small files, for compaction to merge
        "TRIBUTARY_DATASYNC_DAYS": "3", "TRIBUTARY_HALLOW_PORT": "4714",
        "TRIBUTARY_HALLOW_PUSH": "false", "TRIBUTARY_QUERY_MAX_ROWS": "100",
        "TRIBUTARY_QUERY_TIMEOUT_S": "1"}
@@ -114,10 +118,12 @@ def test_partition_filters_skip_files(cloud: Cloud) -> None:
     engine = Engine(cloud.settings, emulator_client("s3", cloud.settings),
                     cloud.settings.emulator_url)
     day_files = len(cloud.keys("tributary-lake", "events/dt=2026-10-02/"))
-    all_files = len(cloud.keys("tributary-lake", "events/"))
+    all_files = len([k for k in cloud.keys("tributary-lake", "events/") if "_delta_log" not in k])
     plan = engine.con.execute("EXPLAIN ANALYZE SELECT count(*) FROM events "
                               "WHERE dt = '2026-10-02'").fetchall()[0][1]
-    scanned, total = map(int, re.search(r"Scanning Files: (\d+)/(\d+)", plan).groups())  # type: ignore[union-attr]
+    found = re.search(r"Scanning Files: (\d+)/(\d+)", plan)
+    assert found, plan
+    scanned, total = map(int, found.groups())
     assert (scanned, total) == (day_files, all_files) and scanned < total
 
 
@@ -192,3 +198,63 @@ def test_models_whose_inputs_have_not_landed_are_skipped_not_failed(cloud: Cloud
     assert "needs_more: skipped, Catalog Error: Table with name not_landed_yet" in \
         out.stdout.replace("\n", " ")
     assert _query(cloud, "SELECT n FROM ready").json()["rows"] == [[6000]]
+
+
+def _cli(cloud: Cloud, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=cloud.env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _content(cloud: Cloud) -> pa.Table:
+    table = lake(cloud.settings).open("events")
+    assert table is not None
+    return table.to_pyarrow_table().sort_by("id")
+
+
+def test_compaction_keeps_every_row_and_readers_never_see_both_file_sets(cloud: Cloud) -> None:
+    from localcloud.config import emulator_client
+
+    before = _content(cloud)
+    files = lake(cloud.settings).open("events").file_uris()  # type: ignore[union-attr]
+    day_files = [f for f in files if "dt=2026-10-02" in f]
+    assert len(day_files) > 1, "nothing to compact"
+    engine = Engine(cloud.settings, emulator_client("s3", cloud.settings),
+                    cloud.settings.emulator_url)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def read_while_compacting() -> None:
+        while not stop.is_set():
+            engine.refresh(force=True)
+            seen.append(engine.run("SELECT count(*) FROM events").rows[0][0])
+
+    reader = threading.Thread(target=read_while_compacting)
+    reader.start()
+    try:
+        one = _cli(cloud, "compact", "events", "--where", "dt=2026-10-02", "--json")
+        every = _cli(cloud, "compact", "events", "--json")
+    finally:
+        stop.set()
+        reader.join()
+    assert one.returncode == 0 and every.returncode == 0, one.stdout + one.stderr + every.stderr
+    day = json.loads(one.stdout)
+    assert (day["files_before"], day["files_after"]) == (len(day_files), 1)
+    assert day["rows_before"] == day["rows_after"] == before.filter(
+        pc.equal(pc.strftime(before["occurred_at"], format="%Y-%m-%d"), "2026-10-02")).num_rows
+    whole = json.loads(every.stdout)
+    assert whole["files_after"] == 3 and whole["rows_after"] == 6000  # one file per day
+    assert _content(cloud).equals(before)  # the same rows, the same values
+    assert len(seen) > 3 and set(seen) == {6000}, seen  # never a mix of old and new files
+    # Pruning still reads only the day asked for: now one file of three.
+    plan = engine.con.execute("EXPLAIN ANALYZE SELECT count(*) FROM events "
+                              "WHERE dt = '2026-10-02'").fetchall()[0][1]
+    assert re.search(r"Scanning Files: 1/3", plan), plan
+
+
+def test_compacting_what_is_not_there_is_a_clear_error(cloud: Cloud) -> None:
+    missing = _cli(cloud, "compact", "no_such_table")
+    assert missing.returncode == 1 and "no Delta table 'no_such_table' in the lake" in \
+        missing.stdout
+    wrong = _cli(cloud, "compact", "events", "--where", "hour=09")
+    assert wrong.returncode == 1 and "events is partitioned by ['dt']; not by ['hour']" in \
+        wrong.stdout.replace("\n", "")

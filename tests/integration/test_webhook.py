@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 import psycopg
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pytest
-from pyarrow import fs
 
+from localcloud.ingest import lake
 from simulators.hallow.push import Pusher
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
 from tributary.settings import HallowSettings
@@ -66,14 +65,14 @@ def _kept(cloud: Cloud, ids: list[str]) -> int:
                             (ids,)).fetchone()[0] if exists else 0  # type: ignore[index]
 
 
+def _delta(cloud: Cloud) -> Any:
+    return lake(cloud.settings).open("webhook_events")
+
+
 def _lake(cloud: Cloud) -> Any:
-    s3 = fs.S3FileSystem(endpoint_override=cloud.settings.emulator_url, access_key="test",
-                         secret_key="test", region="us-east-1", scheme="http")
-    try:
-        return ds.dataset("tributary-lake/webhook_events", filesystem=s3, format="parquet",
-                          partitioning="hive")
-    except (FileNotFoundError, OSError):
-        return None
+    """The webhook_events table as of its latest commit (None before the first flush)."""
+    table = _delta(cloud)
+    return None if table is None else table.to_pyarrow_dataset()
 
 
 def _waiting(cloud: Cloud) -> int:
@@ -182,9 +181,9 @@ def test_acknowledged_events_survive_a_runtime_sigkill_before_flush(cloud: Cloud
     assert sorted(ids) == sorted(e["event_id"] for e in batch)
 
 
-def test_a_flusher_dying_after_writing_rewrites_the_same_files(cloud: Cloud) -> None:
-    """Claimed and written but never marked flushed: the next flush rewrites the batch to the
-    same keys, so its events are in the lake once."""
+def test_a_flusher_dying_after_writing_appends_nothing_twice(cloud: Cloud) -> None:
+    """Claimed and written but never marked flushed: the next flush finds the batch's Delta
+    transaction already committed and appends nothing, so its events are in the lake once."""
     from tributary.webhook import flush, inbox
 
     cloud.client("events").disable_rule(Name="tributary-webhook-flush")
@@ -192,21 +191,19 @@ def test_a_flusher_dying_after_writing_rewrites_the_same_files(cloud: Cloud) -> 
         wait_for(lambda: _waiting(cloud) == 0, 30, what="earlier events to flush")
         batch = [_event(event_id=f"crash-{uuid.uuid4()}") for _ in range(30)]
         assert _post(cloud, json.dumps({"events": batch}).encode()).status_code == 200
-        s3 = cloud.client("s3")
         with psycopg.connect(cloud.settings.pg_dsn.get_secret_value()) as conn:
             claimed = inbox.claim(conn, 1000, 1, 0)
             assert claimed is not None
-            first = flush.write_batch(s3, "tributary-lake", claimed,
-                                      flush.batch_rows(conn, claimed))
+            assert flush.write_batch(lake(cloud.settings), claimed,
+                                     flush.batch_rows(conn, claimed)) == ["webhook_events"]
             # ...the flusher dies here, before marking the batch flushed.
-            result = flush.flush(conn, s3, "tributary-lake", max_rows=1000, min_rows=1,
+            version = _delta(cloud).version()
+            result = flush.flush(conn, lake(cloud.settings), max_rows=1000, min_rows=1,
                                  min_age_s=0)
         assert result["batches"] == 1 and result["events"] == 30
     finally:
         cloud.client("events").enable_rule(Name="tributary-webhook-flush")
-    batch_files = [k for k in cloud.keys("tributary-lake", "webhook_events/")
-                   if f"part-{claimed}" in k]
-    assert sorted(batch_files) == sorted(first)  # rewritten in place, not added beside
+    assert _delta(cloud).version() == version  # the repeat committed nothing
     data = _lake(cloud).to_table()
     ids = [i for i in data["event_id"].to_pylist() if i.startswith("crash-")]
     assert sorted(ids) == sorted(e["event_id"] for e in batch)

@@ -1,61 +1,112 @@
-"""Curated Parquet in the lake: ``<table>/dt=<YYYY-MM-DD>/part-<page>.parquet``.
+"""The lake: each top-level prefix of the lake bucket is a Delta Lake table (delta-rs).
 
-A file's name comes from the raw page that produced it, so writing it again (after a crash)
-replaces it instead of adding a second copy. Snapshot tables keep one current copy
-(``<table>/current.parquet``, replaced whole) beside their history table.
+Why a table format rather than loose Parquet files:
+- A reader takes the table's files from one commit of its log. Compaction replaces many
+  small files with a few large ones in one commit, so a query sees the old files or the new
+  ones, never both.
+- Each append carries a Delta ``SetTransaction`` whose app id names what produced it (a raw
+  page, a webhook batch). Appending the same thing again after a crash is skipped, so the
+  lake never holds a row twice.
+Commits are safe with concurrent writers on S3 through conditional puts (If-None-Match).
+
+Curated tables partition by ``dt`` (the UTC day of the row's time column). A snapshot table's
+current copy is replaced whole in one commit beside its history table.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from tributary.load import postgres
 from tributary.load.tables import Table
+from tributary.settings import get_settings
+
+DAY = "dt"
+_WRITER = WriterProperties(compression="ZSTD")
 
 
-def lake_key(name: str, day: str, raw_key: str) -> str:
-    page = hashlib.sha1(raw_key.encode()).hexdigest()[:20]  # noqa: S324 - a name, not security
-    return f"{name}/dt={day}/part-{page}.parquet"
+@dataclass(frozen=True)
+class Lake:
+    bucket: str
+    region: str
+    endpoint_url: str | None = None  # the emulator; None on AWS (the role's credentials)
+
+    @classmethod
+    def from_env(cls) -> Lake:
+        """As a function sees it: ``AWS_ENDPOINT_URL`` is set on LocalStack and locally."""
+        s = get_settings()
+        return cls(s.lake_bucket, s.region, os.environ.get("AWS_ENDPOINT_URL"))
+
+    def uri(self, name: str) -> str:
+        return f"s3://{self.bucket}/{name}"
+
+    @property
+    def options(self) -> dict[str, str]:
+        opts = {"AWS_REGION": self.region, "AWS_CONDITIONAL_PUT": "etag"}
+        if self.endpoint_url:
+            opts |= {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ALLOW_HTTP": "true",
+                     "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                     "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
+        return opts
+
+    def open(self, name: str) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.uri(name), storage_options=self.options)
+        except TableNotFoundError:
+            return None
+
+    def append(self, name: str, data: pa.Table, partition_by: list[str], app_id: str) -> bool:
+        """Append once per ``app_id``; False when nothing was written (empty, or done before)."""
+        if data.num_rows == 0:
+            return False
+        for attempt in range(5):
+            table = self.open(name)
+            if table is not None and table.transaction_version(app_id) is not None:
+                return False
+            try:
+                write_deltalake(self.uri(name), data, mode="append", partition_by=partition_by,
+                                storage_options=self.options, writer_properties=_WRITER,
+                                commit_properties=CommitProperties(app_transactions=[
+                                    Transaction(app_id=app_id, version=1)]))
+                return True
+            except CommitFailedError:
+                if attempt == 4:  # two writers creating the table at once: the loser retries
+                    raise
+        return False
+
+    def replace(self, name: str, data: pa.Table) -> None:
+        """The whole table becomes ``data``, in one commit."""
+        write_deltalake(self.uri(name), data, mode="overwrite", schema_mode="overwrite",
+                        storage_options=self.options, writer_properties=_WRITER)
 
 
-def _put(s3: Any, bucket: str, key: str, data: pa.Table) -> None:
-    buf = io.BytesIO()
-    pq.write_table(data, buf, compression="zstd")
-    s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
+def with_day(data: pa.Table, column: str) -> pa.Table:
+    """``data`` with its ``dt`` partition: the UTC day of ``column``."""
+    return data.append_column(DAY, pc.strftime(data[column], format="%Y-%m-%d"))
 
 
-def write(s3: Any, bucket: str, name: str, partition_by: str, data: pa.Table, raw_key: str
-          ) -> list[str]:
-    """One Parquet file per day of ``partition_by`` in ``data``; returns the keys written."""
-    if data.num_rows == 0:
-        return []
-    days = pc.strftime(data[partition_by], format="%Y-%m-%d")  # the column is UTC
-    keys = []
-    for day in sorted(pc.unique(days).to_pylist()):
-        key = lake_key(name, day, raw_key)
-        _put(s3, bucket, key, data.filter(pc.equal(days, day)))
-        keys.append(key)
-    return keys
-
-
-def write_page(s3: Any, bucket: str, conn: psycopg.Connection[Any], table: Table,
-               raw_key: str, changed: pa.Table | None = None) -> list[str]:
-    """The lake files of one loaded page: the rows it changed (read back from PostgreSQL
-    unless given); for a snapshot, its history entries and the new current copy."""
+def write_page(lake: Lake, conn: psycopg.Connection[Any], table: Table, raw_key: str,
+               changed: pa.Table | None = None) -> list[str]:
+    """Put one loaded page in the lake: the rows it changed (read back from PostgreSQL unless
+    given), or for a snapshot its history entries and the new current copy. Returns the
+    tables it went into; doing it again for the same page adds nothing."""
     if not table.snapshot:
         rows = changed if changed is not None else postgres.rows_of_page(conn, table, raw_key)
-        return write(s3, bucket, table.name, table.partition_by, rows, raw_key)
+        if rows.num_rows == 0:
+            return []
+        lake.append(table.name, with_day(rows, table.partition_by), [DAY], raw_key)
+        return [table.name]
     history = postgres.history_of_page(conn, table, raw_key)
-    keys = write(s3, bucket, table.history, "seen_at", history, raw_key)
-    if history.num_rows:  # readers see the old copy or the new one: one object, replaced
-        current = f"{table.name}/current.parquet"
-        _put(s3, bucket, current, postgres.current_rows(conn, table))
-        keys.append(current)
-    return keys
+    if history.num_rows == 0:
+        return []
+    lake.append(table.history, with_day(history, "seen_at"), [DAY], raw_key)
+    lake.replace(table.name, postgres.current_rows(conn, table))
+    return [table.history, table.name]

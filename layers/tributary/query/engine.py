@@ -1,7 +1,8 @@
 """DuckDB over every lake table and the PostgreSQL tables, read-only, with guard rails.
 
 - Each top-level prefix of the lake bucket is a table of that name, read with Hive partitions
-  as columns, so filters on them skip files.
+  as columns, so filters on them skip files. A Delta table is read as the files of its latest
+  commit (refreshed every couple of seconds); a plain prefix (a model) as all its Parquet.
 - PostgreSQL is attached READ_ONLY as ``pg``.
 - Only one SELECT per request runs. After setup, DuckDB's external access is switched off
   except for the lake's own prefix, and the configuration is locked, so no query can read
@@ -20,7 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
+from deltalake import DeltaTable
 
+from tributary.load.lake import Lake
 from tributary.settings import Settings
 
 ALLOWED = {duckdb.StatementType.SELECT}
@@ -66,6 +69,9 @@ class Engine:
                  f"password={dsn.password or ''} dbname={dsn.path.lstrip('/')}")
         self.con.execute(f"ATTACH {_quote(libpq)} AS pg (TYPE postgres, READ_ONLY)")
         self.s3 = s3
+        self.lake = Lake(settings.lake_bucket, settings.region, endpoint_url)
+        self.delta: dict[str, DeltaTable] = {}
+        self.versions: dict[str, int] = {}
         self.lake_tables: list[str] = []
         self._listed_at = 0.0
         self.refresh(force=True)
@@ -89,7 +95,8 @@ class Engine:
             self.con.execute(f"SET {key} = {_quote(value)}")
 
     def refresh(self, force: bool = False, every_s: float = 2.0) -> None:
-        """Register lake tables that appeared since (new prefixes, materialized models)."""
+        """Register lake tables that appeared since (new prefixes, materialized models), and
+        point each Delta table's view at the files of its latest commit."""
         if not force and time.monotonic() - self._listed_at < every_s:
             return
         self._listed_at = time.monotonic()
@@ -97,13 +104,37 @@ class Engine:
         listing = self.s3.list_objects_v2(Bucket=bucket, Delimiter="/")
         names = sorted(p["Prefix"].rstrip("/") for p in listing.get("CommonPrefixes", []))
         for name in names:
-            if name in self.lake_tables or not name.replace("_", "").isalnum():
-                continue  # known, or not a table name we can expose safely
+            if not name.replace("_", "").isalnum():
+                continue  # not a table name we can expose safely
+            if name in self.lake_tables and name not in self.delta:
+                continue  # plain Parquet: its glob sees new files by itself
+            table = self._delta(name)
+            if table is None:
+                source = _quote(f"s3://{bucket}/{name}/**/*.parquet")
+            else:
+                # A query reads the files of one commit: compaction swaps them in one step.
+                if self.versions.get(name) == table.version():
+                    continue
+                files = table.file_uris()
+                if not files:
+                    continue
+                self.versions[name] = table.version()
+                source = "[" + ", ".join(_quote(f) for f in files) + "]"
             self.con.execute(
-                f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet('
-                f"{_quote(f's3://{bucket}/{name}/**/*.parquet')}, hive_partitioning = true, "
-                "union_by_name = true)")
-            self.lake_tables.append(name)
+                f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet({source}, '
+                "hive_partitioning = true, union_by_name = true)")
+            if name not in self.lake_tables:
+                self.lake_tables.append(name)
+
+    def _delta(self, name: str) -> DeltaTable | None:
+        """The table's Delta log, brought up to date; None for a plain Parquet prefix."""
+        if name in self.delta:
+            self.delta[name].update_incremental()
+            return self.delta[name]
+        found = self.lake.open(name)
+        if found is not None:
+            self.delta[name] = found
+        return found
 
     def tables(self) -> list[dict[str, Any]]:
         self.refresh()
