@@ -4,7 +4,8 @@
 
 Starts a fresh stack (ports 4720-4725), ingests the default 3,000,000 events, then times a
 count by type per day, a one-day filter and an events-sessions join: each in DuckDB over the
-lake and in PostgreSQL, best of three warm runs, with the ratio.
+lake and in PostgreSQL, best of three warm runs, with the ratio; then compacts the events
+and sessions tables (Delta OPTIMIZE) and times the same queries again.
 """
 
 from __future__ import annotations
@@ -59,18 +60,36 @@ def main() -> None:
         job.wait(settings, lambda prog: None, timeout_s=1800, sources={"datasync"})
         rows = sum(v.postgres_rows for v in job.verify(settings, {"datasync"}))
         print(f"== ingested {rows:,} rows in {time.perf_counter() - t:.0f} s")
-        engine = Engine(settings, emulator_client("s3", settings), settings.emulator_url)
+        from tributary.load.compact import compact
+        from tributary.load.lake import Lake
+
+        lake = Lake(settings.lake_bucket, settings.region, settings.emulator_url)
         with psycopg.connect(settings.pg_dsn.get_secret_value()) as pg:
             pg.execute("ANALYZE events; ANALYZE sessions")
             pg.commit()
-            print(f"{'query':24s} {'lake (DuckDB)':>14s} {'PostgreSQL':>12s} {'ratio':>8s}")
-            for name, lake_sql, pg_sql in QUERIES:
-                lake_s, lake_rows = best_of(3, lambda q=lake_sql: engine.run(q).rows)
-                pg_s, pg_rows = best_of(3, lambda q=pg_sql: pg.execute(q).fetchall())
-                same = [tuple(map(str, r)) for r in lake_rows] == [  # type: ignore[union-attr]
-                    tuple(map(str, r)) for r in pg_rows]  # type: ignore[union-attr]
-                print(f"{name:24s} {lake_s * 1000:11.0f} ms {pg_s * 1000:9.0f} ms "
-                      f"{pg_s / lake_s:7.1f}x  {'same rows' if same else 'ROWS DIFFER'}")
+            for stage in ("as ingested", "after compaction"):
+                if stage == "after compaction":
+                    for table in ("events", "sessions"):
+                        t = time.perf_counter()
+                        done = compact(lake, table)
+                        print(f"== compact {table}: {done.files_before} files -> "
+                              f"{done.files_after} in {time.perf_counter() - t:.1f} s, "
+                              f"{done.rows_after:,} rows before and after")
+                files = {t: len(lake.open(t).file_uris())  # type: ignore[union-attr]
+                         for t in ("events", "sessions")}
+                engine = Engine(settings, emulator_client("s3", settings),
+                                settings.emulator_url)
+                print(f"== {stage}: events {files['events']} files, sessions "
+                      f"{files['sessions']} files")
+                print(f"{'query':24s} {'lake (DuckDB)':>14s} {'PostgreSQL':>12s} "
+                      f"{'ratio':>8s}")
+                for name, lake_sql, pg_sql in QUERIES:
+                    lake_s, lake_rows = best_of(3, lambda q=lake_sql, e=engine: e.run(q).rows)
+                    pg_s, pg_rows = best_of(3, lambda q=pg_sql: pg.execute(q).fetchall())
+                    same = [tuple(map(str, r)) for r in lake_rows] == [  # type: ignore[union-attr]
+                        tuple(map(str, r)) for r in pg_rows]  # type: ignore[union-attr]
+                    print(f"{name:24s} {lake_s * 1000:11.0f} ms {pg_s * 1000:9.0f} ms "
+                          f"{pg_s / lake_s:7.1f}x  {'same rows' if same else 'ROWS DIFFER'}")
     finally:
         stack.down()
 

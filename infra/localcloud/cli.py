@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Annotated
@@ -407,5 +408,23 @@ def stats() -> None:
     print()
 
 
+def main() -> None:
+    """Run a command, then leave without interpreter finalization.
+
+    With deltalake's native runtime and DuckDB's loaded in one process, tearing the
+    interpreter down sometimes aborts ("terminate called without an active exception"),
+    which loses buffered output and turns success into SIGABRT. Everything a command does is
+    finished and flushed by the time it returns, so skipping finalization loses nothing.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

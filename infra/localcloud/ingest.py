@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import psycopg
+import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
@@ -122,10 +123,10 @@ def lake(settings: Settings) -> Lake:
 
 def lake_ids(settings: Settings, table: str, key: str = "id") -> tuple[int, int]:
     """(rows, distinct keys) of a lake table, as of its latest commit."""
-    found = lake(settings).open(table)
-    if found is None:
+    files = lake(settings).read(table, [key])
+    if not files:
         return 0, 0
-    data = found.to_pyarrow_table(columns=[key])
+    data = pa.concat_tables([t for _, t in files])
     return data.num_rows, pc.count_distinct(data[key]).as_py()
 
 

@@ -42,11 +42,11 @@ def compact(lake: Lake, name: str, partitions: dict[str, str] | None = None,
         raise CompactError(f"{name} is partitioned by {sorted(known) or 'nothing'}; "
                            f"not by {sorted(unknown)}")
     files_before = len(table.file_uris(filters))
-    rows_before = table.to_pyarrow_dataset(filters).count_rows()
+    rows_before = lake.rows(table, partitions)
     metrics = table.optimize.compact(partition_filters=filters, target_size=target_bytes)
     table.update_incremental()
     files_after = len(table.file_uris(filters))
-    rows_after = table.to_pyarrow_dataset(filters).count_rows()
+    rows_after = lake.rows(table, partitions)
     if rows_after != rows_before:  # cannot happen with a correct OPTIMIZE; never let it pass
         raise CompactError(f"{name}: {rows_before} rows before compaction, {rows_after} after")
     return Compacted(name, dict(partitions or {}), files_before, files_after, rows_before,
