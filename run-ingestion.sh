@@ -15,7 +15,7 @@ fi
 echo "==> starting the local cloud and deploying template.yaml"
 .venv/bin/tributary stack up
 
-echo "==> ingesting every stream of every source (DataSync: events, sessions)"
+echo "==> ingesting every stream of every declared source (sources/*.yaml)"
 .venv/bin/tributary ingest --all --wait
 
 echo "==> the local cloud keeps running; stop it with: .venv/bin/tributary stack down"
