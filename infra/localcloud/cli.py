@@ -241,6 +241,11 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     verdicts = job.verify(settings, only)
+    for _ in range(5):  # polled snapshots move on while we count: count again, briefly
+        if all(v.ok for v in verdicts):
+            break
+        time.sleep(2)
+        verdicts = job.verify(settings, only)
     wall = time.perf_counter() - started
     display.summary(verdicts, wall, sum(s.transformed for s in final.streams.values()) - before)
     if not all(v.ok for v in verdicts):

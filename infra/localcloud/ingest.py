@@ -31,12 +31,26 @@ class StreamProgress:
     partitions: int = 0
     partitions_done: int = 0
     fetched: int = 0
+    pages_landed: int = 0
     pages_loaded: int = 0
     transformed: int = 0
     changed: int = 0
     rejected: int = 0
     lake_pending: int = 0
     paused: bool = False
+    continuous: bool = False  # a snapshot: polled on and on, never finished
+
+    @property
+    def settled(self) -> bool:
+        """Fetched to the end and every landed page loaded and in the lake; for a snapshot,
+        a first version loaded and in the lake (newer ones keep coming)."""
+        if self.paused:
+            return True
+        done = self.pages_loaded - self.lake_pending
+        if self.continuous:
+            return done > 0
+        return bool(self.partitions) and self.partitions == self.partitions_done and \
+            done >= self.pages_landed and not self.lake_pending
 
 
 @dataclass
@@ -48,10 +62,8 @@ class Progress:
 
     @property
     def settled(self) -> bool:
-        """Every partition fetched, every landed page loaded and in the lake."""
-        return bool(self.streams) and all(
-            s.paused or (s.partitions and s.partitions == s.partitions_done and not s.lake_pending)
-            for s in self.streams.values()) and not (self.queue_visible or self.queue_in_flight)
+        """Every stream settled (counted per stream: polled sources keep the queue busy)."""
+        return bool(self.streams) and all(s.settled for s in self.streams.values())
 
     def as_dict(self) -> dict[str, Any]:
         return {"streams": {k: asdict(v) for k, v in self.streams.items()},
@@ -84,15 +96,17 @@ def progress(settings: Settings, sources: set[str] | None = None) -> Progress:
     store = _checkpoints(settings)
     out = Progress()
     paused = paused_sources(settings)
-    for source, stream, _ in all_tables():
+    for source, stream, table in all_tables():
         if sources and source not in sources:
             continue
         sp = StreamProgress(f"{source}/{stream}", paused=source in paused,
-                            upstream_total=int(store.meta(source, stream).get("total", 0)))
+                            upstream_total=int(store.meta(source, stream).get("total", 0)),
+                            continuous=table.snapshot)
         for p in store.partitions(source, stream):
             sp.partitions += 1
             sp.partitions_done += p.status == "done"
             sp.fetched += p.records
+            sp.pages_landed += p.seq
         out.streams[sp.stream] = sp
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
         if conn.execute("SELECT to_regclass('load_log')").fetchone() != (None,):
@@ -155,15 +169,18 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
             if (sources and source not in sources) or source in paused:
                 continue
             total = int(store.meta(source, stream).get("total", 0))
-            if table.snapshot:  # the current copy is the newest version loaded
-                latest = conn.execute(
-                    "SELECT records FROM load_log WHERE source = %s AND stream = %s AND "
-                    "records >= 0 ORDER BY fetched_at DESC NULLS LAST LIMIT 1",
-                    (source, stream)).fetchone()
-                total = latest[0] if latest else total
             exists = conn.execute("SELECT to_regclass(%s)", (table.name,)).fetchone() != (None,)
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier(table.name))).fetchone()[0] if exists else 0  # type: ignore[index]
+            if table.snapshot and exists:
+                # The current copy is the newest version loaded: read both in one statement,
+                # so a version landing meanwhile cannot split them.
+                latest, rows = conn.execute(sql.SQL(
+                    "SELECT (SELECT records FROM load_log WHERE source = %s AND "
+                    "stream = %s ORDER BY fetched_at DESC NULLS LAST LIMIT 1), "
+                    "(SELECT count(*) FROM {})").format(sql.Identifier(table.name)),
+                    (source, stream)).fetchone() or (None, rows)
+                total = total if latest is None else latest
             rejected = conn.execute(sql.SQL(
                 "SELECT count(DISTINCT r.record_id) FROM rejects r WHERE r.source = %s AND "
                 "r.stream = %s AND NOT EXISTS (SELECT 1 FROM {} t WHERE t.{} = r.record_id)"

@@ -144,6 +144,31 @@ class Checkpoints:
                 Key={"pk": p.pk, "sk": p.name}, UpdateExpression="REMOVE lease_owner, lease_until",
                 ConditionExpression=Attr("lease_owner").eq(owner))
 
+    def hold(self, name: str, owner: str, seconds: float) -> bool:
+        """A lease on something other than a partition (``name`` is its key), e.g. the right
+        to run a source's polling loop; False while another owner holds it."""
+        now = time.time()
+        try:
+            self.table.update_item(
+                Key={"pk": name, "sk": "_lease"},
+                UpdateExpression="SET lease_owner = :o, lease_until = :u",
+                ConditionExpression=(Attr("lease_until").not_exists()
+                                     | Attr("lease_until").lt(Decimal(str(now)))
+                                     | Attr("lease_owner").eq(owner)),
+                ExpressionAttributeValues={":o": owner, ":u": Decimal(str(now + seconds))})
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def let_go(self, name: str, owner: str) -> None:
+        with contextlib.suppress(ClientError):
+            self.table.update_item(
+                Key={"pk": name, "sk": "_lease"},
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression=Attr("lease_owner").eq(owner))
+
     def reopen(self, p: Partition, keep_cursor: bool = False) -> bool:
         """Make a finished partition fetchable again (the next pass of an incremental stream);
         ``keep_cursor``: it goes on from where the last pass ended."""

@@ -177,9 +177,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return float(context.get_remaining_time_in_millis()) / 1000
 
     fetcher = Fetcher(get_settings(), context.aws_request_id, remaining)
+    if poll_s:  # one polling loop per source at a time: a late one leaves it to the first
+        targets = [(s, st) for s, st in targets
+                   if fetcher.store.hold(f"{s.name}#_poller", fetcher.owner, poll_s + 60)]
     deadline = time.monotonic() + poll_s
     rounds: list[dict[str, Any]] = []
-    while True:
+    while targets:
         for source, streams in targets:
             if fetcher.paused(source.name):
                 rounds.append({"source": source.name, "paused": True})
@@ -190,6 +193,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if wait <= 0 or remaining() - wait < get_settings().fetch_margin_s:
             break
         time.sleep(wait)
+    for source, _ in targets if poll_s else []:
+        fetcher.store.let_go(f"{source.name}#_poller", fetcher.owner)
     result = {"rounds": len(rounds), "pages": fetcher.pages, "records": fetcher.records,
               "not_modified": fetcher.not_modified, "last": rounds[-len(targets):]}
     log.info("fetch finished", extra=result)
