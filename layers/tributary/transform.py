@@ -118,7 +118,9 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> d
                   "rejected": len(norm.rejects)} | ({"skipped": "stale snapshot"} if stale else {})
     else:
         result = {"key": key, "rebuilt_lake": True}  # died before the lake write
-    keys = lake.write_page(lake.Lake.from_env(), conn, table, key, lake_rows)
+    # First time for this page (no load_log row before): nothing of it can be in the lake yet.
+    keys = lake.write_page(lake.Lake.from_env(), conn, table, key, lake_rows,
+                           first_time=state is None)
     with conn.transaction():
         conn.execute("UPDATE load_log SET lake_done = true, lake_keys = %s WHERE raw_key = %s",
                      (keys, key))
