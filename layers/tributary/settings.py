@@ -100,7 +100,21 @@ class Settings(BaseSettings):
         return self.pg_embedded and host in LOCAL_HOSTS
 
 
-class DatasyncSettings(BaseSettings):
+class _Upstream(BaseSettings):
+    """An upstream the stack runs a simulator for when its URL is local."""
+
+    url: str
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 80
+
+    @property
+    def is_local(self) -> bool:
+        return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
+
+
+class DatasyncSettings(_Upstream):
     """The DataSync source: where the pipeline reads it, and how the simulator behaves."""
 
     model_config = SettingsConfigDict(
@@ -143,14 +157,6 @@ class DatasyncSettings(BaseSettings):
     chaos_duplicate_rate: float = Field(0.0, ge=0, le=1,
                                         description="Share of pages repeating an event.")
 
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or 80
-
-    @property
-    def is_local(self) -> bool:
-        return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
-
 
 class HallowSettings(BaseSettings):
     """The Hallow push simulator: what it sends to the webhook, and how often."""
@@ -181,7 +187,7 @@ class HallowSettings(BaseSettings):
     pull_stall_s: float = 10.0
 
 
-class SnapshotsSettings(BaseSettings):
+class SnapshotsSettings(_Upstream):
     """The snapshots simulator: three whole-dataset endpoints regenerating on a period."""
 
     model_config = SettingsConfigDict(
@@ -197,14 +203,6 @@ class SnapshotsSettings(BaseSettings):
     empty_rate: float = Field(0.03, ge=0, le=1, description="Share of generations that are "
                               "empty.")
     seed: int = 5
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or 80
-
-    @property
-    def is_local(self) -> bool:
-        return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
 
 
 @lru_cache(maxsize=1)
