@@ -6,12 +6,15 @@ Ports differ from the defaults so the suite can run beside a developer's stack.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from localcloud.config import emulator_client, load_stack
@@ -31,6 +34,15 @@ class Cloud:
 
     def client(self, service: str) -> Any:
         return emulator_client(service, self.settings)
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """``tributary <args>`` against this stack, as a user runs it."""
+        return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.settings.pg_dsn.get_secret_value()) as conn:
+            return conn.execute(query, params).fetchall()
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         pages = self.client("s3").get_paginator("list_objects_v2").paginate(

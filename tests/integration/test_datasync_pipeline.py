@@ -6,12 +6,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
-import psycopg
 import pytest
 
 from localcloud.ingest import lake_ids
@@ -43,26 +40,16 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     mp.undo()
 
 
-def _cli(cloud: Cloud, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=cloud.env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _sql(cloud: Cloud, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(cloud.settings.pg_dsn.get_secret_value()) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 def _loaded_pages(cloud: Cloud) -> int:
-    exists = _sql(cloud, "SELECT to_regclass('load_log')")[0][0]
-    return _sql(cloud, "SELECT count(*) FROM load_log WHERE source = 'datasync'")[0][0] \
+    exists = cloud.sql("SELECT to_regclass('load_log')")[0][0]
+    return cloud.sql("SELECT count(*) FROM load_log WHERE source = 'datasync'")[0][0] \
         if exists else 0
 
 
 @pytest.fixture(scope="module")
 def ingested(cloud: Cloud) -> subprocess.CompletedProcess[str]:
     """Start an ingestion, SIGKILL the runtime once pages are loading, then finish it."""
-    assert _cli(cloud, "ingest", "--source", "datasync").returncode == 0
+    assert cloud.cli("ingest", "--source", "datasync").returncode == 0
     wait_for(lambda: _loaded_pages(cloud) >= 3, 60, every=0.05, what="pages loading")
     runtime = cloud.stack.service("runtime")
     pid = cloud.stack.pid(runtime)
@@ -72,7 +59,7 @@ def ingested(cloud: Cloud) -> subprocess.CompletedProcess[str]:
     killed_at = _loaded_pages(cloud)
     cloud.stack.start(runtime)
     cloud.stack.wait_healthy(runtime, 30)
-    done = _cli(cloud, "ingest", "--source", "datasync", "--wait", "--timeout", "240")
+    done = cloud.cli("ingest", "--source", "datasync", "--wait", "--timeout", "240")
     assert killed_at < _loaded_pages(cloud), "nothing was left to do after the kill"
     return done
 
@@ -97,19 +84,19 @@ def test_ingestion_survives_a_runtime_sigkill_and_ends_exact(
     assert "summary" in ingested.stdout
     valid, broken = _expected()
     assert broken, "the chaos settings should have broken some events"
-    pg = dict(_sql(cloud, "SELECT id, (extract(epoch FROM occurred_at) * 1000)::bigint "
+    pg = dict(cloud.sql("SELECT id, (extract(epoch FROM occurred_at) * 1000)::bigint "
                           "FROM events"))
     assert pg == valid  # exactly the upstream's valid ids, each at its normalized instant
     rows, distinct = lake_ids(cloud.settings, "events")
     assert (rows, distinct) == (len(valid), len(valid))  # no duplicates in the lake either
-    assert _sql(cloud, "SELECT count(*) FROM sessions")[0][0] == 400
+    assert cloud.sql("SELECT count(*) FROM sessions")[0][0] == 400
     assert lake_ids(cloud.settings, "sessions") == (400, 400)
 
 
 def test_malformed_records_land_in_rejects_with_the_reason(
         cloud: Cloud, ingested: subprocess.CompletedProcess[str]) -> None:
     _, broken = _expected()
-    rejects = dict(_sql(cloud, "SELECT DISTINCT record_id, reason FROM rejects "
+    rejects = dict(cloud.sql("SELECT DISTINCT record_id, reason FROM rejects "
                                "WHERE stream = 'events'"))
     assert set(rejects) == set(broken)
     for record_id, field in broken.items():
@@ -140,9 +127,9 @@ def test_every_fetched_timestamp_form_was_seen(cloud: Cloud,
 def test_reloading_an_unchanged_page_writes_no_rows(cloud: Cloud,
                                                     ingested: subprocess.CompletedProcess[str]
                                                     ) -> None:
-    (key, changed), = _sql(cloud, "SELECT raw_key, changed FROM load_log WHERE stream = 'events'"
+    (key, changed), = cloud.sql("SELECT raw_key, changed FROM load_log WHERE stream = 'events'"
                                   " AND changed > 0 ORDER BY raw_key LIMIT 1")
-    before = _sql(cloud, "SELECT count(*), max(_ingested_at) FROM events WHERE _raw_key = %s", key)
+    before = cloud.sql("SELECT count(*), max(_ingested_at) FROM events WHERE _raw_key = %s", key)
     s3, sqs = cloud.client("s3"), cloud.client("sqs")
     copy = key.replace(".json.gz", f"-replay-{uuid.uuid4().hex[:6]}.json.gz")
     s3.copy_object(Bucket="tributary-raw", Key=copy,
@@ -150,18 +137,18 @@ def test_reloading_an_unchanged_page_writes_no_rows(cloud: Cloud,
     sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="tributary-transform")["QueueUrl"],
                      MessageBody=json.dumps({"bucket": "tributary-raw", "key": copy,
                                              "source": "datasync", "stream": "events"}))
-    wait_for(lambda: _sql(cloud, "SELECT lake_done FROM load_log WHERE raw_key = %s", copy)
+    wait_for(lambda: cloud.sql("SELECT lake_done FROM load_log WHERE raw_key = %s", copy)
              == [(True,)], 30, what="the replayed page to load")
-    assert _sql(cloud, "SELECT records > 0, changed, lake_keys FROM load_log WHERE raw_key = %s",
+    assert cloud.sql("SELECT records > 0, changed, lake_keys FROM load_log WHERE raw_key = %s",
                 copy) == [(True, 0, [])]
-    assert _sql(cloud, "SELECT count(*), max(_ingested_at) FROM events WHERE _raw_key = %s",
+    assert cloud.sql("SELECT count(*), max(_ingested_at) FROM events WHERE _raw_key = %s",
                 key) == before
     assert changed == before[0][0]
 
 
 def test_status_reports_the_same_figures(cloud: Cloud,
                                          ingested: subprocess.CompletedProcess[str]) -> None:
-    out = _cli(cloud, "status", "--json")
+    out = cloud.cli("status", "--json")
     assert out.returncode == 0, out.stderr
     status = json.loads(out.stdout)
     assert status["settled"] is True
@@ -173,11 +160,11 @@ def test_status_reports_the_same_figures(cloud: Cloud,
 def test_a_second_run_is_incremental(cloud: Cloud,
                                      ingested: subprocess.CompletedProcess[str]) -> None:
     pages_before = _loaded_pages(cloud)
-    again = _cli(cloud, "ingest", "--source", "datasync", "--wait", "--timeout", "120")
+    again = cloud.cli("ingest", "--source", "datasync", "--wait", "--timeout", "120")
     assert again.returncode == 0, again.stdout[-2000:]
     # Nothing new upstream: the quiet tail of the feed and the top of the sessions listing.
     assert _loaded_pages(cloud) - pages_before <= 3
-    assert _sql(cloud, "SELECT count(*) FROM events")[0][0] == len(_expected()[0])
+    assert cloud.sql("SELECT count(*) FROM events")[0][0] == len(_expected()[0])
 
 
 def test_a_lost_lake_table_is_rebuilt_from_postgres(cloud: Cloud,
@@ -188,11 +175,11 @@ def test_a_lost_lake_table_is_rebuilt_from_postgres(cloud: Cloud,
     for key in cloud.keys("tributary-lake", "events/"):
         s3.delete_object(Bucket="tributary-lake", Key=key)
     assert lake_ids(cloud.settings, "events") == (0, 0)
-    pages = _sql(cloud, "SELECT count(*) FROM load_log WHERE stream = 'events' AND "
+    pages = cloud.sql("SELECT count(*) FROM load_log WHERE stream = 'events' AND "
                         "cardinality(lake_keys) > 0")[0][0]
-    out = _cli(cloud, "relake")
+    out = cloud.cli("relake")
     assert out.returncode == 0 and f"rebuilt {pages} lake pages" in out.stdout, out.stdout
-    again = _cli(cloud, "relake")  # every page's transaction is in the new log: nothing to do
+    again = cloud.cli("relake")  # every page's transaction is in the new log: nothing to do
     assert "rebuilt 0 lake pages" in again.stdout, again.stdout
     valid = len(_expected()[0])
     assert lake_ids(cloud.settings, "events") == (valid, valid)

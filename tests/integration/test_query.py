@@ -202,11 +202,6 @@ def test_models_whose_inputs_have_not_landed_are_skipped_not_failed(cloud: Cloud
     assert _query(cloud, "SELECT n FROM ready").json()["rows"] == [[6000]]
 
 
-def _cli(cloud: Cloud, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=cloud.env,
-                          capture_output=True, text=True, timeout=120, check=False)
-
-
 def _content(cloud: Cloud) -> pa.Table:
     files = lake(cloud.settings).read("events")
     assert files
@@ -233,8 +228,8 @@ def test_compaction_keeps_every_row_and_readers_never_see_both_file_sets(cloud: 
     reader = threading.Thread(target=read_while_compacting)
     reader.start()
     try:
-        one = _cli(cloud, "compact", "events", "--where", "dt=2026-10-02", "--json")
-        every = _cli(cloud, "compact", "events", "--json")
+        one = cloud.cli("compact", "events", "--where", "dt=2026-10-02", "--json")
+        every = cloud.cli("compact", "events", "--json")
     finally:
         stop.set()
         reader.join()
@@ -254,9 +249,9 @@ def test_compaction_keeps_every_row_and_readers_never_see_both_file_sets(cloud: 
 
 
 def test_compacting_what_is_not_there_is_a_clear_error(cloud: Cloud) -> None:
-    missing = _cli(cloud, "compact", "no_such_table")
+    missing = cloud.cli("compact", "no_such_table")
     assert missing.returncode == 1 and "no Delta table 'no_such_table' in the lake" in \
         missing.stdout
-    wrong = _cli(cloud, "compact", "events", "--where", "hour=09")
+    wrong = cloud.cli("compact", "events", "--where", "hour=09")
     assert wrong.returncode == 1 and "events is partitioned by ['dt']; not by ['hour']" in \
         wrong.stdout.replace("\n", "")

@@ -7,8 +7,6 @@ import gzip
 import json
 import math
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +14,6 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -101,16 +98,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     books.should_exit = True
 
 
-def _cli(cloud: Cloud, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "localcloud.cli", *args], env=cloud.env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _sql(cloud: Cloud, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(cloud.settings.pg_dsn.get_secret_value()) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 def _fetch(cloud: Cloud, source: str, *streams: str) -> dict[str, Any]:
     """One fetch, run now and waited for (as a schedule would start it, but forced)."""
     resp = cloud.client("lambda").invoke(FunctionName="tributary-fetch", Payload=json.dumps(
@@ -127,7 +114,7 @@ def _settled(cloud: Cloud, source: str) -> bool:
         QueueUrl=sqs.get_queue_url(QueueName="tributary-transform")["QueueUrl"],
         AttributeNames=["ApproximateNumberOfMessages",
                         "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    pending = _sql(cloud, "SELECT count(*) FROM load_log WHERE source = %s AND NOT lake_done",
+    pending = cloud.sql("SELECT count(*) FROM load_log WHERE source = %s AND NOT lake_done",
                    source)[0][0]
     return pending == 0 and set(depth.values()) == {"0"}
 
@@ -138,19 +125,27 @@ def _pull_calls() -> dict[str, int]:
 
 
 def _events_pages(cloud: Cloud) -> list[str]:
-    if _sql(cloud, "SELECT to_regclass('load_log')") == [(None,)]:
+    if cloud.sql("SELECT to_regclass('load_log')") == [(None,)]:
         return []  # nothing loaded yet
-    return [r[0] for r in _sql(cloud, "SELECT raw_key FROM load_log WHERE source = 'hallow' "
+    return [r[0] for r in cloud.sql("SELECT raw_key FROM load_log WHERE source = 'hallow' "
                                       "AND stream = 'events'")]
 
 
 # -- hallow: pause mid-pass, resume where it stopped, complete despite 503s and stalls -----
 def test_a_paused_source_stops_polling_and_resumes_where_it_stopped(cloud: Cloud) -> None:
-    assert _cli(cloud, "ingest", "--source", "hallow").returncode == 0
+    assert cloud.cli("ingest", "--source", "hallow").returncode == 0
     wait_for(lambda: len(_events_pages(cloud)) >= 3, 60, every=0.1, what="events pages")
-    out = _cli(cloud, "pause", "hallow")
+    out = cloud.cli("pause", "hallow")
     assert out.returncode == 0 and "DISABLED" in out.stdout, out.stdout + out.stderr
-    time.sleep(3)  # the pass under way notices within a second and a page
+    # The pass under way notices within a second and a page; a page may still be retrying
+    # through 503s and stalls, so wait for the calls to stop before watching them.
+    seen: list[dict[str, int]] = []
+
+    def quiet() -> bool:
+        seen.append(_pull_calls())
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    wait_for(quiet, 30, every=2, what="the paused pass to stop")
     calls = _pull_calls()
     time.sleep(4)
     assert _pull_calls() == calls, "a paused source was still polled"
@@ -159,8 +154,8 @@ def test_a_paused_source_stops_polling_and_resumes_where_it_stopped(cloud: Cloud
     stopped_at = len(_events_pages(cloud))
     assert stopped_at < math.ceil(PULL_EVENTS / 200), "paused too late to prove anything"
 
-    assert "ENABLED" in _cli(cloud, "resume", "hallow").stdout
-    done = _cli(cloud, "ingest", "--source", "hallow", "--wait", "--timeout", "180")
+    assert "ENABLED" in cloud.cli("resume", "hallow").stdout
+    done = cloud.cli("ingest", "--source", "hallow", "--wait", "--timeout", "180")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     # Went on from its checkpoint: every page landed once, none fetched twice.
     pages = _events_pages(cloud)
@@ -173,18 +168,18 @@ def test_the_flaky_events_endpoint_is_ingested_completely(cloud: Cloud) -> None:
     assert calls["errors"] > 0 and calls["stalls"] > 0, calls  # the chaos really happened
     api = PullApi(HallowSettings(pull_events=PULL_EVENTS))
     expected = {api.event(i)["event_id"]: api.event(i)["event_type"] for i in range(PULL_EVENTS)}
-    assert dict(_sql(cloud, "SELECT event_id, event_type FROM hallow_events")) == expected
-    assert _sql(cloud, "SELECT count(*), min(age), max(age) FROM hallow_users") == [(1000, 18, 82)]
-    assert _sql(cloud, "SELECT count(DISTINCT prayer_type) FROM hallow_content") == [(6,)]
+    assert dict(cloud.sql("SELECT event_id, event_type FROM hallow_events")) == expected
+    assert cloud.sql("SELECT count(*), min(age), max(age) FROM hallow_users") == [(1000, 18, 82)]
+    assert cloud.sql("SELECT count(DISTINCT prayer_type) FROM hallow_content") == [(6,)]
 
 
 # -- snapshots ----------------------------------------------------------------------------
 def _counts(cloud: Cloud, *streams: str) -> tuple[int, int, int, int]:
     raw = sum(len(cloud.keys("tributary-raw", f"source=snapshots/stream={s}/")) for s in streams)
     lake = sum(len(cloud.keys("tributary-lake", f"snap_{s}")) for s in streams)
-    logged = _sql(cloud, "SELECT count(*) FROM load_log WHERE source = 'snapshots' AND "
+    logged = cloud.sql("SELECT count(*) FROM load_log WHERE source = 'snapshots' AND "
                          "stream = ANY(%s)", list(streams))[0][0]
-    history = sum(_sql(cloud, f"SELECT count(*) FROM snap_{s}_history")[0][0]  # noqa: S608
+    history = sum(cloud.sql(f"SELECT count(*) FROM snap_{s}_history")[0][0]  # noqa: S608
                   for s in streams)
     return raw, lake, logged, history
 
@@ -204,7 +199,7 @@ def test_unchanged_snapshots_answer_304_and_write_nothing(cloud: Cloud) -> None:
     after = httpx.get(f"{SNAPSHOTS}/stats").json()
     for name in ("prices", "stores"):
         assert after[name]["not_modified"] - served[name]["not_modified"] == 5
-    rows = _sql(cloud, "SELECT count(*) FROM snap_prices")[0][0]
+    rows = cloud.sql("SELECT count(*) FROM snap_prices")[0][0]
     assert rows == len(httpx.get(f"{SNAPSHOTS}/snapshots/prices").json()["items"])
 
 
@@ -218,7 +213,7 @@ def test_a_changed_snapshot_records_exactly_the_rows_that_changed(cloud: Cloud) 
         _fetch(cloud, "snapshots", "products")
         time.sleep(2.2)
     wait_for(lambda: _settled(cloud, "snapshots"), 30, what="the versions to load")
-    keys = [r[0] for r in _sql(cloud, "SELECT raw_key FROM load_log WHERE source = 'snapshots' "
+    keys = [r[0] for r in cloud.sql("SELECT raw_key FROM load_log WHERE source = 'snapshots' "
                                       "AND stream = 'products' ORDER BY fetched_at")]
     assert len(keys) >= 3
     previous: dict[str, dict[str, Any]] = {}
@@ -227,28 +222,28 @@ def test_a_changed_snapshot_records_exactly_the_rows_that_changed(cloud: Cloud) 
         expected = {(k, "appeared") for k in rows.keys() - previous.keys()} | {
             (k, "vanished") for k in previous.keys() - rows.keys()} | {
             (k, "changed") for k in rows.keys() & previous.keys() if rows[k] != previous[k]}
-        recorded = set(_sql(cloud, "SELECT key, change FROM snap_products_history "
+        recorded = set(cloud.sql("SELECT key, change FROM snap_products_history "
                                    "WHERE raw_key = %s", key))
         assert recorded == expected, key
         assert expected, "each fetched version differs from the one before"
         previous = rows
-    current = _sql(cloud, "SELECT sku, price_cents FROM snap_products")
+    current = cloud.sql("SELECT sku, price_cents FROM snap_products")
     assert dict(current) == {k: r["price_cents"] for k, r in previous.items()}
-    lake = _cli(cloud, "query", "SELECT count(*) AS n FROM snap_products", "--format", "json")
+    lake = cloud.cli("query", "SELECT count(*) AS n FROM snap_products", "--format", "json")
     assert json.loads(lake.stdout)["rows"] == [[len(previous)]], lake.stdout + lake.stderr
 
 
 # -- a new API by declaration alone ---------------------------------------------------------
 def test_an_offset_api_needs_only_a_yaml_file(cloud: Cloud) -> None:
-    out = _cli(cloud, "ingest", "--source", "books", "--wait", "--timeout", "120")
+    out = cloud.cli("ingest", "--source", "books", "--wait", "--timeout", "120")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "books/titles" in out.stdout
-    rows = _sql(cloud, "SELECT isbn, author, pages, (extract(epoch FROM published))::bigint "
+    rows = cloud.sql("SELECT isbn, author, pages, (extract(epoch FROM published))::bigint "
                        "FROM books ORDER BY isbn")
     assert rows == [(str(b["id"]), b["author"]["name"], b["pages"], b["published_s"])
                     for b in sorted(BOOKS, key=lambda b: str(b["id"]))]
-    pages = _sql(cloud, "SELECT count(*) FROM load_log WHERE source = 'books'")[0][0]
+    pages = cloud.sql("SELECT count(*) FROM load_log WHERE source = 'books'")[0][0]
     assert pages == math.ceil(len(BOOKS) / 40)
-    lake = _cli(cloud, "query", "SELECT count(DISTINCT isbn) AS n FROM books", "--format",
+    lake = cloud.cli("query", "SELECT count(DISTINCT isbn) AS n FROM books", "--format",
                 "json")
     assert json.loads(lake.stdout)["rows"] == [[len(BOOKS)]], lake.stdout + lake.stderr
