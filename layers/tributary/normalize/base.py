@@ -65,8 +65,12 @@ def stamps(values: list[Any], label: str, keep: list[int], records: list[Any],
     ms, ok = to_epoch_ms(values)
     if nullable:
         ok |= np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    earlier = {r.index: r for r in rejects}  # one reject per record, naming every problem
     for j in np.flatnonzero(~ok).tolist():
         i = keep[j]
-        rejects.append(Reject(i, record_id(records[i], key), f"{label}: unreadable timestamp "
-                              f"{values[j]!r}", records[i]))
+        reason = f"{label}: unreadable timestamp (got {values[j]!r})"
+        if i in earlier:
+            earlier[i].reason += f"; {reason}"
+        else:
+            rejects.append(Reject(i, record_id(records[i], key), reason, records[i]))
     return ms, ok

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired
 
+import numpy as np
 import orjson
 from pydantic import Field, TypeAdapter
 from typing_extensions import TypedDict
@@ -77,8 +78,10 @@ def events(records: list[Any]) -> Normalized:
 def sessions(records: list[Any]) -> Normalized:
     rows, keep, rejects = validate(_SESSIONS, records)
     started, ok1 = stamps([r["startedAt"] for r in rows], "startedAt", keep, records, rejects)
-    ended_raw = [r.get("endedAt") or r["startedAt"] for r in rows]
-    ended, ok2 = stamps(ended_raw, "endedAt", keep, records, rejects)
+    ended_raw = [r.get("endedAt") for r in rows]
+    ended, ok2 = stamps(ended_raw, "endedAt", keep, records, rejects, nullable=True)
+    open_ = np.fromiter((v is None for v in ended_raw), dtype=bool, count=len(rows))
+    ended = np.where(open_, started, ended)  # not ended yet: as long as it started
     ok = ok1 & ok2
     good = [r for r, g in zip(rows, ok.tolist(), strict=True) if g]
     return Normalized({

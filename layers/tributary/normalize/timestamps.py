@@ -1,13 +1,28 @@
-"""Timestamps in any of the upstream's forms, as UTC epoch milliseconds, vectorized.
+"""Timestamps in any standard form, as UTC epoch milliseconds, vectorized.
 
-Accepted: epoch milliseconds or seconds (numbers or numeric strings; seconds may carry a
-millisecond fraction) and ISO-8601 with ``Z`` or a UTC offset. Numbers below 1e11 are seconds
-(1e11 ms is 1973; 1e11 s is the year 5138).
+Read, and all normalized to the same UTC millisecond (extra precision is truncated, floor):
+- ISO-8601 / RFC 3339: 0-9 fractional digits; ``Z``/``z``, ``±HH:MM``, ``±HHMM``, ``±HH``;
+  ``T``/``t`` or a space between date and time; date only (midnight); no zone at all is read
+  as UTC (the only reading that does not depend on the machine);
+- epoch numbers, as numbers or numeric strings, told apart by magnitude: below 1e11 seconds,
+  below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds. Every instant from
+  1973-03-03 to the year 5138 has one reading in each unit (1e11 s and 1e14 ms are both the
+  year 5138; 1e11 ms, 1e14 us and 1e17 ns are all 1973-03-03). Negative numbers are before
+  1970, with the same magnitudes. Floats are rounded to the microsecond before the floor, so
+  binary noise (``1790812800.123`` is ``...122999...`` in binary) never loses a millisecond;
+- HTTP dates (RFC 7231: IMF-fixdate, RFC 850, asctime), as in ``Date`` or ``Last-Modified``.
+Anything else (booleans, NaN, infinities, words, impossible dates) is unreadable: the mask says
+so, and the caller rejects the record naming the field.
+
+The common case, a page of ISO strings with a zone, is one pyarrow cast; numbers are numpy.
+Only a page with other string forms goes through the standard library, value by value.
 """
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -15,6 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SECONDS_BELOW = 1e11
+MILLIS_BELOW = 1e14
+MICROS_BELOW = 1e17
+_INT64 = 2**63
+_NS = pa.timestamp("ns", tz="UTC")
 
 
 def to_epoch_ms(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -22,51 +41,106 @@ def to_epoch_ms(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     n = len(values)
     ms = np.zeros(n, dtype=np.int64)
     ok = np.zeros(n, dtype=bool)
-    num_idx, numbers, str_idx, strings = [], [], [], []
+    int_idx: list[int] = []
+    ints: list[int] = []
+    float_idx: list[int] = []
+    floats: list[float] = []
+    str_idx: list[int] = []
+    strings: list[str] = []
     for i, v in enumerate(values):
         if isinstance(v, bool):
             continue
-        if isinstance(v, int | float):
-            num_idx.append(i)
-            numbers.append(float(v))
+        if isinstance(v, str) and v.isdigit():  # cheap: ISO strings go on as strings
+            v = int(v)
+        if isinstance(v, int):
+            if -_INT64 < v < _INT64:
+                int_idx.append(i)
+                ints.append(v)
+        elif isinstance(v, float):
+            float_idx.append(i)
+            floats.append(v)
         elif isinstance(v, str):
-            try:
-                numbers.append(float(v))
-                num_idx.append(i)
-            except ValueError:
-                str_idx.append(i)
-                strings.append(v)
-    if numbers:
-        arr = np.asarray(numbers, dtype=np.float64)
-        finite = np.isfinite(arr) & (arr >= 0)
-        scaled = np.where(arr < SECONDS_BELOW, arr * 1000.0, arr)
-        idx = np.asarray(num_idx)
-        ms[idx[finite]] = np.round(scaled[finite]).astype(np.int64)
-        ok[idx[finite]] = True
+            str_idx.append(i)
+            strings.append(v)
+    if ints:
+        _place(ms, ok, int_idx, _ints_to_ms(np.asarray(ints, dtype=np.int64)))
+    if floats:
+        _place(ms, ok, float_idx, _floats_to_ms(np.asarray(floats, dtype=np.float64)))
     if strings:
-        parsed = _parse_iso(strings)
-        idx = np.asarray(str_idx)
-        good = ~np.isnan(parsed)
-        ms[idx[good]] = parsed[good].astype(np.int64)
-        ok[idx[good]] = True
+        _place(ms, ok, str_idx, _strings_to_ms(strings))
     return ms, ok
 
 
-def _parse_iso(strings: list[str]) -> np.ndarray:
-    """Milliseconds (float, NaN where unreadable) for ISO-8601 strings."""
-    target = pa.timestamp("ms", tz="UTC")
+def _number(text: str) -> int | float | str:
+    """A numeric string as its number (exact for integers); any other string as it is."""
     try:
-        arr = pc.cast(pa.array(strings, pa.string()), target)
-        return np.asarray(arr.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _place(ms: np.ndarray, ok: np.ndarray, idx: list[int],
+           parsed: tuple[np.ndarray, np.ndarray]) -> None:
+    values, good = parsed
+    where = np.asarray(idx)[good]
+    ms[where] = values[good]
+    ok[where] = True
+
+
+def _ints_to_ms(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mag = np.abs(v)
+    out = np.where(mag < SECONDS_BELOW, v * 1000,
+                   np.where(mag < MILLIS_BELOW, v,
+                            np.where(mag < MICROS_BELOW, v // 1000, v // 1_000_000)))
+    return out, np.ones(len(v), dtype=bool)
+
+
+def _floats_to_ms(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    good = np.isfinite(v)
+    mag = np.abs(np.where(good, v, 0.0))
+    scale = np.where(mag < SECONDS_BELOW, 1e6, np.where(
+        mag < MILLIS_BELOW, 1e3, np.where(mag < MICROS_BELOW, 1.0, 1e-3)))
+    micros = np.round(np.where(good, v, 0.0) * scale)
+    good &= np.abs(micros) < 2.0**62
+    return np.floor_divide(np.where(good, micros, 0.0), 1000).astype(np.int64), good
+
+
+def _strings_to_ms(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """One pyarrow cast when every string is ISO-8601 with a zone (the usual page); else
+    each string through the standard library."""
+    try:
+        cast = pc.cast(pc.utf8_upper(pa.array(strings, pa.string())), _NS)
+        ns = np.asarray(cast.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return np.floor_divide(ns, 1_000_000), np.ones(len(strings), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    out = np.full(len(strings), np.nan)  # rare path: find which ones are bad
+    out = np.zeros(len(strings), dtype=np.int64)
+    good = np.zeros(len(strings), dtype=bool)
     for i, s in enumerate(strings):
+        number = _number(s)
+        parsed = _one_string(s) if isinstance(number, str) else one_epoch_ms(number)
+        if parsed is not None:
+            out[i], good[i] = parsed, True
+    return out, good
+
+
+def _one_string(text: str) -> int | None:
+    s = text.strip()
+    try:
+        dt = datetime.fromisoformat(s.upper())
+    except ValueError:
         try:
-            out[i] = pc.cast(pa.array([s], pa.string()), target).cast(pa.int64())[0].as_py()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return out
+            dt = email.utils.parsedate_to_datetime(s)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 def one_epoch_ms(value: Any) -> int | None:

@@ -36,7 +36,7 @@ def test_bad_records_are_rejected_with_reasons_and_the_rest_kept() -> None:
     assert set(reasons) == {1, 2, 3, 4}
     assert reasons[1].startswith("type: Field required")
     assert reasons[2].startswith("type: Input should be")
-    assert reasons[3] == "timestamp: unreadable timestamp 'whenever'"
+    assert reasons[3] == "timestamp: unreadable timestamp (got 'whenever')"
     assert {r.record_id for r in out.rejects} == {"e2", "e3", "e4", None}
 
 

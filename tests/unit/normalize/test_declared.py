@@ -61,5 +61,5 @@ def test_bad_records_become_rejects_naming_the_field_and_keep_what_was_sent() ->
     assert reasons[1][1].startswith("items: Input should be a valid integer")
     assert reasons[1][2] is bad_type
     assert reasons[2][1] == "order_id: Field required"
-    assert reasons[3] == ("o5", "placed_at: unreadable timestamp 'yesterday'", bad_time)
+    assert reasons[3] == ("o5", "placed_at: unreadable timestamp (got 'yesterday')", bad_time)
     assert reasons[4][1].startswith("record: Input should be a valid dictionary")
