@@ -24,7 +24,8 @@ app = typer.Typer(help="Tributary: own copies of your third-party data.", no_arg
 stack_app = typer.Typer(help="Start, stop and inspect the embedded local cloud.",
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
-console = Console()
+# Not a terminal (a pipe, a CI log): wide enough that no table cuts a stream's name.
+console = Console(width=None if sys.stdout.isatty() else 200)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -326,13 +327,80 @@ def status(as_json: JsonFlag = False) -> None:
     """Ingestion figures now: per stream fetched, transformed, rejected; queue depth."""
     from localcloud import ingest as job
 
-    prog = job.progress(get_settings())
+    prog = job.progress(get_settings(), reasons=True)
     if as_json:
         print(json.dumps(prog.as_dict()))
         return
     from localcloud.progress import progress_table
 
     console.print(progress_table(prog, None))
+
+
+@app.command("rejects")
+def rejects_cmd(stream: Annotated[str | None, typer.Option(
+                    help="Only this stream, as source/stream.")] = None,
+                limit: Annotated[int, typer.Option(help="How many to list.")] = 20,
+                as_json: JsonFlag = False) -> None:
+    """Rejected records: per stream how many and why, then the newest ones."""
+    import psycopg
+
+    from localcloud import rejects
+
+    settings = get_settings()
+    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        found = {k: v for k, v in rejects.by_stream(conn, top=10).items()
+                 if not stream or k == stream}
+        rows = rejects.listing(conn, stream, limit)
+    if as_json:
+        print(orjson.dumps({"streams": {k: {"rejected": v.rejected, "reasons": [
+            r.as_dict() for r in v.reasons]} for k, v in found.items()}, "rejects": rows},
+            default=str).decode())
+        return
+    if not found:
+        console.print("no rejects" + (f" in {stream}" if stream else ""))
+        return
+    reasons = Table("stream", "records", "problem", "e.g. raw page", title="rejects by reason")
+    for name, v in found.items():
+        for r in v.reasons:
+            reasons.add_row(name, f"{r.records:,}", r.problem, r.example_key)
+    console.print(reasons)
+    listed = Table("stream", "raw page", "#", "record id", "reason", title=f"newest {limit}")
+    for row in rows:
+        listed.add_row(row["stream"], row["raw_key"],
+                       str(row["record_index"]), str(row["record_id"]), row["reason"])
+    console.print(listed)
+
+
+@app.command()
+def replay(rejects_only: Annotated[bool, typer.Option(
+               "--rejects", help="Replay the records that were rejected.")] = False,
+           source: Annotated[list[str] | None, typer.Option(help="Only this source (repeat).")]
+           = None,
+           wait: Annotated[bool, typer.Option(help="Wait until every replay is loaded.")] = True,
+           timeout: Annotated[float, typer.Option(help="Seconds to wait at most.")] = 600
+           ) -> None:
+    """Load rejected records again from the raw zone (after fixing a declaration or parser)."""
+    import psycopg
+
+    from localcloud import rejects
+
+    if not rejects_only:
+        raise typer.BadParameter("say what to replay: --rejects")
+    settings = get_settings()
+    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        before = sum(v.rejected for v in rejects.by_stream(conn).values())
+        keys = rejects.replay(settings, conn, set(source) if source else None)
+        console.print(f"replaying {len(keys)} raw pages holding {before:,} rejects")
+        if not wait or not keys:
+            return
+        deadline = time.monotonic() + timeout
+        while rejects.replays_done(conn, keys) < len(keys):
+            if time.monotonic() > deadline:
+                console.print(f"[red]replays not all loaded after {timeout:.0f}s[/]")
+                raise typer.Exit(1)
+            time.sleep(0.5)
+        after = sum(v.rejected for v in rejects.by_stream(conn).values())
+    console.print(f"replayed: {before - after:,} records loaded, {after:,} still rejected")
 
 
 @app.command()

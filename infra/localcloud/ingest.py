@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from localcloud import rejects
 from localcloud.config import emulator_client, emulator_resource
+from localcloud.rejects import Reason, StreamRejects
 from tributary.extract.checkpoints import Checkpoints
 from tributary.extract.fetch import schedule_rule
 from tributary.load.lake import Lake
@@ -39,6 +41,21 @@ class StreamProgress:
     lake_pending: int = 0
     paused: bool = False
     continuous: bool = False  # a snapshot: polled on and on, never finished
+    reject_threshold: float = 0.01
+    top_reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def reject_share(self) -> float:
+        return self.rejected / self.transformed if self.transformed else 0.0
+
+    @property
+    def failed(self) -> bool:
+        """Rejecting more than the threshold: loudly wrong, however exact the rest is."""
+        return self.reject_share > self.reject_threshold
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"reject_share": round(self.reject_share, 6),
+                               "failed": self.failed, "settled": self.settled}
 
     @property
     def settled(self) -> bool:
@@ -66,9 +83,10 @@ class Progress:
         return bool(self.streams) and all(s.settled for s in self.streams.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"streams": {k: asdict(v) for k, v in self.streams.items()},
+        return {"streams": {k: v.as_dict() for k, v in self.streams.items()},
                 "queue": {"visible": self.queue_visible, "in_flight": self.queue_in_flight,
-                          "dead_letter": self.dlq}, "settled": self.settled}
+                          "dead_letter": self.dlq}, "settled": self.settled,
+                "failed": sorted(k for k, v in self.streams.items() if v.failed)}
 
 
 def _queue_depth(settings: Settings, name: str) -> tuple[int, int]:
@@ -92,7 +110,9 @@ def paused_sources(settings: Settings) -> set[str]:
     return {src for src, _, _ in all_tables() if rules.get(schedule_rule(src)) == "DISABLED"}
 
 
-def progress(settings: Settings, sources: set[str] | None = None) -> Progress:
+def progress(settings: Settings, sources: set[str] | None = None, reasons: bool = False
+             ) -> Progress:
+    """Figures per stream; with ``reasons``, each stream's top reject reasons too."""
     store = _checkpoints(settings)
     out = Progress()
     paused = paused_sources(settings)
@@ -101,7 +121,8 @@ def progress(settings: Settings, sources: set[str] | None = None) -> Progress:
             continue
         sp = StreamProgress(f"{source}/{stream}", paused=source in paused,
                             upstream_total=int(store.meta(source, stream).get("total", 0)),
-                            continuous=table.snapshot)
+                            continuous=table.snapshot,
+                            reject_threshold=settings.reject_threshold)
         for p in store.partitions(source, stream):
             sp.partitions += 1
             sp.partitions_done += p.status == "done"
@@ -118,6 +139,10 @@ def progress(settings: Settings, sources: set[str] | None = None) -> Progress:
                     sp = out.streams[name]
                     sp.pages_loaded, sp.transformed, sp.changed = pages, recs, changed
                     sp.rejected, sp.lake_pending = rejected, pending
+            if reasons:
+                for name, found in rejects.by_stream(conn).items():
+                    if name in out.streams:
+                        out.streams[name].top_reasons = found.reasons
     out.queue_visible, out.queue_in_flight = _queue_depth(settings, "tributary-transform")
     out.dlq = sum(_queue_depth(settings, "tributary-transform-dlq"))
     return out
@@ -153,11 +178,30 @@ class Verdict:
     lake_duplicates: int
     rejected_ids: int
     missing: int
+    records_read: int = 0
+    rejected_records: int = 0
+    reject_threshold: float = 0.01
+    reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def reject_share(self) -> float:
+        return self.rejected_records / self.records_read if self.records_read else 0.0
+
+    @property
+    def too_many_rejects(self) -> bool:
+        return self.reject_share > self.reject_threshold
 
     @property
     def ok(self) -> bool:
         return self.missing == 0 and self.lake_duplicates == 0 and \
-            self.lake_rows == self.postgres_rows
+            self.lake_rows == self.postgres_rows and not self.too_many_rejects
+
+
+def _records_read(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    if conn.execute("SELECT to_regclass('load_log')").fetchone() == (None,):
+        return {}
+    return {name: int(n or 0) for name, n in conn.execute(
+        "SELECT source || '/' || stream, sum(records) FROM load_log GROUP BY 1")}
 
 
 def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]:
@@ -165,6 +209,8 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
     out = []
     paused = paused_sources(settings)
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        found = rejects.by_stream(conn)
+        read = _records_read(conn)
         for source, stream, table in all_tables():
             if (sources and source not in sources) or source in paused:
                 continue
@@ -187,8 +233,11 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
             ).format(sql.Identifier(table.name), sql.Identifier(table.key)),
                 (source, stream)).fetchone()[0] if exists else 0  # type: ignore[index]
             lake_rows, lake_distinct = lake_ids(settings, table.name, table.key)
-            out.append(Verdict(f"{source}/{stream}", total, rows, lake_rows,
-                               lake_rows - lake_distinct, rejected, total - rows - rejected))
+            name = f"{source}/{stream}"
+            seen = found.get(name, StreamRejects(name))
+            out.append(Verdict(name, total, rows, lake_rows, lake_rows - lake_distinct,
+                               rejected, total - rows - rejected, read.get(name, 0),
+                               seen.rejected, settings.reject_threshold, seen.reasons))
     return out
 
 

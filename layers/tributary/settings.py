@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     fetch_parallelism: int = Field(4, description="Pages fetched at once by one fetcher.")
     fetch_lease_s: float = Field(60.0, description="A fetcher's claim on a partition; renewed "
                                  "per page, taken over by another fetcher once it lapses.")
+    reject_threshold: float = Field(0.01, ge=0, le=1, description="A stream that rejects "
+                                    "more than this share of the records it read is marked "
+                                    "failed (summary, exit code, status --json).")
     fetch_margin_s: float = Field(15.0, description="Stop fetching this long before the "
                                   "function's timeout.")
 
@@ -145,10 +148,19 @@ class DatasyncSettings(_Upstream):
     rate_sessions: int = 40
     rate_feed: int = 20
     feed_enabled: bool = True
+    page_cap: int = Field(5_000, description="Largest page the listings serve, whatever limit "
+                          "is asked (silently capped).")
+    feed_page_cap: int = Field(10_000, description="Largest page the bulk feed serves.")
     cursor_ttl_s: float = 120.0
     token_ttl_s: float = 300.0
     extra_timestamp_formats: bool = Field(
         False, description="Also epoch seconds, numeric strings and ISO with a UTC offset.")
+    timestamp_forms: tuple[str, ...] = Field((), description="Write events' and sessions' "
+                                             "times in these forms (names in normalize/"
+                                             "stamp_forms.py) instead of the defaults.")
+    chaos_odd_types_rate: float = Field(0.0, ge=0, le=1, description="Share of records whose "
+                                        "fields are all present but oddly typed (numbers as "
+                                        "strings, integers as floats, nulls).")
     chaos_error_rate: float = Field(0.0, ge=0, le=1, description="Share of 500/503 answers.")
     chaos_stall_rate: float = Field(0.0, ge=0, le=1, description="Share of stalled answers.")
     chaos_stall_s: float = 15.0

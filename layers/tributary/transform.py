@@ -81,23 +81,44 @@ def _stale(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> 
     return bool(newest and newest[0] is not None and newest[0] > msg.get("fetched_at", 0))
 
 
+def _replayed(conn: psycopg.Connection[Any], key: str, records: list[Any]) -> list[int]:
+    """The page indices of the records this page had rejected: all a replay reads again, so
+    it cannot roll back a row that a later page changed."""
+    rows = conn.execute("SELECT record_index FROM rejects WHERE raw_key = %s ORDER BY 1",
+                        (key,)).fetchall()
+    conn.commit()  # the load below runs in a transaction of its own, not a savepoint
+    return [i for (i,) in rows if i < len(records)]
+
+
 def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> dict[str, Any]:
+    """``load_key`` (a replay of a page's rejects) names this load in ``load_log``, in the
+    rows' ``_raw_key`` and as the lake transaction; ``key`` is the raw page it reads."""
     key, source, stream = msg["key"], msg["source"], msg["stream"]
+    load_key = msg.get("load_key") or key
+    replay = load_key != key
     s3 = aws_client("s3")
-    state = conn.execute("SELECT lake_done FROM load_log WHERE raw_key = %s", (key,)).fetchone()
+    state = conn.execute("SELECT lake_done FROM load_log WHERE raw_key = %s",
+                         (load_key,)).fetchone()
     conn.commit()
     if state and state[0]:
-        return {"key": key, "skipped": "already loaded"}
+        return {"key": load_key, "skipped": "already loaded"}
     lake_rows: pa.Table | None = None
     if state is None:
         records = _records(s3.get_object(Bucket=msg["bucket"], Key=key)["Body"].read(),
                            key, table)
+        picked = _replayed(conn, key, records) if replay else list(range(len(records)))
         stale = table.snapshot and _stale(conn, table, msg)
-        norm = table.normalize([] if stale else records)
+        norm = table.normalize([] if stale else [records[i] for i in picked])
+        for r in norm.rejects:
+            r.index = picked[r.index]  # the record's place in the raw page
         data = _arrow(table, norm.columns)
         with conn.transaction():
             ingested_at = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-            changed = [] if stale else postgres.upsert(conn, table, data, key, ingested_at)
+            changed = [] if stale else postgres.upsert(conn, table, data, load_key, ingested_at)
+            if replay:  # the page's rejects become what is still rejected
+                conn.execute("DELETE FROM rejects WHERE raw_key = %s", (key,))
+                conn.execute("UPDATE load_log SET rejected = %s WHERE raw_key = %s",
+                             (len(norm.rejects), key))
             if norm.rejects:
                 with conn.cursor() as cur:
                     cur.executemany(
@@ -106,24 +127,25 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> d
                         "ON CONFLICT DO NOTHING",
                         [(key, r.index, source, stream, r.record_id, r.reason, Jsonb(r.record))
                          for r in norm.rejects])
+            # A replay's own row counts no records read and no rejects: the page's row does.
             conn.execute(
                 "INSERT INTO load_log (raw_key, source, stream, records, changed, rejected, "
                 "fetched_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (key, source, stream, len(records), len(changed), len(norm.rejects),
-                 msg.get("fetched_at")))
+                (load_key, source, stream, 0 if replay else len(records), len(changed),
+                 0 if replay else len(norm.rejects), msg.get("fetched_at")))
         lake_rows = data.filter(pc.is_in(data[table.key], pa.array(changed, pa.string()))) \
             .append_column("_ingested_at", pa.array([ingested_at] * len(changed),
                                                     pa.timestamp("ms", tz="UTC")))
-        result = {"key": key, "records": len(records), "changed": len(changed),
+        result = {"key": load_key, "records": len(picked), "changed": len(changed),
                   "rejected": len(norm.rejects)} | ({"skipped": "stale snapshot"} if stale else {})
     else:
-        result = {"key": key, "rebuilt_lake": True}  # died before the lake write
+        result = {"key": load_key, "rebuilt_lake": True}  # died before the lake write
     # First time for this page (no load_log row before): nothing of it can be in the lake yet.
-    keys = lake.write_page(lake.Lake.from_env(), conn, table, key, lake_rows,
+    keys = lake.write_page(lake.Lake.from_env(), conn, table, load_key, lake_rows,
                            first_time=state is None)
     with conn.transaction():
         conn.execute("UPDATE load_log SET lake_done = true, lake_keys = %s WHERE raw_key = %s",
-                     (keys, key))
+                     (keys, load_key))
     return result
 
 

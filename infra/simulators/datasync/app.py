@@ -26,8 +26,6 @@ from simulators.datasync.data import Dataset, index_of_id
 from tributary.gcpause import paused_gc
 from tributary.settings import DatasyncSettings
 
-MAX_LIMIT = {"events": 5000, "sessions": 5000, "feed": 10_000}
-
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
@@ -129,7 +127,7 @@ class Api:
             raise BadRequest("INVALID_LIMIT", f"limit must be an integer, got {raw!r}") from exc
         if limit < 1:
             raise BadRequest("INVALID_LIMIT", "limit must be at least 1")
-        return min(limit, MAX_LIMIT[kind])  # silently capped
+        return min(limit, self.cfg.feed_page_cap if kind == "feed" else self.cfg.page_cap)
 
     def _page(self, kind: str, items: list[bytes], returned: int, limit: int,
               next_cursor: str | None, total: int, headers: dict[str, str]) -> Response:

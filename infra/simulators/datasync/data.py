@@ -8,6 +8,7 @@ time and always looks the same. Ids encode their index, so ``/events/{id}`` is O
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from tributary.normalize.stamp_forms import render
 from tributary.settings import DatasyncSettings
 
 BLOCK = 10_000
@@ -116,12 +118,17 @@ class Dataset:
             {"id": self.session_ids[j], "deviceType": DEVICES[int(self.session_device[j])],
              "browser": BROWSERS[int(self.session_browser[j])]} for j in range(s)]
         self._blocks: OrderedDict[int, tuple[bytes, list[int]]] = OrderedDict()
-        self.n_formats = 5 if cfg.extra_timestamp_formats else 2
+        self.forms = list(cfg.timestamp_forms)
+        self.n_formats = len(self.forms) or (5 if cfg.extra_timestamp_formats else 2)
 
     # -- events ---------------------------------------------------------------------------------
     def _timestamps(self, ms: np.ndarray, fmts: np.ndarray, lo: int) -> list[Any]:
         """Each event's timestamp in its form: epoch ms, ISO Z, epoch s, numeric string,
-        ISO with an offset (the last three only with ``extra_timestamp_formats``)."""
+        ISO with an offset (the last three only with ``extra_timestamp_formats``), or one of
+        the named ``timestamp_forms``."""
+        if self.forms:
+            return [render(self.forms[f], v) for f, v in zip(fmts.tolist(), ms.tolist(),
+                                                              strict=True)]
         offsets = np.array([int(o.total_seconds() // 60) for o in OFFSETS])
         iso_z = iso_many(ms)
         iso_off = iso_many(ms, offsets[(np.arange(len(ms)) + lo) % len(OFFSETS)]) \
@@ -150,6 +157,8 @@ class Dataset:
         missing = np.where(rng.random(size) < self.cfg.chaos_missing_rate,
                            rng.integers(1, 4, size), 0).tolist()
         sessions = (np.searchsorted(self.session_first, idx, side="right") - 1).tolist()
+        odd = (rng.random(size) < self.cfg.chaos_odd_types_rate).tolist() \
+            if self.cfg.chaos_odd_types_rate else [False] * size
         stamps = self._timestamps(self.ts[lo:hi], fmts, lo)
         ids = make_ids(idx, self.cfg.seed)
         out = []
@@ -173,6 +182,8 @@ class Dataset:
             }
             if missing[k]:
                 del event[("type", "timestamp", "sessionId")[missing[k] - 1]]
+            elif odd[k]:
+                _oddly_typed(event)
             out.append(orjson.dumps(event))
         starts = [0]
         for part in out:
@@ -220,7 +231,7 @@ class Dataset:
         first, last = int(self.session_first[j]), int(self.session_first[j + 1]) - 1
         started, ended = int(self.ts[first]), int(self.ts[max(first, last)])
         country, city = PLACES[int(self.session_place[j])]
-        return {
+        out: dict[str, Any] = {
             "id": self.session_ids[j],
             "userId": self.user_ids[int(self.session_user[j])],
             "deviceType": DEVICES[int(self.session_device[j])],
@@ -233,3 +244,19 @@ class Dataset:
             "duration": (ended - started) // 1000,
             "eventCount": last - first + 1,
         }
+        if self.forms:
+            form = self.forms[j % len(self.forms)]
+            out["startedAt"], out["endedAt"] = render(form, started), render(form, ended)
+        rate = self.cfg.chaos_odd_types_rate
+        if rate and random.Random(self.cfg.seed * 7919 + j).random() < rate:
+            out |= {"duration": str(out["duration"]), "eventCount": float(out["eventCount"]),
+                    "deviceType": None}
+        return out
+
+
+def _oddly_typed(event: dict[str, Any]) -> None:
+    """Every field still there and still meaning the same, but not typed as usual."""
+    event["properties"] = {k: str(v) for k, v in event["properties"].items()}
+    event["session"] = {"id": event["session"]["id"], "deviceType": None, "browser": None}
+    if isinstance(event["timestamp"], int | float):
+        event["timestamp"] = str(event["timestamp"])

@@ -44,10 +44,12 @@ class BulkFeed(DeclaredStream):
     # -- stream tokens (bulk feed) --------------------------------------------------------------
     def stream_token(self, renew: bool = False) -> str:
         with self._token_lock:
-            if renew or self._token is None or time.time() > self._token_until - 10:
+            if renew or self._token is None or time.time() > self._token_until:
                 body = self.client.request("POST", "/api/v1/stream-access", "stream-access").json()
                 self._token = str(body["token"])
-                self._token_until = time.time() + float(body.get("expiresIn", 300))
+                life = float(body.get("expiresIn", 300))
+                # Renewed a little before it lapses: 10 s early, or a fifth of a short life.
+                self._token_until = time.time() + life - min(10.0, life / 5)
             return self._token
 
     def _feed(self, params: dict[str, Any]) -> dict[str, Any]:
