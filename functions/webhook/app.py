@@ -6,4 +6,4 @@ from tributary.webhook.handler import handle
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event)
+    return handle(event, context)

@@ -90,7 +90,7 @@ def test_tables_lists_lake_and_postgres_tables(cloud: Cloud) -> None:
 def test_guard_rails(cloud: Cloud, sql: str, message: str) -> None:
     resp = _query(cloud, sql)
     assert resp.status_code == 400
-    assert message in resp.json()["error"], resp.json()
+    assert message in resp.json()["message"], resp.json()
 
 
 def test_results_are_capped_with_a_note(cloud: Cloud) -> None:
@@ -103,7 +103,7 @@ def test_long_queries_are_interrupted(cloud: Cloud) -> None:
     resp = _query(cloud, "SELECT count(*) FROM range(100000) a, range(100000) b "
                          "WHERE (a.range * b.range) % 7 = 3")
     assert resp.status_code == 400
-    assert resp.json()["error"] == "query interrupted after the 1 s timeout"
+    assert resp.json()["message"] == "query interrupted after the 1 s timeout"
 
 
 def test_arrow_answers_when_asked(cloud: Cloud) -> None:

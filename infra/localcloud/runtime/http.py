@@ -61,11 +61,20 @@ def match_route(routes: list[CompiledRoute], method: str, path: str
     return None
 
 
+def _utf8(body: bytes) -> bool:
+    """Bytes that are not UTF-8 travel base64-encoded, whatever their declared type."""
+    try:
+        body.decode()
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def apigw_event(request: Request, body: bytes, raw_path: str, route_key: str,
                 path_params: dict[str, str] | None) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in request.headers.items()}
     content_type = headers.get("content-type", "")
-    is_text = not body or content_type.startswith(_TEXT_TYPES)
+    is_text = not body or (content_type.startswith(_TEXT_TYPES) and _utf8(body))
     now = datetime.now(UTC)
     request_id = str(uuid.uuid4())
     query = {k: ",".join(request.query_params.getlist(k)) for k in request.query_params}

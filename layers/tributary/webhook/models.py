@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 
 EventType = Literal["click", "view", "purchase", "signup", "pray", "share", "like"]
@@ -24,6 +25,33 @@ def _user_id(value: Any) -> Any:
     return value
 
 
+_INT64 = 2**63
+
+
+def _storable(value: Any, where: str = "") -> None:
+    """What PostgreSQL (text, jsonb) and Parquet can keep: no NUL characters, no lone UTF-16
+    surrogates, integers within 64 bits. Anything else is refused before anything is kept."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'value'}: NUL characters cannot be stored")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"{where or 'value'}: not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise ValueError(f"{where or 'value'}: integer outside the 64-bit range")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _storable(k, f"{where}.{k!r} (key)" if where else "key")
+            _storable(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _storable(v, f"{where}[{i}]")
+
+
 class PushedEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")  # partners add fields; only ours must be right
     event_id: Annotated[str, Field(min_length=1, max_length=200)]
@@ -32,6 +60,13 @@ class PushedEvent(BaseModel):
     source: Literal["web", "apple", "android"]
     timestamp: AwareDatetime
     properties: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _keepable(self) -> PushedEvent:
+        _storable(self.event_id, "event_id")
+        _storable(self.user_id, "user_id")
+        _storable(self.properties, "properties")
+        return self
 
     @property
     def utc(self) -> datetime:
@@ -56,8 +91,8 @@ def parse(body: bytes) -> Payload:
         if first["type"] == "json_invalid":
             raise BadPayload(f"body is not valid JSON: {first['msg']}") from exc
         if loc and loc[0] == "events" and len(loc) > 1 and isinstance(loc[1], int):
-            field = ".".join(str(x) for x in loc[2:]) or "event"
-            where = f"events[{loc[1]}].{field}"
+            field = ".".join(str(x) for x in loc[2:])
+            where = f"events[{loc[1]}]" + (f".{field}" if field else "")
         else:
             where = ".".join(str(x) for x in loc) or "body"
         more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""

@@ -38,3 +38,19 @@ def test_unknown_keys_are_ignored() -> None:
 def test_bad_payloads_name_the_problem(body: bytes, message: str) -> None:
     with pytest.raises(BadPayload, match="^" + message.replace("[", r"\[").replace("]", r"\]")):
         parse(body)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"events": [{"event_id": "e1", "user_id": "u", "event_type": "view", "source": "web", '
+     b'"timestamp": "2026-11-22T09:15:00Z", "properties": {"n": 123456789012345678901234}}]}',
+     "events[0]: Value error, properties.n: integer outside the 64-bit range"),
+    (_body(event_id="e\x001"), "events[0]: Value error, event_id: NUL characters cannot be stored"),
+    (_body(properties={"tags": ["ok", "a\x00b"]}),
+     "events[0]: Value error, properties.tags[1]: NUL characters cannot be stored"),
+    (b'{"events": [{"event_id": "\\ud800", "user_id": "u", "event_type": "view", '
+     b'"source": "web", "timestamp": "2026-11-22T09:15:00Z"}]}', "body is not valid JSON"),
+])
+def test_what_postgres_cannot_store_is_refused(body: bytes, message: str) -> None:
+    with pytest.raises(BadPayload) as err:
+        parse(body)
+    assert str(err.value).startswith(message), str(err.value)
