@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -158,6 +158,16 @@ class DatasyncSettings(_Upstream):
     timestamp_forms: tuple[str, ...] = Field((), description="Write events' and sessions' "
                                              "times in these forms (names in normalize/"
                                              "stamp_forms.py) instead of the defaults.")
+    @field_validator("timestamp_forms")
+    @classmethod
+    def _known_forms(cls, forms: tuple[str, ...]) -> tuple[str, ...]:
+        from tributary.normalize.stamp_forms import FORMS
+
+        unknown = sorted(set(forms) - set(FORMS))
+        if unknown:
+            raise ValueError(f"unknown timestamp forms {unknown}; known: {sorted(FORMS)}")
+        return forms
+
     chaos_odd_types_rate: float = Field(0.0, ge=0, le=1, description="Share of records whose "
                                         "fields are all present but oddly typed (numbers as "
                                         "strings, integers as floats, nulls).")

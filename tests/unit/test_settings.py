@@ -33,3 +33,11 @@ def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIBUTARY_SCHEDULE_SCALE", "-1")
     with pytest.raises(ValueError, match="schedule_scale"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_unknown_timestamp_forms_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tributary.settings import DatasyncSettings
+
+    monkeypatch.setenv("TRIBUTARY_DATASYNC_TIMESTAMP_FORMS", '["iso_z", "nope"]')
+    with pytest.raises(ValueError, match=r"unknown timestamp forms \['nope'\]"):
+        DatasyncSettings()
