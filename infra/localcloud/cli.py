@@ -65,13 +65,6 @@ def stack_up(as_json: JsonFlag = False,
     except StackError as exc:
         console.print(f"[red]stack up failed:[/] {exc}")
         raise typer.Exit(1) from exc
-    settings = get_settings()
-    if reports and settings.lake_bucket in reports[0].created.get("bucket", []):
-        # A new, empty emulator: the lake lives in its memory. Rebuild it from PostgreSQL.
-        rebuilt = _relake()
-        if rebuilt and not as_json:
-            console.print(f"the emulator started empty: rebuilt {rebuilt} lake pages from "
-                          "PostgreSQL (the next ingest re-fetches; unchanged rows are skipped)")
     elapsed = time.perf_counter() - started
     if as_json:
         print(json.dumps({"elapsed_s": round(elapsed, 2),
@@ -94,10 +87,15 @@ def stack_status(as_json: JsonFlag = False) -> None:
 
 
 @stack_app.command("down")
-def stack_down() -> None:
-    """Stop every process the stack started."""
-    stopped = Stack(get_settings()).down()
+def stack_down(purge: Annotated[bool, typer.Option(
+        help="Also delete all data: objects, tables, queues, checkpoints, the database.")]
+        = False) -> None:
+    """Stop every process the stack started; its data stays for the next `stack up`."""
+    stack = Stack(get_settings())
+    stopped = stack.down()
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    if purge:
+        console.print(f"deleted: {', '.join(str(p) for p in stack.purge()) or 'no data'}")
 
 
 @stack_app.command("restart")

@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+
+from localcloud.persist import wsgi as persist
+from localcloud.persist.store import DamagedState, StateStore
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _FORWARDED_HEADERS = ("X-Amz-Invocation-Type", "X-Amz-Log-Type", "X-Amz-Client-Context")
@@ -68,12 +74,21 @@ def _make_sqs_cost_independent_of_queue_depth() -> None:
     models.SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
 
 
-def build_app(runtime_url: str) -> WsgiApp:
+def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
+    """moto behind our routes; with ``state_dir``, its state restored from there and every
+    acknowledged write kept there (see ``localcloud.persist``)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     _keep_sqs_polling_to_the_runtime()
     _make_sqs_cost_independent_of_queue_depth()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    moto_app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+    health: dict[str, Any] = {"status": "ok"}
+    if state_dir is not None:
+        store = StateStore(state_dir)
+        restored = persist.restore(moto_app, store)
+        health["restored"] = asdict(restored) | {"state": str(state_dir)}
+        moto_app = persist.persisting(moto_app, store)
+    health_body = orjson.dumps(health)
     client = httpx.Client(base_url=runtime_url, timeout=httpx.Timeout(960.0, connect=2.0))
 
     def respond(start: StartResponse, status: int, body: bytes,
@@ -85,7 +100,7 @@ def build_app(runtime_url: str) -> WsgiApp:
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/_tributary/health":
-            return respond(start, 200, b'{"status":"ok"}', [("Content-Type", "application/json")])
+            return respond(start, 200, health_body, [("Content-Type", "application/json")])
         match = INVOKE_PATH.match(path)
         if match and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -115,13 +130,19 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--runtime-url", default="http://127.0.0.1:4580")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="Keep all state here (default: in memory only).")
     args = parser.parse_args()
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import run_simple
 
-    run_simple(args.host, args.port, build_app(args.runtime_url), threaded=True,
-               request_handler=MotoRequestHandler)
+    try:
+        app = build_app(args.runtime_url, args.state_dir)
+    except DamagedState as exc:
+        print(exc, file=sys.stderr, flush=True)
+        sys.exit(3)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,7 +89,8 @@ class Stack:
         self.services: list[Service] = [
             Service("emulator", settings.emulator_port,
                     [py, "-m", "localcloud.emulator", "--host", settings.host,
-                     "--port", str(settings.emulator_port), "--runtime-url", settings.runtime_url],
+                     "--port", str(settings.emulator_port), "--runtime-url", settings.runtime_url,
+                     "--state-dir", str(self.home / "emulator")],
                     _http_ok(f"{settings.emulator_url}/_tributary/health"), "localcloud.emulator"),
         ]
         if settings.pg_is_local:
@@ -244,6 +246,20 @@ class Stack:
         _wait_port_free(self.settings.host, svc.port, 10.0)
         self._pid_file(svc).unlink(missing_ok=True)
         return True
+
+    def data_dirs(self) -> list[Path]:
+        """Where the stack keeps data (the state folder's layout is in the README)."""
+        return [self.home / "emulator", self.home / "pg"]
+
+    def purge(self) -> list[Path]:
+        """Delete every data folder of a stopped stack; returns those that existed."""
+        running = [s.name for s in self.services if self.pid(s) is not None]
+        if running:
+            raise StackError(f"still running: {', '.join(running)}; stop the stack first")
+        gone = [d for d in self.data_dirs() if d.exists()]
+        for d in gone:
+            shutil.rmtree(d)
+        return gone
 
     def down(self) -> list[str]:
         stopped = []

@@ -48,7 +48,10 @@ def resolver(title: str, prefix: str) -> APIGatewayHttpResolver:
     def _invalid(exc: RequestValidationError) -> Response[str]:
         problems = [f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', e.get('type'))}"
                     for e in exc.errors()]
-        return error(422, "; ".join(problems) or "invalid request")
+        sent = (app.current_event.headers or {}).get("content-type", "")
+        hint = "" if not sent or sent.startswith(JSON) else \
+            f" (the body was sent as {sent}; send it as {JSON})"
+        return error(422, ("; ".join(problems) or "invalid request") + hint)
 
     # Powertools decodes a base64 body as UTF-8 before validating it, and lets this escape.
     @app.exception_handler(UnicodeDecodeError)  # type: ignore[untyped-decorator]

@@ -35,7 +35,7 @@ from tributary.settings import get_settings
 
 DAY = "dt"
 _WRITER = WriterProperties(compression="ZSTD")
-_opened: dict[tuple[str | None, str], DeltaTable] = {}
+_opened: dict[tuple[str | None, str], tuple[DeltaTable, str | None]] = {}
 _clients: dict[str | None, Any] = {}
 # A checkpoint every 10 commits (default 100): reading the log is what a commit costs on the
 # emulator; 3M events took 120 s this way, 130 s with checkpoints only every 100 commits.
@@ -71,19 +71,20 @@ class Lake:
         that the commit protocol rebases anyway). A warm process keeps each table it has
         opened and reads only the commits since (a fresh load replays the log)."""
         key = (self.endpoint_url, self.uri(name))
-        cached = _opened.get(key)
-        if cached is not None and not self._exists(name):
-            del _opened[key]  # the table was deleted (say, an emulator restart emptied S3)
+        cached, born = _opened.get(key, (None, None))
+        if cached is not None and self._first_commit(name) != born:
+            del _opened[key]  # deleted, or deleted and created again: not the table we read
             cached = None
         if cached is not None:
             if latest:
                 cached.update_incremental()
             return cached
+        born = self._first_commit(name)
         try:
             table = DeltaTable(self.uri(name), storage_options=self.options)
         except TableNotFoundError:
             return None
-        _opened[key] = table
+        _opened[key] = (table, born)
         return table
 
     def append(self, name: str, data: pa.Table, partition_by: list[str], app_id: str,
@@ -122,14 +123,15 @@ class Lake:
                 "s3", endpoint_url=self.endpoint_url, region_name=self.region, **creds)
         return _clients[self.endpoint_url]
 
-    def _exists(self, name: str) -> bool:
-        """The table's first commit is still there: a cached table is not a ghost."""
+    def _first_commit(self, name: str) -> str | None:
+        """The ETag of the table's first commit (None: no table): a cached table whose first
+        commit changed is a ghost of another table."""
         try:
-            self._s3().head_object(Bucket=self.bucket,
-                                   Key=f"{name}/_delta_log/{0:020d}.json")
-            return True
+            etag: str = self._s3().head_object(
+                Bucket=self.bucket, Key=f"{name}/_delta_log/{0:020d}.json")["ETag"]
+            return etag
         except ClientError:
-            return False
+            return None
 
     def rows(self, table: DeltaTable, partitions: dict[str, str] | None = None) -> int:
         """Rows in the table (or its partitions) from the log's file statistics alone."""

@@ -1,0 +1,110 @@
+"""DynamoDB, EventBridge and SQS queue definitions kept as a journal of the calls that changed
+them: each successful mutating call is appended (before the client is answered) and the
+journal is replayed through moto at start. DynamoDB's part is then rewritten as a snapshot
+(tables and their items), so the journal stays as long as the data, not as the history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from werkzeug.test import Client
+
+from localcloud.persist.store import StateStore
+
+WsgiApp = Callable[..., Iterable[bytes]]
+MUTATING = {
+    "dynamodb": {"CreateTable", "DeleteTable", "UpdateTable", "PutItem", "UpdateItem",
+                 "DeleteItem", "BatchWriteItem", "TransactWriteItems", "UpdateTimeToLive"},
+    "events": {"PutRule", "DeleteRule", "EnableRule", "DisableRule", "PutTargets",
+               "RemoveTargets"},
+    "sqs": {"CreateQueue", "DeleteQueue", "SetQueueAttributes"},
+}
+_CONTENT = {"dynamodb": "application/x-amz-json-1.0"}
+_PREFIX = {"dynamodb": "DynamoDB_20120810", "events": "AWSEvents", "sqs": "AmazonSQS"}
+
+
+def scope(environ: dict[str, Any]) -> tuple[str, str]:
+    """(service, region) from the request's SigV4 credential scope."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        parts = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(parts) >= 5:
+            return parts[3], parts[2]
+    return "", ""
+
+
+def journaled(service: str, target: str) -> bool:
+    return target.rsplit(".", 1)[-1] in MUTATING.get(service, set())
+
+
+def call(client: Client, service: str, region: str, operation: str, body: bytes) -> Any:
+    resp = client.post("/", data=body, headers={
+        "X-Amz-Target": f"{_PREFIX[service]}.{operation}",
+        "Content-Type": _CONTENT.get(service, "application/x-amz-json-1.1"),
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/{region}/{service}/"
+                         "aws4_request, SignedHeaders=host, Signature=0"})
+    if resp.status_code >= 300:
+        raise RuntimeError(f"{service} {operation} replay failed ({resp.status_code}): "
+                           f"{resp.get_data(as_text=True)[:300]}")
+    return orjson.loads(resp.get_data()) if resp.get_data() else {}
+
+
+def replay(app: WsgiApp, store: StateStore) -> int:
+    client = Client(app)
+    entries = store.journal()
+    for where, target, body in entries:
+        service, region = where.split("@")
+        call(client, service, region, target.rsplit(".", 1)[-1], body)
+    return len(entries)
+
+
+def _tables(client: Client, region: str) -> list[tuple[str, str, bytes]]:
+    """DynamoDB in ``region`` as calls that rebuild it: create each table, put its items."""
+    out: list[tuple[str, str, bytes]] = []
+    where = f"dynamodb@{region}"
+    for name in call(client, "dynamodb", region, "ListTables", b"{}").get("TableNames", []):
+        desc = call(client, "dynamodb", region, "DescribeTable",
+                    orjson.dumps({"TableName": name}))["Table"]
+        create: dict[str, Any] = {
+            "TableName": name, "KeySchema": desc["KeySchema"],
+            "AttributeDefinitions": desc["AttributeDefinitions"],
+            "BillingMode": desc.get("BillingModeSummary", {}).get("BillingMode",
+                                                                  "PAY_PER_REQUEST")}
+        if desc.get("GlobalSecondaryIndexes"):
+            create["GlobalSecondaryIndexes"] = [
+                {k: g[k] for k in ("IndexName", "KeySchema", "Projection")}
+                for g in desc["GlobalSecondaryIndexes"]]
+        out.append((where, "CreateTable", orjson.dumps(create)))
+        ttl = call(client, "dynamodb", region, "DescribeTimeToLive",
+                   orjson.dumps({"TableName": name})).get("TimeToLiveDescription", {})
+        if ttl.get("TimeToLiveStatus") == "ENABLED":
+            out.append((where, "UpdateTimeToLive", orjson.dumps({
+                "TableName": name, "TimeToLiveSpecification": {
+                    "Enabled": True, "AttributeName": ttl["AttributeName"]}})))
+        start: dict[str, Any] | None = None
+        while True:
+            page = call(client, "dynamodb", region, "Scan", orjson.dumps(
+                {"TableName": name} | ({"ExclusiveStartKey": start} if start else {})))
+            items = page.get("Items", [])
+            for i in range(0, len(items), 25):
+                out.append((where, "BatchWriteItem", orjson.dumps({"RequestItems": {
+                    name: [{"PutRequest": {"Item": it}} for it in items[i:i + 25]]}})))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+    return out
+
+
+def compact(app: WsgiApp, store: StateStore) -> int:
+    """Rewrite DynamoDB's part of the journal as a snapshot of what it built."""
+    entries = store.journal()
+    regions = sorted({w.split("@")[1] for w, _, _ in entries if w.startswith("dynamodb@")})
+    if not regions:
+        return len(entries)
+    client = Client(app)
+    kept = [e for e in entries if not e[0].startswith("dynamodb@")]
+    snapshot = [e for r in regions for e in _tables(client, r)]
+    store.rewrite_journal(kept + snapshot)
+    return len(kept) + len(snapshot)

@@ -1,0 +1,106 @@
+"""S3 kept on disk: after each successful write the object's state in moto is copied to the
+store before the client is answered; at start the objects come back without being read (each
+is served from its file when asked for).
+
+Requests are path-style (``/<bucket>/<key>``), as the SDKs send them to a local endpoint.
+"""
+
+from __future__ import annotations
+
+import datetime
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import unquote
+
+from localcloud.persist.store import StateStore
+
+ACCOUNT = "123456789012"
+
+
+def _backend() -> Any:
+    from moto.s3.models import s3_backends
+
+    return s3_backends[ACCOUNT]["aws"]
+
+
+class FileValue:
+    """A key's bytes, read from its file each time moto reads them: restoring thousands of
+    objects opens none, and keeps no copy in memory."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+
+    def seek(self, *_: Any) -> int:
+        return 0
+
+    def read(self, *_: Any) -> bytes:
+        with open(self.path, "rb") as f:
+            data: bytes = f.read()
+        return data
+
+    def close(self) -> None:
+        pass
+
+
+def restore(store: StateStore) -> int:
+    """Buckets and objects back into moto; returns how many objects."""
+    from moto.s3.models import FakeKey
+    from moto.utilities.utils import LowercaseDict
+
+    backend = _backend()
+    for name, region in store.buckets():
+        if name not in backend.buckets:
+            backend.create_bucket(name, region)
+    restored = 0
+    for o in store.objects():
+        key = FakeKey(o.key, b"", ACCOUNT, "us-east-1", etag=o.etag, bucket_name=o.bucket)
+        key._value_buffer = FileValue(o.path)  # type: ignore[assignment]
+        key.contentsize = o.size
+        key.last_modified = datetime.datetime.fromtimestamp(o.last_modified, datetime.UTC) \
+            .replace(tzinfo=None)
+        key._metadata = LowercaseDict(o.metadata)
+        backend.buckets[o.bucket].keys[o.key] = key
+        restored += 1
+    return restored
+
+
+def _save(store: StateStore, bucket: str, key: str) -> None:
+    found = _backend().buckets.get(bucket)
+    fake = found.keys.get(key) if found is not None else None
+    if fake is None:
+        store.delete_object(bucket, key)
+        return
+    if isinstance(fake._value_buffer, FileValue):
+        return  # restored and untouched: its file is already what it holds
+    modified = fake.last_modified.replace(tzinfo=datetime.UTC).timestamp()
+    store.put_object(bucket, key, fake.value, fake.etag.strip('"'), modified,
+                     dict(fake.metadata))
+
+
+def _deleted_keys(body: bytes) -> list[str]:
+    """The keys of a multi-object delete request (``POST /<bucket>?delete``)."""
+    root = ET.fromstring(body)
+    return [el.text or "" for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Key"]
+
+
+def after_write(store: StateStore, method: str, raw_path: str, query: str, body: bytes) -> None:
+    """Mirror what a successful S3 write changed."""
+    path = unquote(raw_path.split("?", 1)[0]).lstrip("/")
+    bucket, _, key = path.partition("/")
+    if not bucket:
+        return
+    if not key:
+        if method == "PUT" and not query:
+            store.put_bucket(bucket, "us-east-1")
+        elif method == "DELETE" and not query:
+            store.delete_bucket(bucket)
+        elif method == "POST" and "delete" in query.split("&"):
+            for k in _deleted_keys(body):
+                _save(store, bucket, k)
+        return
+    params = query.split("&")
+    if any(p.startswith("uploadId=") for p in params):
+        if method == "POST":  # a multipart upload completed; its parts are not objects
+            _save(store, bucket, key)
+    elif "uploads" not in params:
+        _save(store, bucket, key)
