@@ -14,6 +14,7 @@ import argparse
 import threading
 import time
 from collections import defaultdict
+from typing import Any
 
 import httpx
 import psutil
@@ -73,6 +74,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--tight", action="store_true",
                         help="2 requests per 1 s window per endpoint, bulk feed off")
+    parser.add_argument("--restart", action="store_true",
+                        help="then time `stack up` over the full state: after `stack down`, "
+                             "and after a SIGKILL of every daemon")
     args = parser.parse_args()
     events = args.events or (200_000 if args.tight else 3_000_000)
     env = {"TRIBUTARY_DATASYNC_EVENTS": str(events),
@@ -106,6 +110,7 @@ def main() -> None:
         sampler.stop.set()
         verdicts = job.verify(settings, {"datasync"})
         health = httpx.get("http://127.0.0.1:4673/health").json()
+        restarts = _restarts(settings, stack) if args.restart else []
     finally:
         stack.down()
 
@@ -140,6 +145,53 @@ def main() -> None:
         print(f"  {endpoint:9s} allowed {int(b['allowed']):5d} of a budget of {int(b['budget']):5d}"
               f" over {int(b['windows'])} windows = {b['budget_used']:.1%} used; "
               f"429s {int(b['rejected'])}")
+
+
+    for label, seconds, restored, same in restarts:
+        print(f"== stack up over the full state, {label}: {seconds:.1f} s "
+              f"(emulator restored {restored['objects']:,} objects, "
+              f"{restored['journal_calls']:,} journaled calls, {restored['messages']} messages "
+              f"in {restored['seconds']:.2f} s); state after: {'the same' if same else 'DIFFERS'}")
+
+
+def _fingerprint(settings: Any) -> tuple[Any, ...]:
+    """Objects (key and ETag), checkpoint items and lake rows: what a restart must keep."""
+    from localcloud.config import emulator_client
+    from localcloud.ingest import lake_ids
+
+    s3 = emulator_client("s3", settings)
+    objects = sorted((o["Key"], o["ETag"]) for b in (settings.raw_bucket, settings.lake_bucket)
+                     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b)
+                     for o in page.get("Contents", []))
+    ddb = emulator_client("dynamodb", settings)
+    items = sorted(str(i) for page in ddb.get_paginator("scan").paginate(
+        TableName=settings.checkpoints_table) for i in page["Items"])
+    return objects, items, lake_ids(settings, "events")
+
+
+def _restarts(settings: Any, stack: Any) -> list[tuple[str, float, dict[str, Any], bool]]:
+    from localcloud.config import emulator_client, load_stack
+    from localcloud.deploy import Deployer
+
+    emulator_client("events", settings).disable_rule(Name="tributary-fetch-datasync")
+    time.sleep(2)  # a pass under way stops within a page
+    before = _fingerprint(settings)
+    out = []
+    for label in ("after stack down", "after SIGKILL of every daemon"):
+        if label.startswith("after stack down"):
+            stack.down()
+        else:
+            procs = [psutil.Process(s.pid) for s in stack.status() if s.pid]
+            procs += [c for p in procs for c in p.children(recursive=True)]
+            for p in procs:
+                p.kill()
+            psutil.wait_procs(procs, timeout=10)
+        t = time.perf_counter()
+        stack.up(lambda: Deployer(load_stack(settings), settings).run())  # as `stack up` does
+        took = time.perf_counter() - t
+        restored = httpx.get(f"{settings.emulator_url}/_tributary/health").json()["restored"]
+        out.append((label, took, restored, _fingerprint(settings) == before))
+    return out
 
 
 if __name__ == "__main__":

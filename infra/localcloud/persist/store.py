@@ -61,11 +61,19 @@ class StateStore:
         self.folder = folder
         self.files = folder / "objects"
         self.files.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(folder / "state.db", check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        db = folder / "state.db"
+        self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            problem = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            problem = str(exc)
+        if problem != "ok":
+            raise DamagedState(f"the emulator's state is damaged; nothing was started:\n  "
+                               f"{db}: {problem}\nrestore it, or throw the state away with "
+                               "`tributary stack down --purge`")
         self._lock = threading.Lock()
         self._seq = 0
 
