@@ -63,6 +63,21 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2
         time.sleep(every)
 
 
+def serve(routes: list[Any], port: int) -> Any:
+    """A stub partner API (Starlette routes) on ``port`` in a thread; stop it with
+    ``server.should_exit = True``."""
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=routes), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    wait_for(lambda: server.started, 10, what=f"the stub API on port {port}")
+    return server
+
+
 def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None,
                 polling: frozenset[str] = frozenset({"datasync"})
                 ) -> tuple[Cloud, pytest.MonkeyPatch]:

@@ -1,7 +1,7 @@
 """DataSync served with other numbers than ours, all within SPEC 4.1: the pipeline holds.
 
 Pages capped far below the asked limit, cursors that expire within seconds, stream tokens
-that last 12 s, 4 requests per 1 s window with 500/503s and stalls, overlapping pages, fields
+that last 10 s, 2-4 requests per 1 s window with 500/503s and stalls, overlapping pages, fields
 oddly typed, and every standard timestamp form. The run must end with exactly the valid
 upstream ids, each at its instant, in PostgreSQL and the lake.
 """
@@ -29,9 +29,11 @@ ENV = {
     "TRIBUTARY_DATASYNC_USERS": "50", "TRIBUTARY_DATASYNC_DAYS": "2",
     # asked: 5,000 per listing page and 10,000 per feed page (the defaults)
     "TRIBUTARY_DATASYNC_PAGE_CAP": "150", "TRIBUTARY_DATASYNC_FEED_PAGE_CAP": "1000",
-    "TRIBUTARY_DATASYNC_CURSOR_TTL_S": "2", "TRIBUTARY_DATASYNC_TOKEN_TTL_S": "12",
+    # Four feed partitions share 2 requests a second, so every feed cursor outlives its 1 s,
+    # and the fetch outlasts a stream token's 10 s.
+    "TRIBUTARY_DATASYNC_CURSOR_TTL_S": "1", "TRIBUTARY_DATASYNC_TOKEN_TTL_S": "10",
     "TRIBUTARY_DATASYNC_RATE_EVENTS": "4", "TRIBUTARY_DATASYNC_RATE_SESSIONS": "4",
-    "TRIBUTARY_DATASYNC_RATE_FEED": "4",
+    "TRIBUTARY_DATASYNC_RATE_FEED": "2",
     "TRIBUTARY_DATASYNC_CHAOS_ERROR_RATE": "0.05", "TRIBUTARY_DATASYNC_CHAOS_STALL_RATE": "0.03",
     "TRIBUTARY_DATASYNC_CHAOS_STALL_S": "2", "TRIBUTARY_DATASYNC_REQUEST_TIMEOUT_S": "1",
     "TRIBUTARY_DATASYNC_CHAOS_DUPLICATE_RATE": "0.3",
@@ -92,6 +94,5 @@ def test_the_faults_really_happened(cloud: Cloud,
                                     ingested: subprocess.CompletedProcess[str]) -> None:
     health = httpx.get(f"{DatasyncSettings().url}/health").json()
     assert health["chaos_errors"] > 0 and health["chaos_stalls"] > 0
-    log = (cloud.settings.home_dir / "logs" / "functions" / "tributary-fetch.log").read_text()
-    assert "cursor expired" in log
-    assert "stream token expired" in log or log.count("stream-access") > 1
+    assert health["cursors_expired"] > 0
+    assert health["tokens_issued"] > 1  # renewed before it lapsed (or after a 403)

@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from localcloud.ingest import lake_ids
-from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tests.conftest import ROOT, Cloud, serve, start_cloud
 
 pytestmark = pytest.mark.integration
 BASE = 4790
@@ -54,16 +52,11 @@ for _o in ORDERS:
 MISSING_COUPON = {o["id"] for o in ORDERS if "coupon" not in o} - UNREADABLE
 
 
-def _shop_server() -> uvicorn.Server:
+def _shop_server() -> Any:
     async def orders(request: Request) -> JSONResponse:
         return JSONResponse({"orders": ORDERS})
 
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/orders", orders)]),
-                                           host="127.0.0.1", port=SHOP_PORT,
-                                           log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    wait_for(lambda: server.started, 10, what="the shop server")
-    return server
+    return serve([Route("/orders", orders)], SHOP_PORT)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import gzip
 import json
 import math
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,14 +14,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from simulators.hallow.pull import PullApi
-from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tests.conftest import ROOT, Cloud, serve, start_cloud, wait_for
 from tributary.settings import HallowSettings
 
 pytestmark = pytest.mark.integration
@@ -66,7 +63,7 @@ BOOKS = [{"id": 978_000_000 + i, "title": f"Book {i}", "author": {"name": f"A{i 
           "pages": 100 + i, "published_s": 1_700_000_000 + i * 86_400} for i in range(333)]
 
 
-def _books_server() -> uvicorn.Server:
+def _books_server() -> Any:
     async def books(request: Request) -> JSONResponse:
         start, size = int(request.query_params["start"]), int(request.query_params["size"])
         rows = BOOKS[start:start + size]
@@ -74,12 +71,7 @@ def _books_server() -> uvicorn.Server:
         return JSONResponse({"results": rows, "paging": {
             "total": len(BOOKS), "next": start + size if more else None}})
 
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/v2/books", books)]),
-                                           host="127.0.0.1", port=BOOKS_PORT,
-                                           log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    wait_for(lambda: server.started, 10, what="the books server")
-    return server
+    return serve([Route("/v2/books", books)], BOOKS_PORT)
 
 
 @pytest.fixture(scope="module")

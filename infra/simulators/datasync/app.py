@@ -102,6 +102,8 @@ class Api:
         self.requests = 0
         self.chaos_errors = 0
         self.chaos_stalls = 0
+        self.cursors_expired = 0
+        self.tokens_issued = 0
 
     # -- cursors: opaque base64 of what the next page needs, with the time of issue ----------
     def _cursor(self, kind: str, pos: int, **extra: int) -> str:
@@ -116,6 +118,7 @@ class Api:
         except (ValueError, TypeError) as exc:
             raise BadRequest("CURSOR_INVALID", "the cursor is malformed") from exc
         if time.time() - float(state["t"]) > self.cfg.cursor_ttl_s:
+            self.cursors_expired += 1
             raise BadRequest("CURSOR_EXPIRED", "the cursor has expired; start again")
         return state
 
@@ -183,6 +186,7 @@ class Api:
         now = time.time()
         self.tokens = {t: exp for t, exp in self.tokens.items() if exp > now}
         self.tokens[token] = now + self.cfg.token_ttl_s
+        self.tokens_issued += 1
         return _json(200, {"token": token, "expiresIn": int(self.cfg.token_ttl_s)}, headers)
 
     async def feed(self, request: Request, headers: dict[str, str]) -> Response:
@@ -252,7 +256,9 @@ class Api:
                            "requests": self.requests, "allowed": self.limiter.allowed,
                            "rate_limited": self.limiter.rejected,
                            "by_endpoint": self.limiter.budget(),
-                           "chaos_errors": self.chaos_errors, "chaos_stalls": self.chaos_stalls})
+                           "chaos_errors": self.chaos_errors, "chaos_stalls": self.chaos_stalls,
+                           "cursors_expired": self.cursors_expired,
+                           "tokens_issued": self.tokens_issued})
 
     def app(self) -> Starlette:
         routes = [
