@@ -43,8 +43,8 @@ def function_environment(fn: Function, settings: Settings) -> dict[str, str]:
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
         "AWS_REGION": settings.region,
         "AWS_DEFAULT_REGION": settings.region,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_ACCESS_KEY_ID": settings.emulator_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": settings.emulator_secret_access_key.get_secret_value(),
         "AWS_ENDPOINT_URL": settings.emulator_url,
         "TZ": "UTC",
     })

@@ -104,10 +104,35 @@ def healthy(dsn: str) -> bool:
         return False
 
 
-def ensure_database(dsn: str) -> None:
+def ensure_database(dsn: str, reader_dsn: str) -> None:
+    """The database, and the query engine's read-only role in it."""
     host, port, user, password, dbname = dsn_parts(dsn)
     with psycopg.connect(host=host, port=port, user=user, password=password, dbname="postgres",
                          autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    ensure_reader(dsn, reader_dsn)
+
+
+def ensure_reader(dsn: str, reader_dsn: str) -> None:
+    """The query engine's role: it may log in and SELECT the data tables (today's and, by
+    default privileges, those created later), nothing more: no writes, no superuser
+    functions (``pg_read_file``), no ``pg_authid``."""
+    host, port, user, password, dbname = dsn_parts(dsn)
+    _, _, reader, reader_password, _ = dsn_parts(reader_dsn)
+    with psycopg.connect(host=host, port=port, user=user, password=password, dbname=dbname,
+                         autocommit=True) as conn:
+        role = sql.Identifier(reader)
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (reader,)).fetchone():
+            conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER PASSWORD {}").format(
+                role, sql.Literal(reader_password)))
+        else:
+            conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN NOSUPERUSER PASSWORD {}").format(
+                role, sql.Literal(reader_password)))
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+            sql.Identifier(dbname), role))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT "
+                             "SELECT ON TABLES TO {}").format(sql.Identifier(user), role))

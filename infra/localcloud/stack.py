@@ -100,7 +100,7 @@ class Stack:
                 "postgres", postgres.dsn_parts(dsn)[1], postgres.argv(data, dsn),
                 lambda: postgres.healthy(dsn), str(data),
                 prepare=lambda: postgres.prepare(data, dsn),
-                after_healthy=lambda: postgres.ensure_database(dsn),
+                after_healthy=lambda: postgres.ensure_database(dsn, settings.reader_dsn),
                 user=postgres.run_as(), stop_signal=signal.SIGINT))
         datasync = DatasyncSettings()  # read now: one process may run several stacks
         if datasync.is_local:  # otherwise the pipeline talks to the real (or another) server

@@ -6,9 +6,10 @@ get started. Secrets are ``SecretStr`` so they never appear in logs or reprs.
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
         SecretStr("postgresql://tributary:tributary@127.0.0.1:5433/tributary"),
         description="PostgreSQL DSN. A local host makes the stack run an embedded server.",
     )
+    emulator_access_key_id: str = Field("test", description="The credentials functions get "
+                                        "on the embedded cloud (the emulator accepts any).")
+    emulator_secret_access_key: SecretStr = SecretStr("test")
     pg_embedded: bool = Field(True, description="Start pgserver when the DSN host is local.")
     startup_timeout_s: float = 60.0
 
@@ -79,6 +83,12 @@ class Settings(BaseSettings):
     # -- query ---------------------------------------------------------------------------------
     query_max_rows: int = Field(10_000, description="Results are cut here (with a note).")
     query_timeout_s: float = Field(30.0, description="A query running longer is interrupted.")
+    query_memory_mb: int = Field(512, gt=0, description="A query needing more memory is "
+                                 "refused with a message naming this limit.")
+    query_pg_dsn: SecretStr | None = Field(
+        None, description="The role the query engine reads PostgreSQL as (SELECT on the data "
+        "tables only). Default: the DSN's user with '_reader' appended and a password derived "
+        "from the DSN's; the embedded stack creates that role.")
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -96,6 +106,15 @@ class Settings(BaseSettings):
     @property
     def runtime_url(self) -> str:
         return f"http://{self.host}:{self.runtime_port}"
+
+    @property
+    def reader_dsn(self) -> str:
+        if self.query_pg_dsn is not None:
+            return self.query_pg_dsn.get_secret_value()
+        u = urlsplit(self.pg_dsn.get_secret_value())
+        password = hashlib.sha256(f"reader:{u.password or ''}".encode()).hexdigest()[:32]
+        netloc = f"{u.username}_reader:{password}@{u.hostname}" + (f":{u.port}" if u.port else "")
+        return urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
 
     @property
     def pg_is_local(self) -> bool:

@@ -3,7 +3,10 @@
 - Each top-level prefix of the lake bucket is a table of that name, read with Hive partitions
   as columns, so filters on them skip files. A Delta table is read as the files of its latest
   commit (refreshed every couple of seconds); a plain prefix (a model) as all its Parquet.
-- PostgreSQL is attached READ_ONLY as ``pg``.
+- PostgreSQL is attached READ_ONLY as ``pg``, as a role that may only SELECT the data tables.
+- Credentials live in DuckDB's secret manager (the S3 one scoped to the lake bucket), so no
+  setting, catalog function or error message shows them.
+- A query gets a memory limit and no spilling to disk; over it, a clear refusal.
 - Only one SELECT per request runs. After setup, DuckDB's external access is switched off
   except for the lake's own prefix, and the configuration is locked, so no query can read
   local files, attach databases or turn the switch back.
@@ -60,14 +63,15 @@ def _quote(value: str) -> str:
 class Engine:
     def __init__(self, settings: Settings, s3: Any, endpoint_url: str | None) -> None:
         self.settings = settings
-        self.con = duckdb.connect(":memory:")
+        # In memory only, and no spilling: a query that needs more is refused, naming the limit.
+        self.con = duckdb.connect(":memory:", config={
+            "memory_limit": f"{settings.query_memory_mb}MB", "temp_directory": ""})
         for name in ("httpfs", "postgres_scanner"):
             self.con.execute(f"LOAD {_quote(_extension(name))}")
-        self._s3_settings(endpoint_url)
-        dsn = urlsplit(settings.pg_dsn.get_secret_value())
-        libpq = (f"host={dsn.hostname} port={dsn.port or 5432} user={dsn.username} "
-                 f"password={dsn.password or ''} dbname={dsn.path.lstrip('/')}")
-        self.con.execute(f"ATTACH {_quote(libpq)} AS pg (TYPE postgres, READ_ONLY)")
+        self._s3_secret(endpoint_url)
+        self._pg_secret()
+        # The path stays empty so that no catalog function can show a password.
+        self.con.execute("ATTACH '' AS pg (TYPE postgres, SECRET pg_reader, READ_ONLY)")
         self.s3 = s3
         self.lake = Lake(settings.lake_bucket, settings.region, endpoint_url)
         self.delta: dict[str, DeltaTable] = {}
@@ -80,19 +84,36 @@ class Engine:
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
-    def _s3_settings(self, endpoint_url: str | None) -> None:
-        opts = {"s3_region": self.settings.region}
+    def _secret(self, name: str, options: dict[str, Any]) -> None:
+        """A DuckDB secret: listed by ``duckdb_secrets()`` with its secret parts redacted,
+        never in ``duckdb_settings()``."""
+        body = ", ".join(f"{k} {v if isinstance(v, bool | int) else _quote(str(v))}"
+                         for k, v in options.items())
+        self.con.execute(f"CREATE SECRET {name} ({body})")
+
+    def _s3_secret(self, endpoint_url: str | None) -> None:
+        """Credentials for the lake bucket only (the secret's scope)."""
+        opts: dict[str, Any] = {"TYPE": "s3", "REGION": self.settings.region,
+                                "SCOPE": f"s3://{self.settings.lake_bucket}/"}
+        env = {"KEY_ID": "AWS_ACCESS_KEY_ID", "SECRET": "AWS_SECRET_ACCESS_KEY",
+               "SESSION_TOKEN": "AWS_SESSION_TOKEN"}
+        opts |= {k: os.environ[v] for k, v in env.items() if os.environ.get(v)}
         if endpoint_url:  # the local emulator
-            u = urlsplit(endpoint_url)
-            opts |= {"s3_endpoint": u.netloc, "s3_use_ssl": "false", "s3_url_style": "path",
-                     "s3_access_key_id": "test", "s3_secret_access_key": "test"}
-        else:  # Lambda's role credentials
-            opts |= {k: os.environ[v] for k, v in (
-                ("s3_access_key_id", "AWS_ACCESS_KEY_ID"),
-                ("s3_secret_access_key", "AWS_SECRET_ACCESS_KEY"),
-                ("s3_session_token", "AWS_SESSION_TOKEN")) if v in os.environ}
-        for key, value in opts.items():
-            self.con.execute(f"SET {key} = {_quote(value)}")
+            opts |= {"ENDPOINT": urlsplit(endpoint_url).netloc, "USE_SSL": False,
+                     "URL_STYLE": "path"}
+            opts.setdefault("KEY_ID", "test")
+            opts.setdefault("SECRET", "test")
+        self._secret("lake", opts)
+        # httpfs fills these settings from AWS_* in the environment, where current_setting()
+        # and duckdb_settings() would show them: the secret above is the only copy.
+        for setting in ("s3_access_key_id", "s3_secret_access_key", "s3_session_token"):
+            self.con.execute(f"SET {setting} = ''")
+
+    def _pg_secret(self) -> None:
+        dsn = urlsplit(self.settings.reader_dsn)
+        self._secret("pg_reader", {"TYPE": "postgres", "HOST": dsn.hostname or "127.0.0.1",
+                                   "PORT": dsn.port or 5432, "DATABASE": dsn.path.lstrip("/"),
+                                   "USER": dsn.username or "", "PASSWORD": dsn.password or ""})
 
     def refresh(self, force: bool = False, every_s: float = 2.0) -> None:
         """Register lake tables that appeared since (new prefixes, materialized models), and
@@ -194,6 +215,10 @@ class Engine:
         except duckdb.InterruptException:
             raise QueryError(f"query interrupted after the {self.settings.query_timeout_s:g} s "
                              "timeout") from None
+        except duckdb.OutOfMemoryException:
+            raise QueryError(f"the query needs more than its memory limit of "
+                             f"{self.settings.query_memory_mb} MB (TRIBUTARY_QUERY_MEMORY_MB): "
+                             "filter, aggregate or select fewer columns") from None
         except duckdb.Error as exc:
             raise QueryError(str(exc)) from None
         finally:
