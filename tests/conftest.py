@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from localcloud.config import emulator_client, load_stack
+from localcloud.credentials import api_token
 from localcloud.deploy import Deployer
 from localcloud.stack import Stack
 from tributary.settings import Settings
@@ -43,6 +44,11 @@ class Cloud:
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.settings.pg_dsn.get_secret_value()) as conn:
             return conn.execute(query, params).fetchall()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header every HTTP route but the webhook wants (the stack's API token)."""
+        return {"authorization": f"Bearer {api_token(self.settings)}"}
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         pages = self.client("s3").get_paginator("list_objects_v2").paginate(

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from localcloud.credentials import api_token
 from localcloud.template import Function, Template, load_template
 from tributary.settings import DatasyncSettings, HallowSettings, Settings, SnapshotsSettings
 
@@ -20,7 +21,7 @@ def stack_parameters(settings: Settings) -> dict[str, str]:
               "HallowUrl": HallowSettings().url, "SnapshotsUrl": SnapshotsSettings().url,
               "DatasyncApiKey": datasync.api_key.get_secret_value(),
               "WebhookSigningSecret": settings.webhook_signing_secret.get_secret_value()
-              if settings.webhook_signing_secret else ""}
+              if settings.webhook_signing_secret else "", "ApiToken": api_token(settings)}
     prefix = "TRIBUTARY_PARAM_"
     params.update({k[len(prefix):]: v for k, v in os.environ.items() if k.startswith(prefix)})
     return params

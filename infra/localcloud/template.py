@@ -109,6 +109,12 @@ class Schedule:
 class HttpRoute:
     method: str  # upper case, or ANY
     path: str
+    authorizer: str | None = None  # the Lambda authorizer's function name; None: public
+    identity: tuple[str, ...] = ()  # headers (lower case) the authorizer needs
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
 
 
 @dataclass(frozen=True)
@@ -325,10 +331,10 @@ def _function(
                 input=eprops.get("Input"),
             ))
         elif etype == "HttpApi":
+            raw_event = ((spec.get("Properties") or {}).get("Events") or {})[event_id]
             routes.append(HttpRoute(
-                method=str(eprops.get("Method", "ANY")).upper(),
-                path=str(eprops.get("Path", "/$default")),
-            ))
+                str(eprops.get("Method", "ANY")).upper(), str(eprops.get("Path", "/$default")),
+                *_route_auth(r, raw_event.get("Properties") or {}, ewhere)))
         else:
             raise TemplateError(f"{ewhere}.Type {etype!r} is not supported by the local runtime")
     env = (props.get("Environment") or {}).get("Variables") or {}
@@ -350,6 +356,27 @@ def _function(
         schedules=tuple(schedules),
         routes=tuple(routes),
     )
+
+
+def _route_auth(r: _Resolver, event: dict[str, Any], where: str
+                ) -> tuple[str | None, tuple[str, ...]]:
+    """A route's Lambda authorizer (function name) and identity headers, as API Gateway
+    reads them: the event's ``Auth.Authorizer``, else its ``ApiId``'s ``DefaultAuthorizer``;
+    ``NONE`` or no authorizer at all: public."""
+    api = event.get("ApiId")
+    api_id = api.get("Ref") if isinstance(api, dict) else None
+    api_props = (r.resources.get(api_id) or {}).get("Properties") or {} if api_id else {}
+    auth = api_props.get("Auth") or {}
+    name = (event.get("Auth") or {}).get("Authorizer") or auth.get("DefaultAuthorizer")
+    if not name or name == "NONE":
+        return None, ()
+    spec = (auth.get("Authorizers") or {}).get(name)
+    target = (spec or {}).get("FunctionArn")
+    if not isinstance(target, dict) or "Fn::GetAtt" not in target:
+        raise TemplateError(f"{where}: authorizer {name!r} must be declared on {api_id} with "
+                            "FunctionArn: !GetAtt <Function>.Arn")
+    headers = ((spec or {}).get("Identity") or {}).get("Headers") or []
+    return r.physical_name(target["Fn::GetAtt"][0]), tuple(str(h).lower() for h in headers)
 
 
 def _queue(r: _Resolver, logical_id: str, spec: dict[str, Any]) -> Queue:

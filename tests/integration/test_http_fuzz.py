@@ -38,12 +38,14 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 
 @pytest.fixture(scope="module")
 def query_api(cloud: Cloud) -> Any:
-    return schemathesis.openapi.from_url(f"{cloud.settings.runtime_url}/query/openapi.json")
+    return schemathesis.openapi.from_url(f"{cloud.settings.runtime_url}/query/openapi.json",
+                                         headers=cloud.auth)
 
 
 @pytest.fixture(scope="module")
 def webhook_api(cloud: Cloud) -> Any:
-    return schemathesis.openapi.from_url(f"{cloud.settings.runtime_url}/webhook/openapi.json")
+    return schemathesis.openapi.from_url(f"{cloud.settings.runtime_url}/webhook/openapi.json",
+                                         headers=cloud.auth)
 
 
 def _refusals_say_why(response: Any) -> None:
@@ -74,23 +76,24 @@ def _fuzz(api: Any, check: Callable[[Any], None]) -> int:
     return len(operations)
 
 
-def _call(case: Any) -> Any:
-    response = case.call(timeout=30)
+def _call(case: Any, cloud: Cloud) -> Any:
+    response = case.call(timeout=30, headers=cloud.auth)
     case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
     _refusals_say_why(response)
     return response
 
 
-def test_query_api_never_fails_on_bad_input(query_api: Any) -> None:
+def test_query_api_never_fails_on_bad_input(cloud: Cloud, query_api: Any) -> None:
     def check(case: Any) -> None:
-        _call(case)
+        _call(case, cloud)
 
     assert _fuzz(query_api, check) == 2
 
 
-def test_webhook_never_fails_and_keeps_nothing_it_refused(webhook_api: Any) -> None:
+def test_webhook_never_fails_and_keeps_nothing_it_refused(cloud: Cloud,
+                                                          webhook_api: Any) -> None:
     def check(case: Any) -> None:
-        response = _call(case)
+        response = _call(case, cloud)
         ids = _event_ids(case.body)
         (accepted_ids if response.status_code == 200 else refused_ids).update(ids)
 
@@ -106,8 +109,10 @@ def test_refused_requests_left_nothing_in_the_inbox(cloud: Cloud) -> None:
 
 
 def test_the_documents_describe_every_route(cloud: Cloud) -> None:
-    query = httpx.get(f"{cloud.settings.runtime_url}/query/openapi.json").json()
-    webhook = httpx.get(f"{cloud.settings.runtime_url}/webhook/openapi.json").json()
+    query = httpx.get(f"{cloud.settings.runtime_url}/query/openapi.json",
+                      headers=cloud.auth).json()
+    webhook = httpx.get(f"{cloud.settings.runtime_url}/webhook/openapi.json",
+                        headers=cloud.auth).json()
     assert set(query["paths"]) == {"/query", "/tables"}
     assert set(webhook["paths"]) == {"/webhook/events"}
     body = webhook["paths"]["/webhook/events"]["post"]["requestBody"]

@@ -46,8 +46,28 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 
 def _query(cloud: Cloud, sql: str, params: list[Any] | None = None,
            headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"{cloud.settings.runtime_url}/query", timeout=30, headers=headers,
+    return httpx.post(f"{cloud.settings.runtime_url}/query", timeout=30,
+                      headers=cloud.auth | (headers or {}),
                       json={"sql": sql, "params": params or []})
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/query"), ("GET", "/tables"),
+                                              ("GET", "/query/openapi.json"),
+                                              ("GET", "/webhook/openapi.json")])
+def test_every_route_but_the_webhook_wants_the_token(cloud: Cloud, method: str,
+                                                     path: str) -> None:
+    url = f"{cloud.settings.runtime_url}{path}"
+    body = {"sql": "SELECT 1 AS one"}
+    missing = httpx.request(method, url, json=body, timeout=30)
+    assert (missing.status_code, missing.json()) == (401, {"message": "Unauthorized"})
+    wrong = httpx.request(method, url, json=body, timeout=30,
+                          headers={"authorization": "Bearer not-the-token"})
+    assert (wrong.status_code, wrong.json()) == (403, {"message": "Forbidden"})
+    right = httpx.request(method, url, json=body, timeout=30, headers=cloud.auth)
+    assert right.status_code == 200, right.text
+    token = cloud.auth["authorization"].split()[1]
+    logs = (cloud.settings.home_dir / "logs").rglob("*.log")
+    assert not any(token in p.read_text(errors="replace") for p in logs)
 
 
 def test_join_across_lake_and_postgres_over_http_and_cli_agree(cloud: Cloud) -> None:
@@ -64,7 +84,8 @@ def test_join_across_lake_and_postgres_over_http_and_cli_agree(cloud: Cloud) -> 
 
 
 def test_tables_lists_lake_and_postgres_tables(cloud: Cloud) -> None:
-    tables = {t["name"]: t for t in httpx.get(f"{cloud.settings.runtime_url}/tables").json()[
+    tables = {t["name"]: t for t in httpx.get(f"{cloud.settings.runtime_url}/tables",
+                                                   headers=cloud.auth).json()[
         "tables"]}
     assert tables["events"]["source"] == "lake"
     assert "dt" in {c["name"] for c in tables["events"]["columns"]}  # a Hive partition column

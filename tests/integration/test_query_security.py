@@ -92,7 +92,8 @@ answers: list[str] = []
 
 @pytest.mark.parametrize(("sql", "refusal"), HOSTILE, ids=[q[:60] for q, _ in HOSTILE])
 def test_hostile_queries(cloud: Cloud, sql: str, refusal: str | None) -> None:
-    resp = httpx.post(f"{cloud.settings.runtime_url}/query", json={"sql": sql}, timeout=60)
+    resp = httpx.post(f"{cloud.settings.runtime_url}/query", json={"sql": sql}, timeout=60,
+                      headers=cloud.auth)
     answers.append(resp.text)
     for secret in _secrets(cloud):
         assert secret not in resp.text
@@ -118,6 +119,6 @@ def test_there_were_at_least_30_and_no_secret_reached_a_log(cloud: Cloud) -> Non
 def test_the_lake_and_postgres_still_answer(cloud: Cloud) -> None:
     resp = httpx.post(f"{cloud.settings.runtime_url}/query", json={
         "sql": "SELECT (SELECT count(*) FROM events) AS lake, "
-               "(SELECT count(*) FROM pg.public.events) AS pg"}, timeout=60)
+               "(SELECT count(*) FROM pg.public.events) AS pg"}, timeout=60, headers=cloud.auth)
     assert resp.status_code == 200, resp.text
     assert resp.json()["rows"] == [[2000, 2000]]

@@ -184,7 +184,34 @@ class Runtime:
         if found is None:
             return JSONResponse({"message": "Not Found"}, status_code=404)
         route, params = found
+        if route.route.authorizer:
+            denied = await self._authorize(request, route, params)
+            if denied is not None:
+                return denied
         return await self._http_event(request, route.fn, path, route.route_key, params)
+
+    async def _authorize(self, request: Request, route: CompiledRoute,
+                         params: dict[str, str] | None) -> Response | None:
+        """API Gateway's Lambda authorizer (payload 2.0, simple responses): 401 when an
+        identity header is missing, 403 when the authorizer says no; the route never runs."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if any(not headers.get(h) for h in route.route.identity):
+            return JSONResponse({"message": "Unauthorized"}, status_code=401)
+        pool = self.pools.get(str(route.route.authorizer))
+        if pool is None:
+            return JSONResponse({"message": "Internal Server Error"}, status_code=500)
+        event = apigw_event(request, b"", request.url.path, route.route_key, params) | {
+            "type": "REQUEST", "identitySource": [headers[h] for h in route.route.identity],
+            "routeArn": f"arn:aws:execute-api:{self.settings.region}:123456789012:local/"
+                        f"$default/{request.method}{request.url.path}"}
+        event.pop("body", None)
+        result = await anyio.to_thread.run_sync(lambda: pool.invoke(event, wait_s=_SYNC_WAIT_S))
+        if result.error:
+            return JSONResponse({"message": "Internal Server Error"}, status_code=500)
+        answer = result.json()
+        if not (isinstance(answer, dict) and answer.get("isAuthorized") is True):
+            return JSONResponse({"message": "Forbidden"}, status_code=403)
+        return None
 
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
