@@ -132,6 +132,7 @@ class Function:
     sqs: tuple[SqsTrigger, ...]
     schedules: tuple[Schedule, ...]
     routes: tuple[HttpRoute, ...]
+    function_url_auth: str = "AWS_IAM"  # or NONE
 
     @property
     def arn(self) -> str:
@@ -352,6 +353,7 @@ def _function(
             if "ReservedConcurrentExecutions" in props else None
         ),
         function_url="FunctionUrlConfig" in props,
+        function_url_auth=str((props.get("FunctionUrlConfig") or {}).get("AuthType", "AWS_IAM")),
         sqs=tuple(sqs),
         schedules=tuple(schedules),
         routes=tuple(routes),

@@ -276,3 +276,26 @@ def test_compacting_what_is_not_there_is_a_clear_error(cloud: Cloud) -> None:
     wrong = cloud.cli("compact", "events", "--where", "hour=09")
     assert wrong.returncode == 1 and "events is partitioned by ['dt']; not by ['hour']" in \
         wrong.stdout.replace("\n", "")
+
+
+def test_the_function_url_wants_a_sigv4_signature(cloud: Cloud) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = f"{cloud.settings.runtime_url}/lambda-url/tributary-query/query"
+    body = b'{"sql": "SELECT 42 AS answer"}'
+    headers = {"content-type": "application/json"}
+    unsigned = httpx.post(url, content=body, headers=headers, timeout=30)
+    assert unsigned.status_code == 403 and "Signature Version 4" in unsigned.json()["message"]
+
+    def signed(secret: str) -> httpx.Response:
+        request = AWSRequest("POST", url, data=body, headers=headers)
+        SigV4Auth(Credentials(cloud.settings.emulator_access_key_id, secret), "lambda",
+                  cloud.settings.region).add_auth(request)
+        return httpx.post(url, content=body, headers=dict(request.headers), timeout=30)
+
+    assert signed("not-the-secret").status_code == 403
+    good = signed(cloud.settings.emulator_secret_access_key.get_secret_value())
+    assert good.status_code == 200, good.text
+    assert good.json()["rows"] == [[42]]

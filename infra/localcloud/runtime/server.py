@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from localcloud.config import emulator_client, function_environment, load_stack
+from localcloud.runtime import sigv4
 from localcloud.runtime.http import (
     MAX_PAYLOAD_BYTES,
     CompiledRoute,
@@ -175,6 +176,14 @@ class Runtime:
         pool = self.pool(request.path_params["name"])
         if pool is None or not pool.fn.function_url:
             return JSONResponse({"message": "Forbidden"}, status_code=403)
+        if pool.fn.function_url_auth == "AWS_IAM":
+            why = sigv4.problem(request.method, str(request.url),
+                                {k.lower(): v for k, v in request.headers.items()},
+                                await request.body(), self.settings.emulator_access_key_id,
+                                self.settings.emulator_secret_access_key.get_secret_value(),
+                                self.settings.region)
+            if why:
+                return JSONResponse({"message": f"Forbidden: {why}"}, status_code=403)
         raw_path = "/" + request.path_params.get("path", "")
         return await self._http_event(request, pool.fn, raw_path, "$default", None)
 
