@@ -85,4 +85,32 @@ def validate(path: Path, region: str = "us-east-1") -> list[str]:
         return [f"SAM: {exc}"]
     matches = lint(json.dumps(cfn), config=ManualArgs(regions=[region]))
     return [f"cfn-lint {m.rule.id}: {m.message} ({'/'.join(map(str, m.path or []))})"
-            for m in matches]
+            for m in matches] + unauthenticated(path)
+
+
+def unauthenticated(path: Path) -> list[str]:
+    """HTTP routes without an authorizer and function URLs without IAM auth, unless the
+    template names them public (``Metadata.Tributary.PublicRoutes`` / ``PublicFunctionUrls``):
+    a route added without auth must be a decision, not an accident."""
+    from localcloud.template import TemplateError, load_template
+
+    try:
+        functions = load_template(path).functions
+    except TemplateError:
+        return []  # a broken template: the findings above say why
+    meta = (load_yaml(path.read_text()).get("Metadata") or {}).get("Tributary") or {}
+    public_routes = set(meta.get("PublicRoutes") or [])
+    public_urls = set(meta.get("PublicFunctionUrls") or [])
+    problems = []
+    for fn in functions:
+        for route in fn.routes:
+            if route.authorizer is None and route.key not in public_routes:
+                problems.append(f"auth: {fn.logical_id}: {route.key} has no authorizer (give "
+                                "its ApiId a DefaultAuthorizer, or list it in "
+                                "Metadata.Tributary.PublicRoutes if it authenticates itself)")
+        if fn.function_url and fn.function_url_auth != "AWS_IAM" and \
+                fn.logical_id not in public_urls:
+            problems.append(f"auth: {fn.logical_id}: its function URL has AuthType "
+                            f"{fn.function_url_auth} (use AWS_IAM, or list it in "
+                            "Metadata.Tributary.PublicFunctionUrls)")
+    return problems

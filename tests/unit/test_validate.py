@@ -47,3 +47,25 @@ def test_missing_code_folder_is_found(tmp_path: Path) -> None:
     assert validate(path) == [
         "Resources.HeartbeatSinkFunction.CodeUri: no folder 'functions/heartbeat_sink/' "
         "beside the template"]
+
+
+def test_a_route_added_without_auth_is_found(tmp_path: Path) -> None:
+    path = _copy_project(tmp_path)
+    text = (ROOT / "template.yaml").read_text()
+    anchor = "        Tables:\n          Type: HttpApi\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, "        Open:\n          Type: HttpApi\n"
+                                         "          Properties:\n"
+                                         "            Path: /open\n            Method: GET\n"
+                                         + anchor))
+    assert validate(path) == ["auth: QueryFunction: GET /open has no authorizer (give its ApiId "
+                              "a DefaultAuthorizer, or list it in Metadata.Tributary.PublicRoutes"
+                              " if it authenticates itself)"]
+
+
+def test_a_public_function_url_is_found(tmp_path: Path) -> None:
+    path = _copy_project(tmp_path)
+    text = (ROOT / "template.yaml").read_text()
+    assert "AuthType: AWS_IAM" in text
+    path.write_text(text.replace("AuthType: AWS_IAM", "AuthType: NONE"))
+    assert any("QueryFunction: its function URL has AuthType NONE" in p for p in validate(path))
