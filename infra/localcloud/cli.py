@@ -59,6 +59,17 @@ def stack_up(as_json: JsonFlag = False,
     """Start every part (reusing running ones), deploy the template, wait until healthy."""
     started = time.perf_counter()
     reports: list[DeployReport] = []
+    settings = get_settings()
+    if not settings.webhook_signing_secret or \
+            not settings.webhook_signing_secret.get_secret_value():
+        if settings.webhook_unsigned == "refuse":
+            console.print("[red]stack up refused: the webhook has no signing secret[/] (set "
+                          "TRIBUTARY_WEBHOOK_SIGNING_SECRET, or TRIBUTARY_WEBHOOK_UNSIGNED=warn)")
+            raise typer.Exit(1)
+        Console(stderr=True).print(
+            "[yellow]warning: the webhook accepts unsigned requests: anyone who can reach it "
+            "can push events. Set TRIBUTARY_WEBHOOK_SIGNING_SECRET (or "
+            "TRIBUTARY_WEBHOOK_UNSIGNED=refuse to make this an error).[/]", highlight=False)
     try:
         statuses = Stack(get_settings()).up(
             (lambda: reports.append(_deploy())) if deploy else None)
@@ -96,6 +107,59 @@ def stack_down(purge: Annotated[bool, typer.Option(
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     if purge:
         console.print(f"deleted: {', '.join(str(p) for p in stack.purge()) or 'no data'}")
+
+
+@stack_app.command("rotate-token")
+def stack_rotate_token() -> None:
+    """A new API token for the HTTP routes; the old one stops working now."""
+    from localcloud.credentials import rotate, token_path
+
+    settings = get_settings()
+    rotate(settings)
+    stack = Stack(settings)
+    runtime = stack.service("runtime")
+    if stack.pid(runtime) is not None:  # its authorizer reads the token at start
+        stack.stop(runtime)
+        stack.start(runtime)
+        stack.wait_healthy(runtime, settings.startup_timeout_s)
+    console.print(f"new API token in {token_path(settings)}")
+
+
+@app.command()
+def endpoints(as_json: JsonFlag = False) -> None:
+    """Where everything is, and how to call it (the token is read from its file, not shown)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from localcloud.credentials import token_path
+
+    settings = get_settings()
+    template = load_stack(settings)
+    dsn = urlsplit(settings.pg_dsn.get_secret_value())
+    masked = urlunsplit(dsn._replace(netloc=f"{dsn.username}:***@{dsn.hostname}:{dsn.port}"))
+    routes = [{"method": r.method, "url": f"{settings.runtime_url}{r.path}",
+               "function": fn.name,
+               "auth": "bearer token" if r.authorizer else "public (authenticates itself)"}
+              for fn in template.functions for r in fn.routes]
+    urls = [{"url": f"{settings.runtime_url}/lambda-url/{fn.name}/", "function": fn.name,
+             "auth": "SigV4" if fn.function_url_auth == "AWS_IAM" else "public"}
+            for fn in template.functions if fn.function_url]
+    token = token_path(settings)
+    curl = (f"curl -s -XPOST {settings.runtime_url}/query -H \"authorization: Bearer "
+            f"$(cat {token})\" -H 'content-type: application/json' "
+            "-d '{\"sql\": \"SELECT 42\"}'")
+    if as_json:
+        print(json.dumps({"aws": settings.emulator_url, "postgres": masked, "routes": routes,
+                          "function_urls": urls, "token_file": str(token), "curl": curl}))
+        return
+    t = Table("what", "where", "auth", title="endpoints")
+    t.add_row("AWS APIs (awslocal)", settings.emulator_url, "any credentials")
+    t.add_row("PostgreSQL", masked, "password in TRIBUTARY_PG_DSN")
+    for r in routes:
+        t.add_row(f"{r['method']} ({r['function']})", r["url"], r["auth"])
+    for u in urls:
+        t.add_row(f"function URL ({u['function']})", u["url"], u["auth"])
+    console.print(t)
+    console.print(f"API token: {token}\n{curl}", highlight=False, soft_wrap=True)
 
 
 @stack_app.command("restart")

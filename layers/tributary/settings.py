@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(1_048_576, description="Larger requests get 413.")
     webhook_signing_secret: SecretStr | None = Field(
         None, description="When set, requests must carry a valid X-Hallow-Signature.")
+    webhook_unsigned: Literal["warn", "refuse"] = Field(
+        "warn", description="With no signing secret, `stack up` warns at every start, or "
+        "refuses to start.")
     webhook_signature_tolerance_s: float = Field(300.0, description="Oldest signature accepted.")
     webhook_flush_rows: int = Field(20_000, description="Flush once this many events wait.")
     webhook_flush_age_s: float = Field(60.0, description="...or once the oldest waited this long.")

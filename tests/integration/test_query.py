@@ -299,3 +299,25 @@ def test_the_function_url_wants_a_sigv4_signature(cloud: Cloud) -> None:
     good = signed(cloud.settings.emulator_secret_access_key.get_secret_value())
     assert good.status_code == 200, good.text
     assert good.json()["rows"] == [[42]]
+
+
+def test_endpoints_give_a_working_curl_line_and_the_token_rotates(cloud: Cloud) -> None:
+    import subprocess
+
+    shown = cloud.cli("endpoints", "--json")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    old = cloud.auth["authorization"].split()[1]
+    assert old not in shown.stdout and "***" in info["postgres"]
+    assert {"method": "POST", "url": f"{cloud.settings.runtime_url}/query",
+            "function": "tributary-query", "auth": "bearer token"} in info["routes"]
+    curl = subprocess.run(info["curl"], shell=True, capture_output=True, text=True, timeout=30)
+    assert json.loads(curl.stdout)["rows"] == [[42]], curl.stdout + curl.stderr
+    rotated = cloud.cli("stack", "rotate-token")
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert cloud.auth["authorization"].split()[1] != old
+    stale = httpx.get(f"{cloud.settings.runtime_url}/tables", timeout=30,
+                      headers={"authorization": f"Bearer {old}"})
+    assert stale.status_code == 403
+    fresh = httpx.get(f"{cloud.settings.runtime_url}/tables", headers=cloud.auth, timeout=30)
+    assert fresh.status_code == 200
