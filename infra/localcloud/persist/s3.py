@@ -8,6 +8,7 @@ Requests are path-style (``/<bucket>/<key>``), as the SDKs send them to a local 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import unquote
@@ -15,6 +16,7 @@ from urllib.parse import unquote
 from localcloud.persist.store import StateStore
 
 ACCOUNT = "123456789012"
+_PATH_STYLE_HOSTS = {"localhost", "localhost.localstack.cloud"}
 
 
 def _backend() -> Any:
@@ -83,10 +85,27 @@ def _deleted_keys(body: bytes) -> list[str]:
     return [el.text or "" for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Key"]
 
 
-def after_write(store: StateStore, method: str, raw_path: str, query: str, body: bytes) -> None:
-    """Mirror what a successful S3 write changed."""
+def bucket_and_key(host: str, raw_path: str) -> tuple[str, str]:
+    """Path-style (``/<bucket>/<key>`` on an IP, ``localhost`` or an ``s3.`` host) or
+    virtual-hosted (``<bucket>.<host>/<key>``)."""
+    hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     path = unquote(raw_path.split("?", 1)[0]).lstrip("/")
+    try:
+        ipaddress.ip_address(hostname.strip("[]"))
+        virtual = False
+    except ValueError:
+        virtual = "." in hostname and hostname not in _PATH_STYLE_HOSTS and \
+            not hostname.startswith("s3.")
+    if virtual:
+        return hostname.split(".", 1)[0], path
     bucket, _, key = path.partition("/")
+    return bucket, key
+
+
+def after_write(store: StateStore, method: str, host: str, raw_path: str, query: str,
+                body: bytes) -> None:
+    """Mirror what a successful S3 write changed."""
+    bucket, key = bucket_and_key(host, raw_path)
     if not bucket:
         return
     if not key:

@@ -82,10 +82,11 @@ def persisting(app: WsgiApp, store: StateStore) -> WsgiApp:
             query = environ.get("QUERY_STRING", "")
             body = _body(environ) if "delete" in query.split("&") else b""
             raw = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
+            host = environ.get("HTTP_HOST", "")
 
             def mirror() -> None:
                 with locks["s3"]:
-                    s3.after_write(store, method, raw, query, body)
+                    s3.after_write(store, method, host, raw, query, body)
 
             return call(environ, start, mirror)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
