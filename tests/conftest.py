@@ -87,7 +87,7 @@ def serve(routes: list[Any], port: int) -> Any:
 def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None,
                 polling: frozenset[str] = frozenset({"datasync"})
                 ) -> tuple[Cloud, pytest.MonkeyPatch]:
-    """A stack on ports base..base+5; only the ``polling`` sources' schedules stay enabled,
+    """A stack on ports base..base+6; only the ``polling`` sources' schedules stay enabled,
     so a test sees no traffic from sources it does not look at."""
     hallow_port = int((extra or {}).get("TRIBUTARY_HALLOW_PORT", base_port + 4))
     env = {
@@ -101,6 +101,8 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
         "TRIBUTARY_HALLOW_PORT": str(hallow_port),
         "TRIBUTARY_HALLOW_URL": f"http://127.0.0.1:{hallow_port}",
         "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
+        "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 6}",
+        "TRIBUTARY_TIMELINE_ROWS": "2000",
         **(extra or {}),
     }
     mp = pytest.MonkeyPatch()

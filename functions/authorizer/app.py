@@ -5,5 +5,5 @@ from typing import Any
 from tributary.api.authorizer import handle
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, bool]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle(event)

@@ -11,7 +11,13 @@ from botocore.config import Config
 
 from localcloud.credentials import api_token
 from localcloud.template import Function, Template, load_template
-from tributary.settings import DatasyncSettings, HallowSettings, Settings, SnapshotsSettings
+from tributary.settings import (
+    DatasyncSettings,
+    HallowSettings,
+    Settings,
+    SnapshotsSettings,
+    TimelineSettings,
+)
 
 
 def stack_parameters(settings: Settings) -> dict[str, str]:
@@ -19,6 +25,7 @@ def stack_parameters(settings: Settings) -> dict[str, str]:
     datasync = DatasyncSettings()  # read now, not cached: one process may run several stacks
     params = {"PgDsn": settings.pg_dsn.get_secret_value(), "DatasyncUrl": datasync.url,
               "HallowUrl": HallowSettings().url, "SnapshotsUrl": SnapshotsSettings().url,
+              "TimelineUrl": TimelineSettings().url,
               "DatasyncApiKey": datasync.api_key.get_secret_value(),
               "WebhookSigningSecret": settings.webhook_signing_secret.get_secret_value()
               if settings.webhook_signing_secret else "", "ApiToken": api_token(settings)}
@@ -47,6 +54,8 @@ def function_environment(fn: Function, settings: Settings) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": settings.emulator_access_key_id,
         "AWS_SECRET_ACCESS_KEY": settings.emulator_secret_access_key.get_secret_value(),
         "AWS_ENDPOINT_URL": settings.emulator_url,
+        # The runtime is the WebSocket gateway, so it serves the management API too.
+        "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{settings.runtime_url}/_connections",
         "TZ": "UTC",
     })
     env.update(fn.environment)

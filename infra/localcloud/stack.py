@@ -23,7 +23,13 @@ import httpx
 import psutil
 
 from localcloud import postgres
-from tributary.settings import DatasyncSettings, HallowSettings, Settings, SnapshotsSettings
+from tributary.settings import (
+    DatasyncSettings,
+    HallowSettings,
+    Settings,
+    SnapshotsSettings,
+    TimelineSettings,
+)
 
 
 class StackError(RuntimeError):
@@ -112,6 +118,11 @@ class Stack:
             self.services.append(Service(
                 "snapshots", snapshots.port, [py, "-m", "simulators.snapshots"],
                 _http_ok(f"http://127.0.0.1:{snapshots.port}/health"), "simulators.snapshots"))
+        timeline = TimelineSettings()
+        if timeline.is_local:
+            self.services.append(Service(
+                "timeline", timeline.port, [py, "-m", "simulators.timeline"],
+                _http_ok(f"http://127.0.0.1:{timeline.port}/health"), "simulators.timeline"))
         self.services.append(Service(
             "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
             _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",

@@ -140,6 +140,27 @@ class Function:
 
 
 @dataclass(frozen=True)
+class SocketRoute:
+    """A route of a WebSocket API: ``$connect``, ``$disconnect``, ``$default`` or a key the
+    route selection expression picks."""
+
+    key: str
+    function: str  # the integration's function name
+    authorizer: str | None = None  # a REQUEST authorizer's function ($connect only)
+    identity: tuple[str, ...] = ()  # query string parameters the authorizer needs
+    two_way: bool = False  # the function's answer is sent back to the client
+
+
+@dataclass(frozen=True)
+class SocketApi:
+    logical_id: str
+    name: str
+    stage: str
+    selection_key: str  # the body field ``$request.body.<field>`` selects routes by
+    routes: dict[str, SocketRoute]
+
+
+@dataclass(frozen=True)
 class Template:
     path: Path
     stack_name: str
@@ -147,6 +168,7 @@ class Template:
     queues: tuple[Queue, ...]
     tables: tuple[Table, ...]
     functions: tuple[Function, ...]
+    sockets: tuple[SocketApi, ...] = ()
 
     def function(self, name: str) -> Function:
         for fn in self.functions:
@@ -220,6 +242,8 @@ class _Resolver:
                 return self.getatt(name, "QueueUrl", where)
             if self.resources[name]["Type"] == "AWS::Serverless::LayerVersion":
                 return {"LayerLogicalId": name}
+            if self.resources[name]["Type"].startswith("AWS::ApiGatewayV2::"):
+                return name  # an API Gateway id; locally the logical id is the id
             return self.physical_name(name)
         raise TemplateError(f"{where}: Ref to unknown parameter or resource {name!r}")
 
@@ -407,6 +431,61 @@ def _queue(r: _Resolver, logical_id: str, spec: dict[str, Any]) -> Queue:
     )
 
 
+_FUNCTION_IN_URI = re.compile(r":function:([^/:]+)")
+
+
+def _uri_function(uri: Any, where: str) -> str:
+    found = _FUNCTION_IN_URI.search(str(uri))
+    if not found:
+        raise TemplateError(f"{where}: expected a Lambda invocation URI, got {uri!r}")
+    return found.group(1)
+
+
+def _of_type(r: _Resolver, rtype: str) -> dict[str, dict[str, Any]]:
+    return {lid: r.resolve(spec.get("Properties") or {}, f"Resources.{lid}.Properties")
+            for lid, spec in r.resources.items() if spec.get("Type") == rtype}
+
+
+def _socket_apis(r: _Resolver) -> list[SocketApi]:
+    """WebSocket APIs (``AWS::ApiGatewayV2::Api`` with ``ProtocolType: WEBSOCKET``) with
+    their routes, Lambda integrations, REQUEST authorizers and stage."""
+    apis = {lid: p for lid, p in _of_type(r, "AWS::ApiGatewayV2::Api").items()
+            if p.get("ProtocolType") == "WEBSOCKET"}
+    integrations = _of_type(r, "AWS::ApiGatewayV2::Integration")
+    authorizers = _of_type(r, "AWS::ApiGatewayV2::Authorizer")
+    answered = {str(p.get("RouteId")) for p in
+                _of_type(r, "AWS::ApiGatewayV2::RouteResponse").values()}
+    stages = {str(p.get("ApiId")): str(p.get("StageName", "$default"))
+              for p in _of_type(r, "AWS::ApiGatewayV2::Stage").values()}
+    out = []
+    for api_id, props in apis.items():
+        expr = str(props.get("RouteSelectionExpression", ""))
+        if not expr.startswith("$request.body."):
+            raise TemplateError(f"Resources.{api_id}: RouteSelectionExpression must be "
+                                "$request.body.<field>")
+        routes = {}
+        for lid, p in _of_type(r, "AWS::ApiGatewayV2::Route").items():
+            if p.get("ApiId") != api_id:
+                continue
+            where = f"Resources.{lid}.Properties"
+            target = str(p.get("Target", "")).removeprefix("integrations/")
+            if target not in integrations:
+                raise TemplateError(f"{where}.Target must be integrations/<an Integration>")
+            fn = _uri_function(integrations[target].get("IntegrationUri"), where)
+            auth = authorizers.get(str(p.get("AuthorizerId"))) \
+                if p.get("AuthorizationType") == "CUSTOM" else None
+            identity = tuple(str(i).removeprefix("route.request.querystring.")
+                             for i in (auth or {}).get("IdentitySource") or [])
+            routes[str(p["RouteKey"])] = SocketRoute(
+                str(p["RouteKey"]), fn,
+                _uri_function(auth.get("AuthorizerUri"), where) if auth else None, identity,
+                lid in answered)
+        out.append(SocketApi(api_id, str(props.get("Name", api_id)),
+                             stages.get(api_id, "$default"),
+                             expr.removeprefix("$request.body."), routes))
+    return out
+
+
 def load_template(
     path: Path,
     *,
@@ -440,4 +519,5 @@ def load_template(
         queues=tuple(queues),
         tables=tuple(tables),
         functions=tuple(functions),
+        sockets=tuple(_socket_apis(r)),
     )

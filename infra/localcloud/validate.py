@@ -95,9 +95,10 @@ def unauthenticated(path: Path) -> list[str]:
     from localcloud.template import TemplateError, load_template
 
     try:
-        functions = load_template(path).functions
+        template = load_template(path)
     except TemplateError:
         return []  # a broken template: the findings above say why
+    functions = template.functions
     meta = (load_yaml(path.read_text()).get("Metadata") or {}).get("Tributary") or {}
     public_routes = set(meta.get("PublicRoutes") or [])
     public_urls = set(meta.get("PublicFunctionUrls") or [])
@@ -113,4 +114,11 @@ def unauthenticated(path: Path) -> list[str]:
             problems.append(f"auth: {fn.logical_id}: its function URL has AuthType "
                             f"{fn.function_url_auth} (use AWS_IAM, or list it in "
                             "Metadata.Tributary.PublicFunctionUrls)")
+    for api in template.sockets:
+        connect = api.routes.get("$connect")
+        if (connect is None or connect.authorizer is None) and \
+                f"WEBSOCKET {api.name}" not in public_routes:
+            problems.append(f"auth: {api.logical_id}: its $connect route has no authorizer "
+                            "(every WebSocket connection must be authenticated; or list "
+                            f"'WEBSOCKET {api.name}' in Metadata.Tributary.PublicRoutes)")
     return problems

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     # -- function runtime -------------------------------------------------------------------
     runtime_max_concurrency: int = Field(
-        8, description="Account-wide cap on concurrently running handlers."
+        10, description="Account-wide cap on concurrently running handlers."
     )
     runtime_default_concurrency: int = Field(
         2, description="Per-function cap when the template sets no ReservedConcurrentExecutions."
@@ -83,6 +83,23 @@ class Settings(BaseSettings):
     webhook_signature_tolerance_s: float = Field(300.0, description="Oldest signature accepted.")
     webhook_flush_rows: int = Field(20_000, description="Flush once this many events wait.")
     webhook_flush_age_s: float = Field(60.0, description="...or once the oldest waited this long.")
+
+    # -- live sources --------------------------------------------------------------------------
+    live_connections_table: str = "tributary-live-connections"
+    live_management_url: str = Field("", description="The WebSocket API's stage URL, where "
+                                     "changes are pushed to subscribers (AWS).")
+    live_lease_s: float = Field(10.0, gt=0, description="A stream holder's lease; renewed "
+                                "every fifth of it, taken over once it lapses.")
+    live_hold_s: float = Field(0.0, ge=0, description="How long a holder keeps the stream "
+                               "before handing over; 0: its function's whole timeout.")
+    live_handover_s: float = Field(30.0, gt=0, description="A holder starts its successor "
+                                   "this long before it must stop.")
+    live_batch_s: float = Field(0.02, gt=0, description="Changes arriving within this long "
+                                "are applied in one transaction.")
+    live_flush_s: float = Field(10.0, gt=0, description="Applied changes go to the raw zone "
+                                "and the lake at most this long after they were applied.")
+    live_catchup_max: int = Field(1_000, gt=0, description="A subscriber further behind "
+                                  "than this many changes in its range is told to reload.")
 
     # -- query ---------------------------------------------------------------------------------
     query_max_rows: int = Field(10_000, description="Results are cut here (with a note).")
@@ -248,6 +265,27 @@ class SnapshotsSettings(_Upstream):
     empty_rate: float = Field(0.03, ge=0, le=1, description="Share of generations that are "
                               "empty.")
     seed: int = 5
+
+
+class TimelineSettings(_Upstream):
+    """The timeline source (SPEC 4.4): where the consumer reads it, how the simulator acts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIBUTARY_TIMELINE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    url: str = Field("http://127.0.0.1:4593", description="Base URL; a local host makes the "
+                     "stack run the simulator.")
+    bind_host: str = "127.0.0.1"
+    rows: int = Field(100_000, gt=0, description="Rows in the table at start.")
+    days: int = Field(30, gt=0, description="Timestamps are now + 0 to this many days.")
+    now_s: int = Field(0, description="The 'now' rows are placed after; 0: the start time.")
+    seed: int = 13
+    tick_s: float = Field(1.0, gt=0, description="Seconds between broadcasts.")
+    max_ops: int = Field(31, ge=0, description="Each broadcast carries 0 to this many "
+                         "operations.")
+    chaos_drop_rate: float = Field(0.0, ge=0, le=1, description="Chance per broadcast that "
+                                   "a socket is dropped.")
 
 
 @lru_cache(maxsize=1)

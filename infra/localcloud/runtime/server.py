@@ -19,7 +19,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from localcloud.config import emulator_client, function_environment, load_stack
 from localcloud.runtime import sigv4
@@ -36,6 +36,7 @@ from localcloud.runtime.http import (
 from localcloud.runtime.pool import FunctionPool, Throttled, percentile
 from localcloud.runtime.schedule import Scheduler
 from localcloud.runtime.sqs import SqsPoller
+from localcloud.runtime.websocket import FunctionFailed, Gateway
 from localcloud.template import Function
 from tributary.log import get_logger
 from tributary.settings import Settings, get_settings
@@ -71,6 +72,8 @@ class Runtime:
             compile_route(fn, r) for fn in self.template.functions for r in fn.routes
         ]
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
+        self.gateway = Gateway(self.template.sockets, self._invoke_json, settings.region,
+                               f"{settings.host}:{settings.runtime_port}")
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,6 +111,18 @@ class Runtime:
 
         self._async.submit(run)
 
+    async def _invoke_json(self, name: str, event: dict[str, Any]) -> Any:
+        """Run a function for the WebSocket gateway; its answer, or FunctionFailed."""
+        pool = self.pools[name]
+        try:
+            result = await anyio.to_thread.run_sync(
+                lambda: pool.invoke(event, wait_s=_SYNC_WAIT_S))
+        except Throttled as exc:
+            raise FunctionFailed(str(exc)) from exc
+        if result.error:
+            raise FunctionFailed(result.error)
+        return result.json()
+
     def stats(self) -> dict[str, Any]:
         lat = list(self.sqs_latency_ms)
         return {
@@ -121,6 +136,7 @@ class Runtime:
                                   "pollers": p.threads, "batches": p.batches,
                                   "records": p.records} for p in self.pollers]},
             "schedules": self.scheduler.stats(),
+            "websockets": self.gateway.stats(),
         }
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -228,6 +244,9 @@ class Runtime:
             Route("/_runtime/health", self._health),
             Route("/_runtime/stats", self._stats),
             Route("/2015-03-31/functions/{name}/invocations", self._invoke_api, methods=["POST"]),
+            WebSocketRoute("/ws/{api}", self.gateway.serve),
+            Route("/_connections/@connections/{connection}", self.gateway.manage,
+                  methods=["POST", "GET", "DELETE"]),
             Route("/lambda-url/{name}", self._function_url, methods=methods),
             Route("/lambda-url/{name}/{path:path}", self._function_url, methods=methods),
             Route("/{path:path}", self._http_api, methods=methods),

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from tributary.settings import get_settings
+from tributary.sources.live import LiveSource
 from tributary.sources.spec import Source, Stream
 
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
@@ -67,6 +68,13 @@ def _field(loc: tuple[int | str, ...], doc: Any) -> str:
 
 
 def parse(text: str, where: str) -> Source:
+    found = parse_any(text, where)
+    if isinstance(found, LiveSource):
+        raise DeclarationError(f"{where}: a live source (kind: live) is not polled")
+    return found
+
+
+def parse_any(text: str, where: str) -> Source | LiveSource:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -76,19 +84,21 @@ def parse(text: str, where: str) -> Source:
                                "streams")
     doc = _expand(doc, where)
     try:
+        if doc.get("kind") == "live":
+            return LiveSource.model_validate(doc)
         return Source.model_validate(doc)
     except ValidationError as exc:
         lines = [f"{_field(e['loc'], doc)}: {e['msg']}" for e in exc.errors()]
         raise DeclarationError(f"{where}: " + "; ".join(lines)) from None
 
 
-def load_dir(folder: Path) -> dict[str, Source]:
+def load_all(folder: Path) -> dict[str, Source | LiveSource]:
     if not folder.is_dir():
         raise DeclarationError(f"{folder}: no sources folder")
-    sources: dict[str, Source] = {}
+    sources: dict[str, Source | LiveSource] = {}
     tables: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):
-        source = parse(path.read_text(), str(path))
+        source = parse_any(path.read_text(), str(path))
         if path.stem != source.name:
             raise DeclarationError(f"{path}: name: {source.name!r} must match the file name")
         for s in source.streams:
@@ -100,9 +110,28 @@ def load_dir(folder: Path) -> dict[str, Source]:
     return sources
 
 
+def load_dir(folder: Path) -> dict[str, Source]:
+    """The polled sources (live ones are in ``live_sources``)."""
+    return {k: v for k, v in load_all(folder).items() if isinstance(v, Source)}
+
+
 @lru_cache(maxsize=1)
 def sources() -> dict[str, Source]:
     return load_dir(get_settings().sources_path)
+
+
+@lru_cache(maxsize=1)
+def live_sources() -> dict[str, LiveSource]:
+    return {k: v for k, v in load_all(get_settings().sources_path).items()
+            if isinstance(v, LiveSource)}
+
+
+def live_source(name: str) -> LiveSource:
+    try:
+        return live_sources()[name]
+    except KeyError:
+        raise DeclarationError(f"no live source {name!r}; declared: "
+                               f"{sorted(live_sources())}") from None
 
 
 def source(name: str) -> Source:

@@ -1,0 +1,1 @@
+"""Live sources: keep an exact local copy of a table that broadcasts its changes."""

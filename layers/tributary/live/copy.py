@@ -1,0 +1,285 @@
+"""The local copy of a live table in PostgreSQL, and its log of applied changes.
+
+- ``<table>``: one row per upstream key, with ``_deleted`` (a tombstone: a late or repeated
+  insert cannot bring a deleted row back), ``_version``, ``_seq`` (the last change's number),
+  ``_observed_at`` (when upstream was seen in this state) and ``_content_hash``.
+- ``<table>_changes``: every change applied, numbered by ``seq`` in commit order (one
+  writer at a time, see ``fence``), so a subscriber asks for "everything after N" and "what
+  changed since T" is a query.
+- ``live_fence``: the epoch of the holder allowed to write, the flush position.
+
+A change applies only if it changes something, so applying a message twice (two holders
+overlapping) writes nothing the second time. A window read from upstream applies over rows
+not seen changing since the read was sent (``_observed_at`` < the read's start): a change that
+arrived while the window was being read still wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from tributary.live.changes import Change, Op, content_hash
+from tributary.load.tables import _TYPES
+from tributary.sources.live import ChangeStream
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    seq: int
+    op: Op
+    key: Any
+    time_s: int
+    row: dict[str, Any]
+    old: dict[str, Any] | None
+    origin: str  # stream | repair
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "op": self.op, "id": self.key, "time": self.time_s,
+                "row": self.row, "old": self.old, "origin": self.origin}
+
+
+@dataclass(slots=True)
+class _State:
+    hash: int
+    deleted: bool
+    observed_at: datetime
+    row: dict[str, Any] | None = None
+
+
+class Fenced(RuntimeError):
+    """A newer holder owns the stream: this one must stop writing."""
+
+
+def _ts(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, UTC)
+
+
+class LocalCopy:
+    def __init__(self, stream: ChangeStream, name: str) -> None:
+        self.s = stream
+        self.name = name  # "<source>/<stream>", the fence's key
+        self.data = [c for c in stream.columns if c != stream.primary_key]
+        self.t = sql.Identifier(stream.table)
+        self.log = sql.Identifier(stream.changes_table)
+
+    # -- schema ----------------------------------------------------------------------------------
+    def ensure(self, conn: psycopg.Connection[Any]) -> None:
+        """Create what is missing. The catalog is read first: DDL takes its locks even when
+        there is nothing to do, and would deadlock with the holder writing."""
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
+                             " AND EXISTS (SELECT 1 FROM pg_class WHERE relname = 'live_fence')",
+                             (self.s.table, self.s.changes_table)).fetchone()
+        if found and found[0] and conn.execute("SELECT 1 FROM live_fence WHERE stream = %s",
+                                               (self.name,)).fetchone():
+            conn.commit()
+            return
+        cols = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_TYPES[self.s.columns[c].type][0]))
+            for c in self.data)
+        key_type = sql.SQL(_TYPES[self.s.columns[self.s.primary_key].type][0])
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('live-schema'))")
+            conn.execute(sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {t} ({k} {kt} PRIMARY KEY, {cols}, "
+                "_deleted boolean NOT NULL DEFAULT false, _version integer NOT NULL DEFAULT 1, "
+                "_seq bigint, _observed_at timestamptz NOT NULL, "
+                "_updated_at timestamptz NOT NULL DEFAULT now(), _content_hash bigint NOT NULL)"
+            ).format(t=self.t, k=sql.Identifier(self.s.primary_key), kt=key_type, cols=cols))
+            conn.execute(sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {i} ON {t} ({c}, {k}) WHERE NOT _deleted").format(
+                i=sql.Identifier(f"{self.s.table}_by_time"), t=self.t,
+                c=sql.Identifier(self.s.time_column), k=sql.Identifier(self.s.primary_key)))
+            conn.execute(sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {log} (seq bigserial PRIMARY KEY, key {kt} NOT NULL,"
+                " op text NOT NULL, origin text NOT NULL, time timestamptz NOT NULL, row jsonb,"
+                " old jsonb, observed_at timestamptz NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT clock_timestamp(), message text)"
+            ).format(log=self.log, kt=key_type))
+            conn.execute("CREATE TABLE IF NOT EXISTS live_fence (stream text PRIMARY KEY, "
+                         "epoch bigint NOT NULL DEFAULT 0, flushing_to bigint NOT NULL DEFAULT 0,"
+                         " flushed bigint NOT NULL DEFAULT 0)")
+            conn.execute("INSERT INTO live_fence (stream) VALUES (%s) ON CONFLICT DO NOTHING",
+                         (self.name,))
+        conn.commit()
+
+    # -- the writer's fence ----------------------------------------------------------------------
+    def fence(self, conn: psycopg.Connection[Any], epoch: int) -> None:
+        """Inside a transaction: lock the stream for ``epoch`` (raising Fenced if a newer
+        holder has written), so writers take turns and ``seq`` follows commit order."""
+        row = conn.execute("UPDATE live_fence SET epoch = %s WHERE stream = %s AND epoch <= %s "
+                           "RETURNING epoch", (epoch, self.name, epoch)).fetchone()
+        if row is None:
+            raise Fenced(f"{self.name}: a holder newer than epoch {epoch} writes now")
+
+    # -- applying changes ------------------------------------------------------------------------
+    def _states(self, conn: psycopg.Connection[Any], keys: list[Any]) -> dict[Any, _State]:
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.data)
+        rows = conn.execute(sql.SQL(
+            "SELECT {k}, _content_hash, _deleted, _observed_at, {cols} FROM {t} "
+            "WHERE {k} = ANY(%s) FOR UPDATE").format(
+            k=sql.Identifier(self.s.primary_key), cols=cols, t=self.t), (keys,)).fetchall()
+        return {r[0]: _State(r[1], r[2], r[3], self._row(r[0], r[4:])) for r in rows}
+
+    def _row(self, key: Any, values: tuple[Any, ...]) -> dict[str, Any]:
+        row = {self.s.primary_key: key}
+        for c, v in zip(self.data, values, strict=True):
+            row[c] = int(v.timestamp()) if c == self.s.time_column else v
+        return row
+
+    def apply_changes(self, conn: psycopg.Connection[Any], epoch: int,
+                      changes: list[Change]) -> list[Applied]:
+        """Apply stream changes in order, in one transaction; returns those that changed
+        something, numbered."""
+        with conn.transaction():
+            self.fence(conn, epoch)
+            states = self._states(conn, list({c.key for c in changes}))
+            effects: list[tuple[Change, dict[str, Any] | None]] = []
+            for c in changes:
+                st = states.get(c.key)
+                h = content_hash(self.s, c.row)
+                if st is not None and (st.deleted or (c.op != "delete" and st.hash == h)):
+                    continue  # a tombstone wins; a repeat changes nothing
+                old = st.row if st is not None else c.old
+                states[c.key] = _State(h, c.op == "delete", _ts(c.received_at), c.row)
+                effects.append((c, old))
+            return self._write(conn, [(c.op, c.row, old, c.received_at, c.raw, "stream")
+                                      for c, old in effects])
+
+    def _write(self, conn: psycopg.Connection[Any],
+               effects: list[tuple[Op, dict[str, Any], dict[str, Any] | None, float, str | None,
+                                   str]], logged: bool = True) -> list[Applied]:
+        """Upsert the rows and log the changes, numbered in order (``logged=False``: a first
+        copy, which is not a change anyone follows)."""
+        if not effects:
+            return []
+        seqs = [r[0] for r in conn.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'seq')) FROM generate_series(1, %s)",
+            (self.s.changes_table, len(effects))).fetchall()] if logged else \
+            [None] * len(effects)
+        rows, log, out = {}, [], []
+        for seq, (op, row, old, observed, message, origin) in zip(seqs, effects, strict=True):
+            key, time_s = row[self.s.primary_key], int(row[self.s.time_column])
+            rows[key] = (key, *self._values(row), op == "delete", seq, _ts(observed),
+                         content_hash(self.s, row))
+            log.append((seq, key, op, origin, _ts(time_s), orjson.dumps(row).decode(),
+                        orjson.dumps(old).decode() if old is not None else None, _ts(observed),
+                        message))
+            out.append(Applied(seq or 0, op, key, time_s, row, old, origin))
+        self._upsert(conn, list(rows.values()))
+        if not logged:
+            return []
+        with conn.cursor().copy(sql.SQL(
+                "COPY {log} (seq, key, op, origin, time, row, old, observed_at, message) "
+                "FROM STDIN").format(log=self.log)) as cp:
+            for entry in log:
+                cp.write_row(entry)
+        return out
+
+    def _values(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(_ts(row[c]) if c == self.s.time_column else row.get(c) for c in self.data)
+
+    def _columns(self) -> list[str]:
+        return [self.s.primary_key, *self.data, "_deleted", "_seq", "_observed_at",
+                "_content_hash"]
+
+    def _upsert(self, conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
+        cols = self._columns()
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+        stage = sql.Identifier(f"_stage_{self.s.table}")
+        conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {s} AS SELECT {n} FROM {t} "
+                             "WITH NO DATA").format(s=stage, n=names, t=self.t))
+        with conn.cursor().copy(sql.SQL("COPY {s} ({n}) FROM STDIN").format(
+                s=stage, n=names)) as cp:
+            for r in rows:
+                cp.write_row(r)
+        sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                                  for c in cols[1:])
+        conn.execute(sql.SQL(
+            "INSERT INTO {t} ({n}) SELECT {n} FROM {s} ON CONFLICT ({k}) DO UPDATE SET {sets}, "
+            "_version = {t}._version + 1, _updated_at = now()").format(
+            t=self.t, n=names, s=stage, k=sql.Identifier(self.s.primary_key), sets=sets))
+        conn.execute(sql.SQL("TRUNCATE {s}").format(s=stage))
+
+    # -- applying a window read from upstream ----------------------------------------------------
+    def apply_window(self, conn: psycopg.Connection[Any], epoch: int, start: int, stop: int,
+                     rows: list[dict[str, Any]], read_at: float, origin: str
+                     ) -> tuple[list[Applied], int]:
+        """Make the copy of ``[start, stop)`` what upstream answered at ``read_at``, except
+        rows seen changing since. Returns the changes (logged unless this is the window's
+        first copy into an empty range) and how many rows were written."""
+        with conn.transaction():
+            self.fence(conn, epoch)
+            have = self._window(conn, start, stop)
+            if not have and origin == "copy":
+                self._copy_in(conn, rows, read_at)
+                return [], len(rows)
+            read = _ts(read_at)
+            effects: list[tuple[Op, dict[str, Any], dict[str, Any] | None, float, str | None,
+                                str]] = []
+            seen = set()
+            for row in rows:
+                key = row[self.s.primary_key]
+                seen.add(key)
+                st = have.get(key)
+                if st is not None and (st.observed_at >= read or (
+                        not st.deleted and st.hash == content_hash(self.s, row))):
+                    continue
+                op: Op = "mutate" if st is not None and not st.deleted else "insert"
+                effects.append((op, row, None, read_at, None, origin))
+            for key, st in have.items():
+                if key not in seen and not st.deleted and st.observed_at < read:
+                    effects.append(("delete", self._one(conn, key), None, read_at, None,
+                                    origin))
+            return self._write(conn, effects, logged=origin != "copy"), len(effects)
+
+    def _window(self, conn: psycopg.Connection[Any], start: int, stop: int
+                ) -> dict[Any, _State]:
+        found = conn.execute(sql.SQL(
+            "SELECT {k}, _content_hash, _deleted, _observed_at FROM {t} "
+            "WHERE {c} >= %s AND {c} < %s FOR UPDATE").format(
+            k=sql.Identifier(self.s.primary_key), t=self.t,
+            c=sql.Identifier(self.s.time_column)), (_clamp(start), _clamp(stop))).fetchall()
+        return {r[0]: _State(r[1], r[2], r[3]) for r in found}
+
+    def _one(self, conn: psycopg.Connection[Any], key: Any) -> dict[str, Any]:
+        return self._states(conn, [key])[key].row or {}
+
+    def _copy_in(self, conn: psycopg.Connection[Any], rows: list[dict[str, Any]],
+                 read_at: float) -> None:
+        """A window's first copy into an empty range: COPY straight into the table."""
+        observed = _ts(read_at)
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in self._columns())
+        with conn.cursor().copy(sql.SQL("COPY {t} ({n}) FROM STDIN").format(
+                t=self.t, n=names)) as cp:
+            for row in rows:
+                cp.write_row((row[self.s.primary_key], *self._values(row), False, None,
+                              observed, content_hash(self.s, row)))
+
+    # -- reading the log ---------------------------------------------------------------------------
+    def last_seq(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(sql.SQL("SELECT coalesce(max(seq), 0) FROM {log}").format(
+            log=self.log)).fetchone()
+        return int(row[0]) if row else 0
+
+    def changes_after(self, conn: psycopg.Connection[Any], after: int, start: int, stop: int,
+                      limit: int) -> list[Applied] | None:
+        """Changes numbered after ``after`` to rows in ``[start, stop)``, oldest first; None
+        when there are more than ``limit`` (the subscriber reloads instead)."""
+        rows = conn.execute(sql.SQL(
+            "SELECT seq, op, key, time, row, old, origin FROM {log} WHERE seq > %s "
+            "AND time >= %s AND time < %s ORDER BY seq LIMIT %s").format(log=self.log),
+            (after, _clamp(start), _clamp(stop), limit + 1)).fetchall()
+        if len(rows) > limit:
+            return None
+        return [Applied(r[0], r[1], r[2], int(r[3].timestamp()), r[4], r[5], r[6]) for r in rows]
+
+
+def _clamp(epoch_s: int) -> datetime:
+    """Open-ended windows use huge bounds; a datetime holds years 1 to 9999."""
+    return _ts(max(-62_000_000_000, min(epoch_s, 253_000_000_000)))

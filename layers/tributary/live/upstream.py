@@ -1,0 +1,135 @@
+"""Talking to a live source: windows of rows over HTTP, changes over a WebSocket.
+
+The socket is read by a thread that reconnects with backoff (jittered, capped) and puts into
+one queue, in arrival order, every message with its arrival time, and a ``Connected`` marker
+at every (re)connect, which tells the consumer a gap may lie behind it.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
+
+from tributary.log import get_logger
+from tributary.sources.live import LiveSource
+
+log = get_logger("live.upstream")
+OPEN_START, OPEN_STOP = -(2**53), 2**53  # the open ends of the window plan
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    text: str
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    at: float
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: int
+    stop: int
+    rows: list[dict[str, Any]]
+    body: bytes
+    etag: str | None
+    read_at: float  # when the request was sent: the rows are at least this fresh
+
+
+def plan(source: LiveSource, now_s: float) -> list[tuple[int, int]]:
+    """Windows aligned to ``window_s`` over now + ``plan_s``, plus both open ends."""
+    s = source.stream
+    w = s.window_s
+    first = int((now_s + s.plan_s[0]) // w) * w
+    last = -int(-(now_s + s.plan_s[1]) // w) * w
+    edges = list(range(first, last + 1, w))
+    return [(OPEN_START, first), *zip(edges, edges[1:], strict=False), (last, OPEN_STOP)]
+
+
+class Upstream:
+    def __init__(self, source: LiveSource) -> None:
+        self.source = source
+        self.http = httpx.Client(base_url=source.base_url, timeout=source.timeout_s,
+                                 headers=_auth(source))
+
+    def window(self, start: int, stop: int, attempts: int = 5) -> Window:
+        s = self.source.stream
+        for attempt in range(attempts):
+            read_at = time.time()
+            try:
+                resp = self.http.get(s.endpoint, params={s.start_param: start,
+                                                         s.stop_param: stop})
+                if resp.status_code < 500 and resp.status_code != 429:
+                    resp.raise_for_status()
+                    rows = orjson.loads(resp.content)
+                    if not isinstance(rows, list):
+                        raise ValueError(f"{s.endpoint}: expected a JSON list of rows")
+                    return Window(start, stop, rows, resp.content, resp.headers.get("etag"),
+                                  read_at)
+                why = f"HTTP {resp.status_code}"
+            except (httpx.TransportError, orjson.JSONDecodeError) as exc:
+                why = str(exc)
+            log.warning("window read failed; retrying", extra={
+                "start": start, "stop": stop, "attempt": attempt + 1, "error": why})
+            time.sleep(min(5.0, 0.2 * 2**attempt) * random.random())
+        raise RuntimeError(f"{s.endpoint} [{start}, {stop}): failed {attempts} times")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _auth(source: LiveSource) -> dict[str, str]:
+    a = source.auth
+    if a.kind == "header":
+        return {a.header: a.secret.get_secret_value()}
+    if a.kind == "bearer":
+        return {"Authorization": f"Bearer {a.secret.get_secret_value()}"}
+    return {}
+
+
+class Listener(threading.Thread):
+    """Reads the change stream into ``inbox`` until ``stop`` is set."""
+
+    def __init__(self, source: LiveSource, inbox: queue.Queue[Message | Connected],
+                 stop: threading.Event) -> None:
+        super().__init__(daemon=True, name=f"listen-{source.name}")
+        self.url = source.socket_url
+        self.headers = _auth(source)
+        self.inbox = inbox
+        self.stop = stop
+        self.connects = 0
+        self.drops = 0
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                with connect(self.url, additional_headers=self.headers, open_timeout=10,
+                             ping_interval=5, ping_timeout=10, max_size=2**22) as ws:
+                    self.connects += 1
+                    failures = 0
+                    self.inbox.put(Connected(time.time(), self.connects))
+                    while not self.stop.is_set():
+                        try:
+                            text = ws.recv(timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        self.inbox.put(Message(str(text), time.time()))
+            except (OSError, WebSocketException) as exc:
+                self.drops += 1
+                failures += 1
+                log.warning("change stream dropped; reconnecting", extra={
+                    "url": self.url, "error": str(exc), "failures": failures})
+                self.stop.wait(min(5.0, 0.1 * 2**failures) * (0.5 + random.random() / 2))
