@@ -17,6 +17,7 @@ from rich.table import Table
 from localcloud.config import emulator_client, load_stack
 from localcloud.deploy import Deployer, DeployReport
 from localcloud.stack import Stack, StackError, Status
+from localcloud.template import SocketRoute
 from tributary.settings import get_settings
 
 app = typer.Typer(help="Tributary: own copies of your third-party data.", no_args_is_help=True,
@@ -125,6 +126,9 @@ def stack_rotate_token() -> None:
     console.print(f"new API token in {token_path(settings)}")
 
 
+_NO_ROUTE = SocketRoute("", "")
+
+
 @app.command()
 def endpoints(as_json: JsonFlag = False) -> None:
     """Where everything is, and how to call it (the token is read from its file, not shown)."""
@@ -143,13 +147,19 @@ def endpoints(as_json: JsonFlag = False) -> None:
     urls = [{"url": f"{settings.runtime_url}/lambda-url/{fn.name}/", "function": fn.name,
              "auth": "SigV4" if fn.function_url_auth == "AWS_IAM" else "public"}
             for fn in template.functions if fn.function_url]
+    ws_base = "ws" + settings.runtime_url.removeprefix("http")
+    sockets = [{"url": f"{ws_base}/ws/{api.name}", "routes": sorted(api.routes),
+                "auth": "?token=<API token>" if (api.routes.get("$connect") or
+                                                  _NO_ROUTE).authorizer else "public"}
+               for api in template.sockets]
     token = token_path(settings)
     curl = (f"curl -s -XPOST {settings.runtime_url}/query -H \"authorization: Bearer "
             f"$(cat {token})\" -H 'content-type: application/json' "
             "-d '{\"sql\": \"SELECT 42\"}'")
     if as_json:
         print(json.dumps({"aws": settings.emulator_url, "postgres": masked, "routes": routes,
-                          "function_urls": urls, "token_file": str(token), "curl": curl}))
+                          "function_urls": urls, "websockets": sockets,
+                          "token_file": str(token), "curl": curl}))
         return
     t = Table("what", "where", "auth", title="endpoints")
     t.add_row("AWS APIs (awslocal)", settings.emulator_url, "any credentials")
@@ -158,6 +168,8 @@ def endpoints(as_json: JsonFlag = False) -> None:
         t.add_row(f"{r['method']} ({r['function']})", r["url"], r["auth"])
     for u in urls:
         t.add_row(f"function URL ({u['function']})", u["url"], u["auth"])
+    for w in sockets:
+        t.add_row(f"WebSocket ({', '.join(w['routes'])})", str(w["url"]), str(w["auth"]))
     console.print(t)
     console.print(f"API token: {token}\n{curl}", highlight=False, soft_wrap=True)
 
@@ -317,9 +329,11 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
 
 def _set_polling(source: str, enabled: bool) -> None:
     from tributary.extract.fetch import schedule_rule
-    from tributary.sources.loader import source as declared
+    from tributary.sources import loader
 
-    rule = schedule_rule(declared(source).name)
+    if source not in loader.live_sources():
+        loader.source(source)  # a clear error for an unknown source
+    rule = schedule_rule(source)
     events = emulator_client("events", get_settings())
     (events.enable_rule if enabled else events.disable_rule)(Name=rule)
     state = events.describe_rule(Name=rule)["State"]

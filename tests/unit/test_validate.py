@@ -63,6 +63,17 @@ def test_a_route_added_without_auth_is_found(tmp_path: Path) -> None:
                               " if it authenticates itself)"]
 
 
+def test_a_websocket_connect_without_authorizer_is_found(tmp_path: Path) -> None:
+    path = _copy_project(tmp_path)
+    text = (ROOT / "template.yaml").read_text()
+    anchor = "      AuthorizationType: CUSTOM\n      AuthorizerId: !Ref LiveApiAuthorizer\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, ""))
+    assert validate(path) == ["auth: LiveApi: its $connect route has no authorizer (every "
+                              "WebSocket connection must be authenticated; or list 'WEBSOCKET "
+                              "tributary-live' in Metadata.Tributary.PublicRoutes)"]
+
+
 def test_a_public_function_url_is_found(tmp_path: Path) -> None:
     path = _copy_project(tmp_path)
     text = (ROOT / "template.yaml").read_text()

@@ -110,6 +110,8 @@ class Consumer:
     # -- the loop ----------------------------------------------------------------------------------
     def run(self, predecessor: str | None) -> dict[str, Any]:
         self.copy.ensure(self.conn)
+        if self.paused(self.source.name):
+            return {"stream": self.name, "result": "paused"}
         first = self.take(predecessor)
         if first is None:
             return {"stream": self.name, "result": "held by another holder"}
