@@ -15,7 +15,7 @@ __all__ = ["ROOT", "fresh_stack", "percentile"]
 
 def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
                 polling: frozenset[str] = frozenset()) -> Any:
-    """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +5, with
+    """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +6, with
     only the ``polling`` sources' schedules enabled (no background traffic in a benchmark).
 
     Returns ``(settings, stack)``; callers stop it with ``stack.down()``.
@@ -29,6 +29,8 @@ def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
         "TRIBUTARY_HALLOW_PORT": str(base_port + 4), "TRIBUTARY_HALLOW_PUSH": "false",
         "TRIBUTARY_HALLOW_URL": f"http://127.0.0.1:{base_port + 4}",
         "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
+        "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 6}",
+        "TRIBUTARY_TIMELINE_ROWS": "2000",
         **(env or {}),
     })
     from localcloud.config import emulator_client, load_stack

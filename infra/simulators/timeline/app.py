@@ -3,8 +3,8 @@
 Each tick (a second by default) 0 to ``max_ops`` operations are applied to the table and sent
 to every socket on ``/data``. Broadcast only: no sequence numbers, no replay, and whatever a
 client sends is ignored. With ``chaos_drop_rate`` a socket is dropped now and then.
-``POST /control {"paused": true}`` holds the operations (tests and benchmarks use it to let
-a copy settle); ``/stats`` counts what was sent and dropped.
+``POST /control`` holds the operations (``{"paused": true}``: tests let a copy settle), sets
+the rate, or drops every socket; ``/stats`` counts what was sent and dropped.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class Timeline:
         self.chaos = np.random.default_rng(cfg.seed + 1)
         self.sockets: set[WebSocket] = set()
         self.paused = False
+        self.max_ops, self.tick_s = cfg.max_ops, cfg.tick_s
         self.stats = {"ticks": 0, "operations": 0, "messages_sent": 0, "drops": 0,
                       "connections": 0, "data_requests": 0, "not_modified": 0}
 
@@ -58,9 +59,19 @@ class Timeline:
         return Response(body, 200, headers={"ETag": etag}, media_type="application/json")
 
     async def control(self, request: Request) -> Response:
+        """``paused``, ``max_ops``, ``tick_s`` (a burst, say), ``drop`` (every socket now)."""
         body = orjson.loads(await request.body() or b"{}")
         self.paused = bool(body.get("paused", self.paused))
-        return JSONResponse({"paused": self.paused})
+        self.max_ops = int(body.get("max_ops", self.max_ops))
+        self.tick_s = float(body.get("tick_s", self.tick_s))
+        if body.get("drop"):
+            for ws in list(self.sockets):
+                self.sockets.discard(ws)
+                self.stats["drops"] += 1
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1011)
+        return JSONResponse({"paused": self.paused, "max_ops": self.max_ops,
+                             "tick_s": self.tick_s})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -84,11 +95,11 @@ class Timeline:
 
     async def broadcast(self) -> None:
         while True:
-            await asyncio.sleep(self.cfg.tick_s)
+            await asyncio.sleep(self.tick_s)
             if self.paused:
                 continue
             self.stats["ticks"] += 1
-            count = int(self.table.rng.integers(0, self.cfg.max_ops + 1))
+            count = int(self.table.rng.integers(0, self.max_ops + 1))
             ops = self.table.operations(count, int(time.time()))
             self.stats["operations"] += len(ops)
             texts = [orjson.dumps(op).decode() for op in ops]

@@ -69,6 +69,7 @@ class Consumer:
         self.windows: list[tuple[int, int]] = []
         self.copied: set[int] = set()
         self.rotation = 0
+        self.repairing_since: float | None = None  # when the last full read began
         self.counts = {"messages": 0, "applied": 0, "bad_messages": 0, "windows_copied": 0,
                        "rows_copied": 0, "windows_repaired": 0, "rows_repaired": 0,
                        "reconnects": 0, "flushed": 0, "pushed": 0}
@@ -219,6 +220,7 @@ class Consumer:
         queued = {a for a, _, _ in self.todo}
         self.todo.extend((a, b, "repair") for a, b in self.windows
                          if a in self.copied and a not in queued)
+        self.repairing_since = self.repairing_since or marker.at
         log.info("change stream connected; repairing", extra={
             "stream": self.name, "connect": marker.attempt, "windows": len(self.todo)})
 
@@ -235,6 +237,11 @@ class Consumer:
         for fut, origin in [f for f in self.in_flight if f[0].done()]:
             self.in_flight.remove((fut, origin))
             self._apply_window(epoch, fut.result(), origin)
+            if not (self.todo or self.in_flight) and self.repairing_since is not None:
+                log.info("windows read again", extra={
+                    "stream": self.name, "seconds": round(time.time() - self.repairing_since,
+                                                          3)})
+                self.repairing_since = None
         while self.todo and len(self.in_flight) < 2:
             a, b, origin = self.todo.popleft()
             self.in_flight.append((self.reads.submit(self.upstream.window, a, b), origin))
