@@ -34,13 +34,6 @@ class Change:
     received_at: float  # epoch seconds
 
 
-def content_hash(stream: ChangeStream, row: dict[str, Any]) -> int:
-    """A signed 64-bit hash of every column but the key (what a repair compares)."""
-    values = [row.get(c) for c in stream.columns if c != stream.primary_key]
-    digest = hashlib.blake2b(orjson.dumps(values), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _row(stream: ChangeStream, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadMessage(f"expected a row object, got {type(value).__name__}")

@@ -176,7 +176,8 @@ class Consumer:
 
     def _drain(self, batch_s: float) -> list[Message | Connected]:
         try:
-            items = [self.inbox.get(timeout=0.2)]
+            # Windows being read: come back soon to apply them; else wait for the socket.
+            items = [self.inbox.get(timeout=0.01 if self.in_flight else 0.2)]
         except queue.Empty:
             return []
         deadline = time.monotonic() + batch_s
@@ -234,7 +235,8 @@ class Consumer:
                 self.todo.append((a, b, "repair"))
 
     def _windows(self, epoch: int) -> None:
-        for fut, origin in [f for f in self.in_flight if f[0].done()]:
+        # One window per turn of the loop: changes waiting on the socket go between.
+        for fut, origin in [f for f in self.in_flight if f[0].done()][:1]:
             self.in_flight.remove((fut, origin))
             self._apply_window(epoch, fut.result(), origin)
             if not (self.todo or self.in_flight) and self.repairing_since is not None:
@@ -249,11 +251,11 @@ class Consumer:
     def _apply_window(self, epoch: int, w: Window, origin: str) -> None:
         if origin == "copy":
             self._land(w)
-        applied, written = self.copy.apply_window(self.conn, epoch, w.start, w.stop, w.rows,
+        applied, written = self.copy.apply_window(self.conn, epoch, w.start, w.stop, w.csv,
                                                   w.read_at, origin)
         self._publish(applied)
         if origin == "copy":
-            self.holder.mark_copied(w.start, w.stop, len(w.rows))
+            self.holder.mark_copied(w.start, w.stop, w.rows)
             self.copied.add(w.start)
             self.counts["windows_copied"] += 1
             self.counts["rows_copied"] += written

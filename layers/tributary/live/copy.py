@@ -24,7 +24,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from tributary.live.changes import Change, Op, content_hash
+from tributary.live.changes import Change, Op
 from tributary.load.tables import _TYPES
 from tributary.sources.live import ChangeStream
 
@@ -46,7 +46,6 @@ class Applied:
 
 @dataclass(slots=True)
 class _State:
-    hash: int
     deleted: bool
     observed_at: datetime
     row: dict[str, Any] | None = None
@@ -92,7 +91,7 @@ class LocalCopy:
                 "_updated_at timestamptz NOT NULL DEFAULT now(), _content_hash bigint NOT NULL)"
             ).format(t=self.t, k=sql.Identifier(self.s.primary_key), kt=key_type, cols=cols))
             conn.execute(sql.SQL(
-                "CREATE INDEX IF NOT EXISTS {i} ON {t} ({c}, {k}) WHERE NOT _deleted").format(
+                "CREATE INDEX IF NOT EXISTS {i} ON {t} ({c}, {k})").format(
                 i=sql.Identifier(f"{self.s.table}_by_time"), t=self.t,
                 c=sql.Identifier(self.s.time_column), k=sql.Identifier(self.s.primary_key)))
             conn.execute(sql.SQL(
@@ -121,10 +120,10 @@ class LocalCopy:
     def _states(self, conn: psycopg.Connection[Any], keys: list[Any]) -> dict[Any, _State]:
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.data)
         rows = conn.execute(sql.SQL(
-            "SELECT {k}, _content_hash, _deleted, _observed_at, {cols} FROM {t} "
+            "SELECT {k}, _deleted, _observed_at, {cols} FROM {t} "
             "WHERE {k} = ANY(%s) FOR UPDATE").format(
             k=sql.Identifier(self.s.primary_key), cols=cols, t=self.t), (keys,)).fetchall()
-        return {r[0]: _State(r[1], r[2], r[3], self._row(r[0], r[4:])) for r in rows}
+        return {r[0]: _State(r[1], r[2], self._row(r[0], r[3:])) for r in rows}
 
     def _row(self, key: Any, values: tuple[Any, ...]) -> dict[str, Any]:
         row = {self.s.primary_key: key}
@@ -142,11 +141,10 @@ class LocalCopy:
             effects: list[tuple[Change, dict[str, Any] | None]] = []
             for c in changes:
                 st = states.get(c.key)
-                h = content_hash(self.s, c.row)
-                if st is not None and (st.deleted or (c.op != "delete" and st.hash == h)):
+                if st is not None and (st.deleted or (c.op != "delete" and st.row == c.row)):
                     continue  # a tombstone wins; a repeat changes nothing
                 old = st.row if st is not None else c.old
-                states[c.key] = _State(h, c.op == "delete", _ts(c.received_at), c.row)
+                states[c.key] = _State(c.op == "delete", _ts(c.received_at), c.row)
                 effects.append((c, old))
             return self._write(conn, [(c.op, c.row, old, c.received_at, c.raw, "stream")
                                       for c, old in effects])
@@ -165,8 +163,7 @@ class LocalCopy:
         rows, log, out = {}, [], []
         for seq, (op, row, old, observed, message, origin) in zip(seqs, effects, strict=True):
             key, time_s = row[self.s.primary_key], int(row[self.s.time_column])
-            rows[key] = (key, *self._values(row), op == "delete", seq, _ts(observed),
-                         content_hash(self.s, row))
+            rows[key] = (key, *self._values(row), op == "delete", seq, _ts(observed))
             log.append((seq, key, op, origin, _ts(time_s), orjson.dumps(row).decode(),
                         orjson.dumps(old).decode() if old is not None else None, _ts(observed),
                         message))
@@ -185,8 +182,7 @@ class LocalCopy:
         return tuple(_ts(row[c]) if c == self.s.time_column else row.get(c) for c in self.data)
 
     def _columns(self) -> list[str]:
-        return [self.s.primary_key, *self.data, "_deleted", "_seq", "_observed_at",
-                "_content_hash"]
+        return [self.s.primary_key, *self.data, "_deleted", "_seq", "_observed_at"]
 
     def _upsert(self, conn: psycopg.Connection[Any], rows: list[tuple[Any, ...]]) -> None:
         cols = self._columns()
@@ -201,65 +197,126 @@ class LocalCopy:
         sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
                                   for c in cols[1:])
         conn.execute(sql.SQL(
-            "INSERT INTO {t} ({n}) SELECT {n} FROM {s} ON CONFLICT ({k}) DO UPDATE SET {sets}, "
+            "INSERT INTO {t} ({n}, _content_hash) SELECT {n}, {h} FROM {s} s "
+            "ON CONFLICT ({k}) DO UPDATE SET {sets}, _content_hash = EXCLUDED._content_hash, "
             "_version = {t}._version + 1, _updated_at = now()").format(
-            t=self.t, n=names, s=stage, k=sql.Identifier(self.s.primary_key), sets=sets))
+            t=self.t, n=names, s=stage, k=sql.Identifier(self.s.primary_key), sets=sets,
+            h=self._hash("s", False)))
         conn.execute(sql.SQL("TRUNCATE {s}").format(s=stage))
 
     # -- applying a window read from upstream ----------------------------------------------------
+    def _sqlrow(self, alias: str, staged: bool) -> sql.Composable:
+        """A row as JSON (the time column as epoch seconds), from the table or the stage."""
+        parts: list[sql.Composable] = []
+        for c in self.s.columns:
+            col = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c))
+            if c == self.s.time_column and not staged:
+                col = sql.SQL("extract(epoch FROM {})::bigint").format(col)
+            parts += [sql.Literal(c), col]
+        return sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(parts))
+
+    def _hash(self, alias: str, staged: bool) -> sql.Composable:
+        """The content hash (every column but the key), the same for both sides."""
+        parts: list[sql.Composable] = []
+        for c in self.data:
+            col = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(c))
+            if c == self.s.time_column and not staged:
+                col = sql.SQL("extract(epoch FROM {})::bigint").format(col)
+            parts.append(col)
+        return sql.SQL("hashtextextended(jsonb_build_array({})::text, 0)").format(
+            sql.SQL(", ").join(parts))
+
+    def _stage(self, conn: psycopg.Connection[Any], csv: bytes) -> sql.Identifier:
+        win = sql.Identifier(f"_win_{self.s.table}")
+        cols = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(
+                "bigint" if c == self.s.time_column else _TYPES[self.s.columns[c].type][0]))
+            for c in self.s.columns)
+        conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(win, cols))
+        conn.execute(sql.SQL("TRUNCATE {}").format(win))
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in self.s.columns)
+        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                win, names)) as cp:
+            cp.write(csv)
+        return win
+
     def apply_window(self, conn: psycopg.Connection[Any], epoch: int, start: int, stop: int,
-                     rows: list[dict[str, Any]], read_at: float, origin: str
-                     ) -> tuple[list[Applied], int]:
-        """Make the copy of ``[start, stop)`` what upstream answered at ``read_at``, except
-        rows seen changing since. Returns the changes (logged unless this is the window's
-        first copy into an empty range) and how many rows were written."""
+                     csv: bytes, read_at: float, origin: str) -> tuple[list[Applied], int]:
+        """Make the copy of ``[start, stop)`` what upstream answered at ``read_at`` (its rows
+        as CSV), except rows seen changing since. Compared and written in PostgreSQL.
+        Returns the changes (none for a first copy: nobody follows those) and how many rows
+        were written."""
+        k, t, tc = (sql.Identifier(self.s.primary_key), self.t,
+                    sql.Identifier(self.s.time_column))
+        eff = sql.Identifier(f"_eff_{self.s.table}")
         with conn.transaction():
             self.fence(conn, epoch)
-            have = self._window(conn, start, stop)
-            if not have and origin == "copy":
-                self._copy_in(conn, rows, read_at)
-                return [], len(rows)
-            read = _ts(read_at)
-            effects: list[tuple[Op, dict[str, Any], dict[str, Any] | None, float, str | None,
-                                str]] = []
-            seen = set()
-            for row in rows:
-                key = row[self.s.primary_key]
-                seen.add(key)
-                st = have.get(key)
-                if st is not None and (st.observed_at >= read or (
-                        not st.deleted and st.hash == content_hash(self.s, row))):
-                    continue
-                op: Op = "mutate" if st is not None and not st.deleted else "insert"
-                effects.append((op, row, None, read_at, None, origin))
-            for key, st in have.items():
-                if key not in seen and not st.deleted and st.observed_at < read:
-                    effects.append(("delete", self._one(conn, key), None, read_at, None,
-                                    origin))
-            return self._write(conn, effects, logged=origin != "copy"), len(effects)
+            win = self._stage(conn, csv)
+            conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} AS key, "
+                                 "''::text AS op, 0::bigint AS seq FROM {} WITH NO DATA").format(
+                eff, k, t))
+            conn.execute(sql.SQL("TRUNCATE {}").format(eff))
+            args = {"read": _ts(read_at), "start": _clamp(start), "stop": _clamp(stop),
+                    "origin": origin, "logged": origin != "copy"}
+            conn.execute(sql.SQL(
+                "INSERT INTO {eff} (key, op, seq) "
+                "SELECT s.{k}, CASE WHEN t.{k} IS NULL OR t._deleted THEN 'insert' "
+                "ELSE 'mutate' END, CASE WHEN %(logged)s THEN nextval("
+                "pg_get_serial_sequence({logname}, 'seq')) END "
+                "FROM {win} s LEFT JOIN {t} t ON t.{k} = s.{k} WHERE t.{k} IS NULL OR ("
+                "t._observed_at < %(read)s AND (t._deleted OR t._content_hash <> {sh})) "
+                "UNION ALL SELECT t.{k}, 'delete', CASE WHEN %(logged)s THEN nextval("
+                "pg_get_serial_sequence({logname}, 'seq')) END FROM {t} t "
+                "WHERE t.{tc} >= %(start)s AND t.{tc} < %(stop)s AND NOT t._deleted "
+                "AND t._observed_at < %(read)s AND NOT EXISTS "
+                "(SELECT 1 FROM {win} s WHERE s.{k} = t.{k})").format(
+                eff=eff, k=k, win=win, t=t, tc=tc, sh=self._hash("s", True),
+                logname=sql.Literal(self.s.changes_table)), args)
+            applied = self._log_window(conn, eff, win, args) if args["logged"] else []
+            written = self._write_window(conn, eff, win, args)
+            return applied, written
 
-    def _window(self, conn: psycopg.Connection[Any], start: int, stop: int
-                ) -> dict[Any, _State]:
-        found = conn.execute(sql.SQL(
-            "SELECT {k}, _content_hash, _deleted, _observed_at FROM {t} "
-            "WHERE {c} >= %s AND {c} < %s FOR UPDATE").format(
-            k=sql.Identifier(self.s.primary_key), t=self.t,
-            c=sql.Identifier(self.s.time_column)), (_clamp(start), _clamp(stop))).fetchall()
-        return {r[0]: _State(r[1], r[2], r[3]) for r in found}
+    def _log_window(self, conn: psycopg.Connection[Any], eff: sql.Identifier,
+                    win: sql.Identifier, args: dict[str, Any]) -> list[Applied]:
+        k, tc = sql.Identifier(self.s.primary_key), sql.Identifier(self.s.time_column)
+        rows = conn.execute(sql.SQL(
+            "INSERT INTO {log} (seq, key, op, origin, time, row, old, observed_at) "
+            "SELECT e.seq, e.key, e.op, %(origin)s, coalesce(to_timestamp(s.{tc}), t.{tc}), "
+            "CASE WHEN s.{k} IS NULL THEN {trow} ELSE {srow} END, "
+            "CASE WHEN e.op = 'mutate' THEN {trow} END, %(read)s "
+            "FROM {eff} e LEFT JOIN {win} s ON s.{k} = e.key LEFT JOIN {t} t ON t.{k} = e.key "
+            "ORDER BY e.seq RETURNING seq, op, key, time, row, old").format(
+            log=self.log, tc=tc, k=k, trow=self._sqlrow("t", False),
+            srow=self._sqlrow("s", True), eff=eff, win=win, t=self.t), args).fetchall()
+        return sorted((Applied(r[0], r[1], r[2], int(r[3].timestamp()), r[4], r[5],
+                               args["origin"]) for r in rows), key=lambda a: a.seq)
+
+    def _write_window(self, conn: psycopg.Connection[Any], eff: sql.Identifier,
+                      win: sql.Identifier, args: dict[str, Any]) -> int:
+        k = sql.Identifier(self.s.primary_key)
+        cols = [sql.Identifier(c) for c in self.s.columns]
+        values = [sql.SQL("to_timestamp(s.{})" if c == self.s.time_column else "s.{}").format(
+            sql.Identifier(c)) for c in self.s.columns]
+        sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                                  for c in [*self.data, "_deleted", "_seq", "_observed_at",
+                                            "_content_hash"])
+        up = conn.execute(sql.SQL(
+            "INSERT INTO {t} ({cols}, _deleted, _seq, _observed_at, _content_hash) "
+            "SELECT {values}, false, e.seq, %(read)s, {sh} FROM {eff} e "
+            "JOIN {win} s ON s.{k} = e.key WHERE e.op <> 'delete' "
+            "ON CONFLICT ({k}) DO UPDATE SET {sets}, _version = {t}._version + 1, "
+            "_updated_at = now()").format(
+            t=self.t, cols=sql.SQL(", ").join(cols), values=sql.SQL(", ").join(values),
+            sh=self._hash("s", True), eff=eff, win=win, k=k, sets=sets), args).rowcount
+        gone = conn.execute(sql.SQL(
+            "UPDATE {t} t SET _deleted = true, _seq = e.seq, _observed_at = %(read)s, "
+            "_version = t._version + 1, _updated_at = now() FROM {eff} e "
+            "WHERE e.op = 'delete' AND t.{k} = e.key").format(t=self.t, eff=eff, k=k),
+            args).rowcount
+        return int(up) + int(gone)
 
     def _one(self, conn: psycopg.Connection[Any], key: Any) -> dict[str, Any]:
         return self._states(conn, [key])[key].row or {}
-
-    def _copy_in(self, conn: psycopg.Connection[Any], rows: list[dict[str, Any]],
-                 read_at: float) -> None:
-        """A window's first copy into an empty range: COPY straight into the table."""
-        observed = _ts(read_at)
-        names = sql.SQL(", ").join(sql.Identifier(c) for c in self._columns())
-        with conn.cursor().copy(sql.SQL("COPY {t} ({n}) FROM STDIN").format(
-                t=self.t, n=names)) as cp:
-            for row in rows:
-                cp.write_row((row[self.s.primary_key], *self._values(row), False, None,
-                              observed, content_hash(self.s, row)))
 
     # -- reading the log ---------------------------------------------------------------------------
     def last_seq(self, conn: psycopg.Connection[Any]) -> int:

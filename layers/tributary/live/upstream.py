@@ -7,6 +7,7 @@ at every (re)connect, which tells the consumer a gap may lie behind it.
 
 from __future__ import annotations
 
+import io
 import queue
 import random
 import threading
@@ -16,11 +17,14 @@ from typing import Any
 
 import httpx
 import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
+from tributary.load.tables import _TYPES
 from tributary.log import get_logger
-from tributary.sources.live import LiveSource
+from tributary.sources.live import ChangeStream, LiveSource
 
 log = get_logger("live.upstream")
 OPEN_START, OPEN_STOP = -(2**53), 2**53  # the open ends of the window plan
@@ -42,7 +46,8 @@ class Connected:
 class Window:
     start: int
     stop: int
-    rows: list[dict[str, Any]]
+    csv: bytes  # the rows as CSV in the declared column order, made off the applying thread
+    rows: int
     body: bytes
     etag: str | None
     read_at: float  # when the request was sent: the rows are at least this fresh
@@ -76,8 +81,8 @@ class Upstream:
                     rows = orjson.loads(resp.content)
                     if not isinstance(rows, list):
                         raise ValueError(f"{s.endpoint}: expected a JSON list of rows")
-                    return Window(start, stop, rows, resp.content, resp.headers.get("etag"),
-                                  read_at)
+                    return Window(start, stop, as_csv(s, rows), len(rows), resp.content,
+                                  resp.headers.get("etag"), read_at)
                 why = f"HTTP {resp.status_code}"
             except (httpx.TransportError, orjson.JSONDecodeError) as exc:
                 why = str(exc)
@@ -88,6 +93,21 @@ class Upstream:
 
     def close(self) -> None:
         self.http.close()
+
+
+def as_csv(stream: ChangeStream, rows: list[dict[str, Any]]) -> bytes:
+    """Rows as CSV for COPY: the time column stays epoch seconds, JSON columns are text."""
+    fields = []
+    for name, col in stream.columns.items():
+        arrow = pa.int64() if name == stream.time_column else _TYPES[col.type][1]
+        fields.append(pa.field(name, pa.string() if col.type == "json" else arrow))
+    if any(c.type == "json" for c in stream.columns.values()):
+        rows = [{k: orjson.dumps(v).decode() if stream.columns[k].type == "json" and v is not None
+                 else v for k, v in r.items()} for r in rows]
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_pylist(rows, pa.schema(fields)), buf,
+                    pacsv.WriteOptions(include_header=False))
+    return buf.getvalue()
 
 
 def _auth(source: LiveSource) -> dict[str, str]:
