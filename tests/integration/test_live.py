@@ -83,7 +83,15 @@ def _copied(cloud: Cloud) -> bool:
 
 def test_copy_is_exact_with_changes_drops_and_handovers(cloud: Cloud) -> None:
     wait_for(lambda: _copied(cloud), 90, 1, what="the first copy")
-    time.sleep(30)  # changes flow; sockets drop; holders hand over
+    # Changes flow, sockets drop, holders hand over; a subscriber watches all along.
+    now = int(time.time())
+    start, stop = now, now + 10 * 86_400
+    sub = Subscriber(f"ws://127.0.0.1:{BASE + 1}/ws/tributary-live", api_token(cloud.settings))
+    sub.subscribe(start, stop)
+    first = sub.last
+    seqs = [c["seq"] for _, c in sub.changes(30)]
+    sub.close()
+    assert seqs == _log_since(cloud, first, start, stop)[:len(seqs)], "missed or out of order"
     stats = httpx.get(f"{SIM}/stats", timeout=10).json()
     assert stats["drops"] >= 1, stats
     _exact_after_pause(cloud)

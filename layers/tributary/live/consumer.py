@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 
 from tributary.clients import aws_client, pg_connect
 from tributary.extract.fetch import PauseSwitch
@@ -59,7 +60,7 @@ class Consumer:
         self.inbox: queue.Queue[Message | Connected] = queue.Queue()
         self.stop = threading.Event()
         self.listener = Listener(source, self.inbox, self.stop)
-        self.subscribers = Subscribers(self.name)
+        self.subscribers = Subscribers(self.name, self._catch_up)
         self.parser = parser_for(self.stream)
         self.paused = PauseSwitch(2.0)
         self.reads = ThreadPoolExecutor(2, thread_name_prefix="window")
@@ -69,7 +70,8 @@ class Consumer:
         self.windows: list[tuple[int, int]] = []
         self.copied: set[int] = set()
         self.rotation = 0
-        self.repairing_since: float | None = None  # when the last full read began
+        self.repairing_since: float | None = None
+        self._reader: psycopg.Connection[Any] | None = None  # when the last full read began
         self.counts = {"messages": 0, "applied": 0, "bad_messages": 0, "windows_copied": 0,
                        "rows_copied": 0, "windows_repaired": 0, "rows_repaired": 0,
                        "reconnects": 0, "flushed": 0, "pushed": 0}
@@ -117,6 +119,7 @@ class Consumer:
         if first is None:
             return {"stream": self.name, "result": "held by another holder"}
         epoch = self.holder.epoch
+        self.subscribers.start()
         self._plan()
         started = time.monotonic()
         end = started + (self.cfg.live_hold_s or float("inf"))
@@ -161,6 +164,7 @@ class Consumer:
         finally:
             self.stop.set()
             self.reads.shutdown(wait=False, cancel_futures=True)
+            self.subscribers.close()
         if result != "handed over":
             self.holder.release()
         if not result.startswith("lost"):
@@ -172,6 +176,8 @@ class Consumer:
                "held_s": round(time.monotonic() - started, 1), **self.counts}
         log.info("live consumer finished", extra=out)
         self.conn.close()
+        if self._reader is not None:
+            self._reader.close()
         return out
 
     def _drain(self, batch_s: float) -> list[Message | Connected]:
@@ -205,10 +211,16 @@ class Consumer:
         if changes:
             self._publish(self.copy.apply_changes(self.conn, epoch, changes))
 
+    def _catch_up(self, after: int, start: int, stop: int) -> list[Applied] | None:
+        """For the publisher's thread (its own connection): the log after ``after``."""
+        if self._reader is None:
+            self._reader = pg_connect(autocommit=True)
+        return self.copy.changes_after(self._reader, after, start, stop,
+                                       self.cfg.live_catchup_max)
+
     def _publish(self, applied: list[Applied]) -> None:
         self.counts["applied"] += len(applied)
-        if applied:
-            self.subscribers.publish(applied)
+        self.subscribers.publish(applied)
 
     # -- windows -----------------------------------------------------------------------------------
     def _plan(self) -> None:
@@ -246,11 +258,16 @@ class Consumer:
                 self.repairing_since = None
         while self.todo and len(self.in_flight) < 2:
             a, b, origin = self.todo.popleft()
-            self.in_flight.append((self.reads.submit(self.upstream.window, a, b), origin))
+            self.in_flight.append((self.reads.submit(self._read, a, b, origin), origin))
 
-    def _apply_window(self, epoch: int, w: Window, origin: str) -> None:
+    def _read(self, start: int, stop: int, origin: str) -> Window:
+        """In a reader thread: the window, landed in the raw zone if it is a first copy."""
+        w = self.upstream.window(start, stop)
         if origin == "copy":
             self._land(w)
+        return w
+
+    def _apply_window(self, epoch: int, w: Window, origin: str) -> None:
         applied, written = self.copy.apply_window(self.conn, epoch, w.start, w.stop, w.csv,
                                                   w.read_at, origin)
         self._publish(applied)

@@ -223,8 +223,7 @@ class LocalCopy:
             if c == self.s.time_column and not staged:
                 col = sql.SQL("extract(epoch FROM {})::bigint").format(col)
             parts.append(col)
-        return sql.SQL("hashtextextended(jsonb_build_array({})::text, 0)").format(
-            sql.SQL(", ").join(parts))
+        return sql.SQL("hashtextextended(ROW({})::text, 0)").format(sql.SQL(", ").join(parts))
 
     def _stage(self, conn: psycopg.Connection[Any], csv: bytes) -> sql.Identifier:
         win = sql.Identifier(f"_win_{self.s.table}")
@@ -238,6 +237,7 @@ class LocalCopy:
         with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
                 win, names)) as cp:
             cp.write(csv)
+        conn.execute(sql.SQL("ANALYZE {}").format(win))  # a temp table has no statistics
         return win
 
     def apply_window(self, conn: psycopg.Connection[Any], epoch: int, start: int, stop: int,
@@ -253,20 +253,20 @@ class LocalCopy:
             self.fence(conn, epoch)
             win = self._stage(conn, csv)
             conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} AS key, "
-                                 "''::text AS op, 0::bigint AS seq FROM {} WITH NO DATA").format(
-                eff, k, t))
+                                 "''::text AS op, 0::bigint AS seq, true AS fresh FROM {} "
+                                 "WITH NO DATA").format(eff, k, t))
             conn.execute(sql.SQL("TRUNCATE {}").format(eff))
             args = {"read": _ts(read_at), "start": _clamp(start), "stop": _clamp(stop),
                     "origin": origin, "logged": origin != "copy"}
             conn.execute(sql.SQL(
-                "INSERT INTO {eff} (key, op, seq) "
+                "INSERT INTO {eff} (key, op, seq, fresh) "
                 "SELECT s.{k}, CASE WHEN t.{k} IS NULL OR t._deleted THEN 'insert' "
                 "ELSE 'mutate' END, CASE WHEN %(logged)s THEN nextval("
-                "pg_get_serial_sequence({logname}, 'seq')) END "
+                "pg_get_serial_sequence({logname}, 'seq')) END, t.{k} IS NULL "
                 "FROM {win} s LEFT JOIN {t} t ON t.{k} = s.{k} WHERE t.{k} IS NULL OR ("
                 "t._observed_at < %(read)s AND (t._deleted OR t._content_hash <> {sh})) "
                 "UNION ALL SELECT t.{k}, 'delete', CASE WHEN %(logged)s THEN nextval("
-                "pg_get_serial_sequence({logname}, 'seq')) END FROM {t} t "
+                "pg_get_serial_sequence({logname}, 'seq')) END, false FROM {t} t "
                 "WHERE t.{tc} >= %(start)s AND t.{tc} < %(stop)s AND NOT t._deleted "
                 "AND t._observed_at < %(read)s AND NOT EXISTS "
                 "(SELECT 1 FROM {win} s WHERE s.{k} = t.{k})").format(
@@ -293,27 +293,31 @@ class LocalCopy:
 
     def _write_window(self, conn: psycopg.Connection[Any], eff: sql.Identifier,
                       win: sql.Identifier, args: dict[str, Any]) -> int:
+        """New rows by a plain INSERT (most of a first copy), others by UPDATE."""
         k = sql.Identifier(self.s.primary_key)
-        cols = [sql.Identifier(c) for c in self.s.columns]
         values = [sql.SQL("to_timestamp(s.{})" if c == self.s.time_column else "s.{}").format(
             sql.Identifier(c)) for c in self.s.columns]
-        sets = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                                  for c in [*self.data, "_deleted", "_seq", "_observed_at",
-                                            "_content_hash"])
-        up = conn.execute(sql.SQL(
+        parts = dict(t=self.t, eff=eff, win=win, k=k, sh=self._hash("s", True),
+                     cols=sql.SQL(", ").join(sql.Identifier(c) for c in self.s.columns),
+                     values=sql.SQL(", ").join(values),
+                     sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), v)
+                                             for c, v in zip(self.s.columns, values,
+                                                             strict=True) if c in self.data))
+        new = conn.execute(sql.SQL(
             "INSERT INTO {t} ({cols}, _deleted, _seq, _observed_at, _content_hash) "
             "SELECT {values}, false, e.seq, %(read)s, {sh} FROM {eff} e "
-            "JOIN {win} s ON s.{k} = e.key WHERE e.op <> 'delete' "
-            "ON CONFLICT ({k}) DO UPDATE SET {sets}, _version = {t}._version + 1, "
-            "_updated_at = now()").format(
-            t=self.t, cols=sql.SQL(", ").join(cols), values=sql.SQL(", ").join(values),
-            sh=self._hash("s", True), eff=eff, win=win, k=k, sets=sets), args).rowcount
+            "JOIN {win} s ON s.{k} = e.key WHERE e.fresh").format(**parts), args).rowcount
+        changed = conn.execute(sql.SQL(
+            "UPDATE {t} t SET {sets}, _deleted = false, _seq = e.seq, _observed_at = %(read)s, "
+            "_content_hash = {sh}, _version = t._version + 1, _updated_at = now() "
+            "FROM {eff} e JOIN {win} s ON s.{k} = e.key "
+            "WHERE NOT e.fresh AND e.op <> 'delete' AND t.{k} = e.key").format(**parts),
+            args).rowcount
         gone = conn.execute(sql.SQL(
             "UPDATE {t} t SET _deleted = true, _seq = e.seq, _observed_at = %(read)s, "
             "_version = t._version + 1, _updated_at = now() FROM {eff} e "
-            "WHERE e.op = 'delete' AND t.{k} = e.key").format(t=self.t, eff=eff, k=k),
-            args).rowcount
-        return int(up) + int(gone)
+            "WHERE e.op = 'delete' AND t.{k} = e.key").format(**parts), args).rowcount
+        return int(new) + int(changed) + int(gone)
 
     def _one(self, conn: psycopg.Connection[Any], key: Any) -> dict[str, Any]:
         return self._states(conn, [key])[key].row or {}
@@ -325,13 +329,14 @@ class LocalCopy:
         return int(row[0]) if row else 0
 
     def changes_after(self, conn: psycopg.Connection[Any], after: int, start: int, stop: int,
-                      limit: int) -> list[Applied] | None:
-        """Changes numbered after ``after`` to rows in ``[start, stop)``, oldest first; None
-        when there are more than ``limit`` (the subscriber reloads instead)."""
+                      limit: int, upto: int | None = None) -> list[Applied] | None:
+        """Changes numbered after ``after`` (up to ``upto``) to rows in ``[start, stop)``,
+        oldest first; None when there are more than ``limit`` (the subscriber reloads)."""
         rows = conn.execute(sql.SQL(
             "SELECT seq, op, key, time, row, old, origin FROM {log} WHERE seq > %s "
-            "AND time >= %s AND time < %s ORDER BY seq LIMIT %s").format(log=self.log),
-            (after, _clamp(start), _clamp(stop), limit + 1)).fetchall()
+            "AND seq <= %s AND time >= %s AND time < %s ORDER BY seq LIMIT %s").format(
+            log=self.log), (after, 2**62 if upto is None else upto, _clamp(start),
+                            _clamp(stop), limit + 1)).fetchall()
         if len(rows) > limit:
             return None
         return [Applied(r[0], r[1], r[2], int(r[3].timestamp()), r[4], r[5], r[6]) for r in rows]

@@ -1,15 +1,22 @@
 """Subscribers of a live stream: WebSocket connections kept in DynamoDB, pushed to with
-``apigatewaymanagementapi.post_to_connection``.
+``apigatewaymanagementapi.post_to_connection`` from a thread of their own, so pushing never
+holds up applying.
 
-Item: ``connection_id``, ``stream``, ``start``, ``stop`` (the time range it watches), ``at``.
-A publisher reads the connections after each commit, so a subscriber registered before that
-read gets the changes pushed, and one registered after it finds them in its catch-up (see
-``socket_api``): every change reaches it at least once, in order of ``seq``.
+Item: ``connection_id``, ``stream``, ``start``, ``stop`` (the time range it watches) and
+``seq``, the last change its catch-up held (see ``socket_api``). The publisher re-reads the
+connections every half second, sends one it has not seen before every change after its
+``seq`` from the change log, and from then on pushes changes as they are applied, each
+connection's only once. So a subscriber gets every change after its catch-up, in order of
+``seq`` (or is told to reload when it is too far behind).
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,6 +30,8 @@ from tributary.settings import get_settings
 
 log = get_logger("live.fanout")
 MAX_MESSAGE_BYTES = 120_000  # API Gateway takes 128 KB per message
+REFRESH_S = 0.5
+CatchUp = Callable[[int, int, int], list[Applied] | None]  # after, start, stop -> changes
 
 
 def management_client() -> Any:
@@ -50,14 +59,71 @@ def chunks(changes: list[dict[str, Any]]) -> list[bytes]:
     return out
 
 
-class Subscribers:
-    def __init__(self, stream: str) -> None:
+class Subscribers(threading.Thread):
+    def __init__(self, stream: str, catch_up: CatchUp) -> None:
+        super().__init__(daemon=True, name="fanout")
         self.stream = stream
+        self.catch_up = catch_up
         self.table = aws_resource("dynamodb").Table(get_settings().live_connections_table)
         self.api = management_client()
+        self.inbox: queue.Queue[list[Applied] | None] = queue.Queue()
+        self.known: dict[str, list[int]] = {}  # connection -> [start, stop, last seq sent]
         self.pushed = 0
 
-    def connections(self) -> list[dict[str, Any]]:
+    def publish(self, applied: list[Applied]) -> None:
+        """Hand committed changes over (in commit order); they are pushed in the thread."""
+        if applied:
+            self.inbox.put(applied)
+
+    def close(self) -> None:
+        self.inbox.put(None)
+        self.join(timeout=10)
+
+    def run(self) -> None:
+        refreshed = 0.0
+        while True:
+            try:
+                batch = self.inbox.get(timeout=REFRESH_S)
+            except queue.Empty:
+                batch = []
+            if batch is None:
+                return
+            try:
+                t0 = time.monotonic()
+                if t0 - refreshed >= REFRESH_S:
+                    refreshed = t0
+                    self._refresh()
+                t1 = time.monotonic()
+                for cid in list(self.known):
+                    self._push(cid, batch)
+                t2 = time.monotonic()
+                if t2 - t0 > 0.1:
+                    log.info("slow fan-out", extra={"refresh_s": round(t1 - t0, 3),
+                                                    "push_s": round(t2 - t1, 3),
+                                                    "queued": self.inbox.qsize()})
+            except Exception:  # noqa: BLE001 - a subscriber's trouble must not stop the stream
+                log.exception("pushing to subscribers failed", extra={"stream": self.stream})
+
+    def _refresh(self) -> None:
+        seen = {str(i["connection_id"]): i for i in self._connections()}
+        for cid in set(self.known) - set(seen):
+            del self.known[cid]
+        for cid, (_, _, sent) in list(self.known.items()):
+            if sent > int(seen[cid].get("seq", 0)):
+                self._remember(cid, sent)
+        for cid, item in seen.items():
+            if cid in self.known:
+                continue
+            start, stop, after = int(item["start"]), int(item["stop"]), int(item.get("seq", 0))
+            self.known[cid] = [start, stop, after]
+            missed = self.catch_up(after, start, stop)  # committed since its catch-up
+            if missed is None:
+                self._post(cid, orjson.dumps({"type": "reload"}))
+                self.known.pop(cid, None)
+                continue
+            self._push(cid, missed)
+
+    def _connections(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"FilterExpression": Attr("stream").eq(self.stream),
                                   "ConsistentRead": True}
@@ -68,27 +134,38 @@ class Subscribers:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def publish(self, applied: list[Applied]) -> int:
-        """Push each subscriber the changes in its range; returns messages sent."""
-        if not applied:
-            return 0
-        sent = 0
-        for conn in self.connections():
-            start, stop = int(conn["start"]), int(conn["stop"])
-            mine = [a.as_dict() for a in applied if start <= a.time_s < stop]
-            for data in chunks(mine):
-                if not self.post(str(conn["connection_id"]), data):
-                    break
-                sent += 1
-        self.pushed += sent
-        return sent
+    def _push(self, cid: str, applied: list[Applied]) -> None:
+        """Changes in the connection's range it was not sent yet."""
+        target = self.known.get(cid)
+        if target is None:
+            return
+        start, stop, sent = target
+        mine = [a.as_dict() for a in applied if a.seq > sent and start <= a.time_s < stop]
+        for data in chunks(mine):
+            if not self._post(cid, data):
+                return
+            self.pushed += 1
+        if applied:
+            target[2] = max(sent, applied[-1].seq)
 
-    def post(self, connection_id: str, data: bytes) -> bool:
+    def _remember(self, cid: str, sent: int) -> None:
+        """Where the connection is, so a successor holder goes on from there (the client
+        skips anything sent twice)."""
+        try:
+            self.table.update_item(Key={"connection_id": cid}, UpdateExpression="SET seq = :s",
+                                   ConditionExpression=Attr("connection_id").exists(),
+                                   ExpressionAttributeValues={":s": sent})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def _post(self, connection_id: str, data: bytes) -> bool:
         try:
             self.api.post_to_connection(ConnectionId=connection_id, Data=data)
             return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "GoneException":
                 raise
+        self.known.pop(connection_id, None)
         self.table.delete_item(Key={"connection_id": connection_id})
         return False

@@ -5,8 +5,7 @@ seconds; ``after``: the last change number it has, or null when it has just read
 as of ``seq``). It is answered ``{"type": "subscribed", "seq": N, "changes": [...]}`` with
 every change after ``after`` in its range, or ``{"type": "reload", "seq": N}`` when it is too
 far behind. From then on, changes in its range are pushed as ``{"type": "changes", ...}``.
-A client keeps the highest ``seq`` it applied and skips any change at or below it (a change
-committed while it subscribed may come both ways).
+A client keeps the highest ``seq`` it applied and skips any change at or below it.
 """
 
 from __future__ import annotations
@@ -63,16 +62,17 @@ def subscribe(connection_id: str, body: str) -> dict[str, Any]:
         why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
                         for e in errors) if errors else str(exc)
         return _answer({"type": "error", "message": why}, 400)
-    aws_resource("dynamodb").Table(get_settings().live_connections_table).put_item(Item={
-        "connection_id": connection_id, "stream": name, "start": req.start, "stop": req.stop,
-        "at": int(time.time())})
     conn = pg_shared()
-    with conn.transaction():  # the catch-up is read after the subscription is stored
+    with conn.transaction():
         seq = copy.last_seq(conn)
         changes = [] if req.after is None else copy.changes_after(
-            conn, req.after, req.start, req.stop, get_settings().live_catchup_max)
+            conn, req.after, req.start, req.stop, get_settings().live_catchup_max, upto=seq)
     if changes is None:
         return _answer({"type": "reload", "seq": seq})
+    # Stored after the catch-up was read: the publisher sends what came after ``seq``.
+    aws_resource("dynamodb").Table(get_settings().live_connections_table).put_item(Item={
+        "connection_id": connection_id, "stream": name, "start": req.start, "stop": req.stop,
+        "seq": seq, "at": int(time.time())})
     answer = _answer({"type": "subscribed", "seq": seq,
                       "changes": [c.as_dict() for c in changes]})
     if len(answer["body"]) > 120_000:
