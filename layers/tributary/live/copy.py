@@ -8,8 +8,9 @@
   changed since T" is a query.
 - ``live_fence``: the epoch of the holder allowed to write, the flush position.
 
-A change applies only if it changes something, so applying a message twice (two holders
-overlapping) writes nothing the second time. A window read from upstream applies over rows
+A change applies only if it changes something: an insert or delete seen again, or a mutate
+to the body a row already has, writes nothing (holders hand over at an exact message, see
+``holder``, so none is replayed out of order). A window read from upstream applies over rows
 not seen changing since the read was sent (``_observed_at`` < the read's start): a change that
 arrived while the window was being read still wins.
 """
@@ -318,9 +319,6 @@ class LocalCopy:
             "_version = t._version + 1, _updated_at = now() FROM {eff} e "
             "WHERE e.op = 'delete' AND t.{k} = e.key").format(**parts), args).rowcount
         return int(new) + int(changed) + int(gone)
-
-    def _one(self, conn: psycopg.Connection[Any], key: Any) -> dict[str, Any]:
-        return self._states(conn, [key])[key].row or {}
 
     # -- reading the log ---------------------------------------------------------------------------
     def last_seq(self, conn: psycopg.Connection[Any]) -> int:
