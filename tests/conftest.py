@@ -87,7 +87,8 @@ def serve(routes: list[Any], port: int) -> Any:
 def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None,
                 polling: frozenset[str] = frozenset({"datasync"})
                 ) -> tuple[Cloud, pytest.MonkeyPatch]:
-    """A stack on ports base..base+6; only the ``polling`` sources' schedules stay enabled,
+    """A stack on ports base..base+7 (+6 is left for a test's stub partner API); only the
+    ``polling`` sources' schedules stay enabled,
     so a test sees no traffic from sources it does not look at."""
     hallow_port = int((extra or {}).get("TRIBUTARY_HALLOW_PORT", base_port + 4))
     env = {
@@ -101,7 +102,7 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
         "TRIBUTARY_HALLOW_PORT": str(hallow_port),
         "TRIBUTARY_HALLOW_URL": f"http://127.0.0.1:{hallow_port}",
         "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
-        "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 6}",
+        "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 7}",
         "TRIBUTARY_TIMELINE_ROWS": "2000",
         **(extra or {}),
     }
@@ -131,3 +132,33 @@ def probe_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     yield cloud
     cloud.stack.down()
     mp.undo()
+
+
+LIVE_BASE = 4870
+LIVE_SETTINGS = {
+    "TRIBUTARY_TIMELINE_ROWS": "20000",
+    "TRIBUTARY_TIMELINE_TICK_S": "0.25",  # up to 124 changes a second
+    "TRIBUTARY_TIMELINE_CHAOS_DROP_RATE": "0.02",  # a socket dropped every ~12 s
+    "TRIBUTARY_TIMELINE_REPAIR_EVERY_S": "5",
+    "TRIBUTARY_LIVE_HOLD_S": "12",  # a handover every ~12 s
+    "TRIBUTARY_LIVE_HANDOVER_S": "5",
+    "TRIBUTARY_LIVE_LEASE_S": "4",
+    "TRIBUTARY_SCHEDULE_SCALE": "0.1",  # the watchdog schedule fires every 6 s
+}
+
+
+@pytest.fixture(scope="session")
+def live_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """A stack whose live timeline source is held, copied and changing, for the live and
+    viewer tests (on ports 4870-4877; upstream's simulator on 4877)."""
+    cloud, mp = start_cloud(tmp_path_factory.mktemp("live"), ROOT / "template.yaml", LIVE_BASE,
+                            LIVE_SETTINGS, polling=frozenset({"timeline"}))
+    try:
+        wait_for(lambda: cloud.sql("SELECT to_regclass('timeline') IS NOT NULL")[0][0] and
+                 cloud.sql("SELECT count(*) FROM timeline")[0][0] >= 20_000, 90, 1,
+                 what="the first copy")
+        yield cloud
+    finally:
+        cloud.stack.down()
+        mp.undo()
+

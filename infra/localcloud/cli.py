@@ -18,6 +18,7 @@ from localcloud.config import emulator_client, load_stack
 from localcloud.deploy import Deployer, DeployReport
 from localcloud.stack import Stack, StackError, Status
 from localcloud.template import SocketRoute
+from localcloud.viewer import ViewerBuildError
 from tributary.settings import get_settings
 
 app = typer.Typer(help="Tributary: own copies of your third-party data.", no_args_is_help=True,
@@ -71,19 +72,21 @@ def stack_up(as_json: JsonFlag = False,
             "[yellow]warning: the webhook accepts unsigned requests: anyone who can reach it "
             "can push events. Set TRIBUTARY_WEBHOOK_SIGNING_SECRET (or "
             "TRIBUTARY_WEBHOOK_UNSIGNED=refuse to make this an error).[/]", highlight=False)
+    stack = Stack(get_settings())
     try:
-        statuses = Stack(get_settings()).up(
-            (lambda: reports.append(_deploy())) if deploy else None)
-    except StackError as exc:
+        statuses = stack.up((lambda: reports.append(_deploy())) if deploy else None)
+    except (StackError, ViewerBuildError) as exc:
         console.print(f"[red]stack up failed:[/] {exc}")
         raise typer.Exit(1) from exc
     elapsed = time.perf_counter() - started
     if as_json:
-        print(json.dumps({"elapsed_s": round(elapsed, 2),
+        print(json.dumps({"elapsed_s": round(elapsed, 2), "notes": stack.notes,
                           "services": [s.as_dict() for s in statuses]}))
         return
     console.print(_status_table(statuses))
-    console.print(f"local cloud up in {elapsed:.1f}s")
+    for note in stack.notes:
+        console.print(note, highlight=False)
+    console.print(f"local cloud up in {elapsed:.1f}s; the live viewer: `tributary viewer`")
 
 
 @stack_app.command("status")
@@ -159,6 +162,7 @@ def endpoints(as_json: JsonFlag = False) -> None:
     if as_json:
         print(json.dumps({"aws": settings.emulator_url, "postgres": masked, "routes": routes,
                           "function_urls": urls, "websockets": sockets,
+                          "viewer": f"{settings.runtime_url}/viewer/",
                           "token_file": str(token), "curl": curl}))
         return
     t = Table("what", "where", "auth", title="endpoints")
@@ -170,8 +174,20 @@ def endpoints(as_json: JsonFlag = False) -> None:
         t.add_row(f"function URL ({u['function']})", u["url"], u["auth"])
     for w in sockets:
         t.add_row(f"WebSocket ({', '.join(w['routes'])})", str(w["url"]), str(w["auth"]))
+    t.add_row("live viewer (web page)", f"{settings.runtime_url}/viewer/",
+              "open the link `tributary viewer` prints")
     console.print(t)
     console.print(f"API token: {token}\n{curl}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def viewer() -> None:
+    """The live viewer's link, with the API token in its fragment (a fragment never leaves
+    the browser; the page keeps the token for its tab only)."""
+    from localcloud.credentials import api_token
+
+    settings = get_settings()
+    print(f"{settings.runtime_url}/viewer/#token={api_token(settings)}")
 
 
 @stack_app.command("restart")

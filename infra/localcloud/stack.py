@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from localcloud import postgres
+from localcloud import postgres, viewer
 from tributary.settings import (
     DatasyncSettings,
     HallowSettings,
@@ -85,6 +85,7 @@ def _port_in_use(host: str, port: int) -> bool:
 class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.notes: list[str] = []  # what start-up did besides starting processes
         self.home = settings.home_dir
         self.run_dir = self.home / "run"
         self.log_dir = self.home / "logs"
@@ -227,6 +228,7 @@ class Stack:
             self.wait_healthy(svc, timeout)
         if deploy is not None:
             deploy()
+        self.notes.append(viewer.ensure_built())
         runtime = self.service("runtime")
         reused["runtime"] = self.start(runtime)
         self.wait_healthy(runtime, timeout)

@@ -34,7 +34,8 @@ def test_every_part_is_healthy_and_status_reports_it(probe_cloud: Cloud) -> None
                          env=probe_cloud.env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     parts = {p["name"]: p for p in json.loads(out.stdout)}
-    assert set(parts) == {"emulator", "postgres", "datasync", "runtime", "hallow", "snapshots"}
+    assert set(parts) == {"emulator", "postgres", "datasync", "runtime", "hallow", "snapshots",
+                          "timeline"}
     for part in parts.values():
         assert part["healthy"] and part["state"] == "running"
         assert psutil.pid_exists(part["pid"])

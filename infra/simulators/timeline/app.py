@@ -59,11 +59,21 @@ class Timeline:
         return Response(body, 200, headers={"ETag": etag}, media_type="application/json")
 
     async def control(self, request: Request) -> Response:
-        """``paused``, ``max_ops``, ``tick_s`` (a burst, say), ``drop`` (every socket now)."""
+        """``paused``, ``max_ops``, ``tick_s`` (a burst, say), ``do`` (operations made and
+        broadcast now), ``drop`` (every socket now)."""
         body = orjson.loads(await request.body() or b"{}")
         self.paused = bool(body.get("paused", self.paused))
         self.max_ops = int(body.get("max_ops", self.max_ops))
         self.tick_s = float(body.get("tick_s", self.tick_s))
+        made = []
+        try:
+            made = [self.table.make(op, int(time.time())) for op in body.get("do") or []]
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        if made:
+            texts = [orjson.dumps(op).decode() for op in made]
+            self.stats["operations"] += len(made)
+            await asyncio.gather(*(self._send(ws, texts) for ws in list(self.sockets)))
         if body.get("drop"):
             for ws in list(self.sockets):
                 self.sockets.discard(ws)
@@ -71,7 +81,7 @@ class Timeline:
                 with contextlib.suppress(Exception):
                     await ws.close(code=1011)
         return JSONResponse({"paused": self.paused, "max_ops": self.max_ops,
-                             "tick_s": self.tick_s})
+                             "tick_s": self.tick_s, "made": made})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

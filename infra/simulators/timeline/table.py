@@ -91,6 +91,22 @@ class Table:
             out.append(op)
         return out
 
+    def make(self, op: dict[str, Any], now_s: int) -> dict[str, Any]:
+        """One operation on demand: ``{"type": "insert", "timestamp"?}``, or ``mutate`` /
+        ``delete`` of ``{"id"}`` (tests make a change they can watch for)."""
+        kind = op.get("type")
+        if kind == "insert":
+            made = self._insert(now_s)
+            if "timestamp" in op:
+                pos = self.index[made["id"]]
+                self.ts[pos] = int(op["timestamp"])
+                made = {"type": "insert", **self.row(pos)}
+            return made
+        pos = self.index.get(int(op.get("id", 0)), -1)
+        if kind not in ("mutate", "delete") or pos < 0 or not self.alive[pos]:
+            raise ValueError(f"cannot {kind} {op.get('id')!r}")
+        return self._mutate(pos) if kind == "mutate" else self._delete(pos)
+
     def _random_live(self) -> int:
         while True:
             pos = int(self.rng.integers(0, self.n))
@@ -111,8 +127,8 @@ class Table:
         self.live += 1
         return {"type": "insert", **self.row(pos)}
 
-    def _mutate(self) -> dict[str, Any]:
-        pos = self._random_live()
+    def _mutate(self, pos: int | None = None) -> dict[str, Any]:
+        pos = self._random_live() if pos is None else pos
         old = self.row(pos)
         while True:
             code = int(self._codes(1)[0])
@@ -121,8 +137,8 @@ class Table:
         self.code[pos] = code
         return {"type": "mutate", "old": old, "new": self.row(pos)}
 
-    def _delete(self) -> dict[str, Any]:
-        pos = self._random_live()
+    def _delete(self, pos: int | None = None) -> dict[str, Any]:
+        pos = self._random_live() if pos is None else pos
         self.alive[pos] = False
         self.live -= 1
         return {"type": "delete", **self.row(pos)}

@@ -339,6 +339,63 @@ class LocalCopy:
             return None
         return [Applied(r[0], r[1], r[2], int(r[3].timestamp()), r[4], r[5], r[6]) for r in rows]
 
+    # -- reading the copy (the viewer's API) -----------------------------------------------------
+    def _out(self) -> sql.Composable:
+        """The columns as upstream shapes them (the time as epoch seconds)."""
+        return sql.SQL(", ").join(
+            sql.SQL("extract(epoch FROM {c})::bigint AS {c}" if c == self.s.time_column
+                    else "{c}").format(c=sql.Identifier(c)) for c in self.s.columns)
+
+    def _text_filter(self, q: str | None) -> tuple[sql.Composable, list[Any]]:
+        texts = [c for c in self.data if self.s.columns[c].type == "text"]
+        if not q or not texts:
+            return sql.SQL(""), []
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return sql.SQL(" AND ({})").format(sql.SQL(" OR ").join(
+            sql.SQL("{} ILIKE %s").format(sql.Identifier(c)) for c in texts)), [like] * len(texts)
+
+    def rows_near(self, conn: psycopg.Connection[Any], t: int, key: Any, forward: bool,
+                  limit: int, q: str | None) -> tuple[int, list[dict[str, Any]]]:
+        """As of one change number: up to ``limit`` live rows after ``(t, key)`` in time order
+        (``forward``) or before it, by keyset on the time index; returned oldest first."""
+        where, params = self._text_filter(q)
+        tc, k = sql.Identifier(self.s.time_column), sql.Identifier(self.s.primary_key)
+        query = sql.SQL(
+            "SELECT {out} FROM {t} WHERE NOT _deleted AND ({tc}, {k}) {op} (to_timestamp(%s), %s)"
+            "{where} ORDER BY {tc} {d}, {k} {d} LIMIT %s").format(
+            out=self._out(), t=self.t, tc=tc, k=k, op=sql.SQL(">" if forward else "<"),
+            where=where, d=sql.SQL("ASC" if forward else "DESC"))
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            seq = self.last_seq(conn)
+            cur = conn.execute(query, [_clamp(t).timestamp(), key, *params, limit])
+            names = [d.name for d in cur.description or []]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return seq, rows if forward else rows[::-1]
+
+    def histogram(self, conn: psycopg.Connection[Any], buckets: int, q: str | None
+                  ) -> dict[str, Any]:
+        """Live rows per time bucket over the whole range, as of one change number."""
+        where, params = self._text_filter(q)
+        tc = sql.Identifier(self.s.time_column)
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            seq = self.last_seq(conn)
+            bounds = conn.execute(sql.SQL(
+                "SELECT extract(epoch FROM min({tc}))::bigint, extract(epoch FROM max({tc}))"
+                "::bigint FROM {t} WHERE NOT _deleted").format(tc=tc, t=self.t)).fetchone()
+            if bounds is None or bounds[0] is None:
+                return {"seq": seq, "start": None, "stop": None, "bucket_s": 0, "counts": []}
+            lo, hi = int(bounds[0]), int(bounds[1])
+            width = max(1, -(-(hi + 1 - lo) // buckets))
+            found = dict(conn.execute(sql.SQL(
+                "SELECT ((extract(epoch FROM {tc})::bigint - %s) / %s)::int, count(*) FROM {t} "
+                "WHERE NOT _deleted{where} GROUP BY 1").format(tc=tc, t=self.t, where=where),
+                [lo, width, *params]).fetchall())
+        n = -(-(hi + 1 - lo) // width)
+        return {"seq": seq, "start": lo, "stop": lo + n * width, "bucket_s": width,
+                "counts": [int(found.get(i, 0)) for i in range(n)]}
+
 
 def _clamp(epoch_s: int) -> datetime:
     """Open-ended windows use huge bounds; a datetime holds years 1 to 9999."""

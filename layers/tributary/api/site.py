@@ -1,0 +1,32 @@
+"""A static site from a function (the live viewer): files by path, the single-page app's
+``index.html`` for any other page, long caching for content-hashed assets."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+_TEXT = ("text/", "application/javascript", "application/json", "image/svg+xml")
+
+
+def respond(root: Path, base: str, event: dict[str, Any]) -> dict[str, Any]:
+    if not (root / "index.html").is_file():
+        return {"statusCode": 503, "headers": {"content-type": "text/plain"},
+                "body": f"the site is not built: run `npm ci && npm run build` in viewer/ "
+                        f"(expected {root}/index.html)"}
+    rel = str(event.get("rawPath") or "/").removeprefix(base).lstrip("/")
+    path = (root / rel).resolve()
+    if not rel or not path.is_relative_to(root.resolve()) or not path.is_file():
+        if "." in rel.rsplit("/", 1)[-1]:  # a missing asset, not a page of the app
+            return {"statusCode": 404, "headers": {"content-type": "text/plain"},
+                    "body": f"no file {rel}"}
+        path = root / "index.html"
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    cache = "public, max-age=31536000, immutable" if "/immutable/" in rel else "no-cache"
+    data = path.read_bytes()
+    text = kind.startswith(_TEXT)
+    return {"statusCode": 200, "headers": {"content-type": kind, "cache-control": cache},
+            "body": data.decode() if text else base64.b64encode(data).decode(),
+            "isBase64Encoded": not text}

@@ -1,0 +1,79 @@
+"""The live copy over HTTP (what the viewer reads): rows around a time, and a histogram.
+
+- ``GET /live/rows?t=<epoch s>&dir=after|before&key=<id>&limit=&q=``: live rows after (or
+  before) ``(t, key)`` in time order, by keyset on the time index (never OFFSET); ``next`` /
+  ``prev`` are the keys to go on from. ``q`` filters text columns (case-insensitive).
+- ``GET /live/histogram?buckets=&q=``: live rows per time bucket over the whole range, to
+  jump anywhere in time.
+Both answer ``seq``: the change number they are as of, so the WebSocket API can go on from
+there (``subscribe`` with ``after: seq``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import psycopg
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from tributary.api.resolver import answer, error, resolver
+from tributary.live.copy import LocalCopy
+from tributary.settings import get_settings
+from tributary.sources import loader
+
+app = resolver("Tributary live rows API", "/live")
+_conn: psycopg.Connection[Any] | None = None
+FIRST_KEY = -(2**63)  # below every key: (t, FIRST_KEY) is the start of second t
+
+
+def _reader() -> psycopg.Connection[Any]:
+    """The read-only role's connection, kept warm and replaced if it broke."""
+    global _conn
+    if _conn is None or _conn.closed or _conn.broken:
+        _conn = psycopg.connect(get_settings().reader_dsn)
+    return _conn
+
+
+def _copy(stream: str | None) -> LocalCopy | None:
+    live = loader.live_sources()
+    for name, src in live.items():
+        full = f"{name}/{src.stream.name}"
+        if stream in (None, full) and (stream or len(live) == 1):
+            return LocalCopy(src.stream, full)
+    return None
+
+
+@app.get("/live/rows", summary="Live rows after or before a point in time (keyset)")
+def rows(t: Annotated[int, Query(description="Epoch seconds")],
+         direction: Annotated[Literal["after", "before"], Query(alias="dir")] = "after",
+         key: Annotated[int, Query(description="Go on after/before this key at t")] = FIRST_KEY,
+         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+         q: Annotated[str | None, Query(max_length=200)] = None,
+         stream: Annotated[str | None, Query()] = None) -> Response[str]:
+    copy = _copy(stream)
+    if copy is None:
+        return error(404, f"no live stream {stream!r}")
+    forward = direction == "after"
+    seq, found = copy.rows_near(_reader(), t, key, forward, limit, q)
+    first, last = (found[0], found[-1]) if found else (None, None)
+    tc, k = copy.s.time_column, copy.s.primary_key
+    return answer(200, {
+        "seq": seq, "rows": found,
+        "prev": {"t": first[tc], "key": first[k]} if first else None,
+        "next": {"t": last[tc], "key": last[k]} if last else None,
+        "more": len(found) == limit})
+
+
+@app.get("/live/histogram", summary="Live rows per time bucket over the whole range")
+def histogram(buckets: Annotated[int, Query(ge=1, le=2000)] = 200,
+              q: Annotated[str | None, Query(max_length=200)] = None,
+              stream: Annotated[str | None, Query()] = None) -> Response[str]:
+    copy = _copy(stream)
+    if copy is None:
+        return error(404, f"no live stream {stream!r}")
+    return answer(200, copy.histogram(_reader(), buckets, q))
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

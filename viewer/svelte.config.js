@@ -1,0 +1,9 @@
+import adapter from '@sveltejs/adapter-static';
+
+/** A static single-page app under /viewer, served by the stack (template.yaml). */
+export default {
+	kit: {
+		adapter: adapter({ pages: '../functions/viewer/site', assets: '../functions/viewer/site', fallback: 'index.html' }),
+		paths: { base: '/viewer', relative: false }
+	}
+};
