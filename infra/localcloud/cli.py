@@ -97,6 +97,9 @@ def stack_status(as_json: JsonFlag = False) -> None:
         print(json.dumps([s.as_dict() for s in statuses]))
     else:
         console.print(_status_table(statuses))
+        console.print(f"live viewer: {get_settings().runtime_url}/viewer/ (open the link "
+                      "`tributary viewer` prints); every address: `tributary endpoints`",
+                      highlight=False)
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 
