@@ -104,6 +104,7 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
         "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
         "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 7}",
         "TRIBUTARY_TIMELINE_ROWS": "2000",
+        "TRIBUTARY_RUNTIME_PREWARM": "false",  # a test uses a few functions: start those
         **(extra or {}),
     }
     mp = pytest.MonkeyPatch()

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     runtime_default_concurrency: int = Field(
         2, description="Per-function cap when the template sets no ReservedConcurrentExecutions."
     )
+    runtime_prewarm: bool = Field(True, description="Start one worker per function ahead of "
+                                  "its first invocation (one at a time, in the background).")
     schedule_scale: float = Field(
         1.0, gt=0, description="Multiplier on schedule periods; tests shrink minutes to seconds."
     )

@@ -77,13 +77,19 @@ class Runtime:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
-        for pool in self.pools.values():
-            threading.Thread(target=pool.prewarm, daemon=True).start()
+        if self.settings.runtime_prewarm:  # one at a time: a storm of imports starves requests
+            threading.Thread(target=self._prewarm, daemon=True, name="prewarm").start()
         for poller in self.pollers:
             poller.start()
         self.scheduler.start()
         log.info("runtime started", extra={"functions": sorted(self.pools),
                                            "template": str(self.template.path)})
+
+    def _prewarm(self) -> None:
+        for pool in self.pools.values():
+            if self.stop.is_set():
+                return
+            pool.prewarm()
 
     def shutdown(self) -> None:
         self.stop.set()
