@@ -67,7 +67,7 @@ def test_copy_is_exact_with_changes_drops_and_handovers(cloud: Cloud) -> None:
     sub = Subscriber(f"ws://127.0.0.1:{BASE + 1}/ws/tributary-live", api_token(cloud.settings))
     sub.subscribe(start, stop)
     first = sub.last
-    seqs = [c["seq"] for _, c in sub.changes(24)]
+    seqs = [c["seq"] for _, c in sub.changes(16)]
     sub.close()
     assert seqs == _log_since(cloud, first, start, stop)[:len(seqs)], "missed or out of order"
     stats = httpx.get(f"{SIM}/stats", timeout=10).json()
