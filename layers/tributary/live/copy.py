@@ -360,9 +360,12 @@ class LocalCopy:
         (``forward``) or before it, by keyset on the time index; returned oldest first."""
         where, params = self._text_filter(q)
         tc, k = sql.Identifier(self.s.time_column), sql.Identifier(self.s.primary_key)
+        # ORDER BY names the table's columns: the output's time column (epoch seconds) has
+        # the same name, and ordering by it would sort the whole range instead of walking
+        # the index.
         query = sql.SQL(
             "SELECT {out} FROM {t} WHERE NOT _deleted AND ({tc}, {k}) {op} (to_timestamp(%s), %s)"
-            "{where} ORDER BY {tc} {d}, {k} {d} LIMIT %s").format(
+            "{where} ORDER BY {t}.{tc} {d}, {t}.{k} {d} LIMIT %s").format(
             out=self._out(), t=self.t, tc=tc, k=k, op=sql.SQL(">" if forward else "<"),
             where=where, d=sql.SQL("ASC" if forward else "DESC"))
         with conn.transaction():
