@@ -70,11 +70,11 @@ def test_copy_is_exact_with_changes_drops_and_handovers(cloud: Cloud) -> None:
     seqs = [c["seq"] for _, c in sub.changes(16)]
     sub.close()
     assert seqs == _log_since(cloud, first, start, stop)[:len(seqs)], "missed or out of order"
+    wait_for(lambda: sum(r["result"] == "handed over" for r in _results(cloud)) >= 2, 60,
+             1, what="two handovers")
     stats = httpx.get(f"{SIM}/stats", timeout=10).json()
     assert stats["drops"] >= 1, stats
     _exact_after_pause(cloud)
-    handed = [r for r in _results(cloud) if r["result"] == "handed over"]
-    assert len(handed) >= 2, _results(cloud)
     repeated = cloud.sql("SELECT count(*) - count(DISTINCT message) FROM timeline_changes "
                          "WHERE origin = 'stream'")[0][0]
     assert repeated == 0, "a message was applied twice"
