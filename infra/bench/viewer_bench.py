@@ -175,7 +175,8 @@ def run(rows: int) -> dict[str, Any]:
             page.goto(url)
             page.wait_for_selector(".row")
             page.wait_for_function("document.querySelector('[data-testid=status]')"
-                                   ".textContent.startsWith('live')")
+                                   ".textContent.startsWith('live') && document.querySelector("
+                                   "'[data-testid=minimap]').dataset.buckets > 0")
             jumps = _jumps(page)
             changes = _changes(page)
             memory = _heap_after_roaming(page)

@@ -45,7 +45,8 @@ def _open(browser: Any, cloud: Cloud, query: str = "") -> Any:
     page.goto(f"{cloud.settings.runtime_url}/viewer/{query}#token={api_token(cloud.settings)}")
     page.wait_for_selector(".row", timeout=15_000)
     page.wait_for_function("document.querySelector('[data-testid=status]')"
-                           ".textContent.startsWith('live')", timeout=15_000)
+                           ".textContent.startsWith('live') && document.querySelector("
+                           "'[data-testid=minimap]').dataset.buckets > 0", timeout=15_000)
     return page
 
 

@@ -77,9 +77,10 @@ export function histogram(buckets: number, q: string): Promise<Histogram> {
 export function follow(
 	onChanges: (changes: Change[]) => void,
 	onReload: () => void,
-	onState: (live: boolean) => void
+	onState: (live: boolean) => void,
+	after: number | null = null // the change number the rows already on the page are as of
 ): () => void {
-	let last: number | null = null;
+	let last: number | null = after;
 	let ws: WebSocket | null = null;
 	let stopped = false;
 	const open = () => {
