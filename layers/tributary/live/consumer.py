@@ -118,6 +118,10 @@ class Consumer:
         first = self.take(predecessor)
         if first is None:
             return {"stream": self.name, "result": "held by another holder"}
+        if self.paused(self.source.name):  # paused while it waited for the stream
+            self.stop.set()
+            self.holder.release()
+            return {"stream": self.name, "result": "paused"}
         epoch = self.holder.epoch
         self.subscribers.start()
         self._plan()

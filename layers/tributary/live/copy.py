@@ -48,7 +48,6 @@ class Applied:
 @dataclass(slots=True)
 class _State:
     deleted: bool
-    observed_at: datetime
     row: dict[str, Any] | None = None
 
 
@@ -121,10 +120,10 @@ class LocalCopy:
     def _states(self, conn: psycopg.Connection[Any], keys: list[Any]) -> dict[Any, _State]:
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.data)
         rows = conn.execute(sql.SQL(
-            "SELECT {k}, _deleted, _observed_at, {cols} FROM {t} "
+            "SELECT {k}, _deleted, {cols} FROM {t} "
             "WHERE {k} = ANY(%s) FOR UPDATE").format(
             k=sql.Identifier(self.s.primary_key), cols=cols, t=self.t), (keys,)).fetchall()
-        return {r[0]: _State(r[1], r[2], self._row(r[0], r[3:])) for r in rows}
+        return {r[0]: _State(r[1], self._row(r[0], r[2:])) for r in rows}
 
     def _row(self, key: Any, values: tuple[Any, ...]) -> dict[str, Any]:
         row = {self.s.primary_key: key}
@@ -145,7 +144,7 @@ class LocalCopy:
                 if st is not None and (st.deleted or (c.op != "delete" and st.row == c.row)):
                     continue  # a tombstone wins; a repeat changes nothing
                 old = st.row if st is not None else c.old
-                states[c.key] = _State(c.op == "delete", _ts(c.received_at), c.row)
+                states[c.key] = _State(c.op == "delete", c.row)
                 effects.append((c, old))
             return self._write(conn, [(c.op, c.row, old, c.received_at, c.raw, "stream")
                                       for c, old in effects])

@@ -49,7 +49,6 @@ class Window:
     csv: bytes  # the rows as CSV in the declared column order, made off the applying thread
     rows: int
     body: bytes
-    etag: str | None
     read_at: float  # when the request was sent: the rows are at least this fresh
 
 
@@ -82,7 +81,7 @@ class Upstream:
                     if not isinstance(rows, list):
                         raise ValueError(f"{s.endpoint}: expected a JSON list of rows")
                     return Window(start, stop, as_csv(s, rows), len(rows), resp.content,
-                                  resp.headers.get("etag"), read_at)
+                                  read_at)
                 why = f"HTTP {resp.status_code}"
             except (httpx.TransportError, orjson.JSONDecodeError) as exc:
                 why = str(exc)

@@ -75,8 +75,7 @@ export class Buffer {
 		return (!this.startOpen || !before(r, first)) && (!this.endOpen || !before(last, r));
 	}
 
-	/** Apply changes in place; returns the keys inserted and the number of rows removed
-	 * before ``anchor`` (so the view can stay on the row it shows). */
+	/** Apply changes in place; returns the rows inserted (the view re-anchors itself). */
 	apply(changes: Change[], now: number): { inserted: Row[] } {
 		this.recent.push(...changes);
 		if (this.recent.length > RECENT) this.recent.splice(0, this.recent.length - RECENT);
