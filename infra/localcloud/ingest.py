@@ -123,7 +123,7 @@ def progress(settings: Settings, sources: set[str] | None = None, reasons: bool 
                             upstream_total=int(store.meta(source, stream).get("total", 0)),
                             continuous=table.snapshot,
                             reject_threshold=settings.reject_threshold)
-        for p in store.partitions(source, stream):
+        for p in store.partitions(source, stream, only=("status", "records", "seq")):
             sp.partitions += 1
             sp.partitions_done += p.status == "done"
             sp.fetched += p.records
@@ -265,4 +265,4 @@ def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: fl
             for source in targets:
                 trigger_fetch(settings, source)  # a lapsed lease is taken over by this one
             last_change = now
-        time.sleep(0.5)
+        time.sleep(1.0)  # each poll costs the emulator; the fetchers checkpoint every page

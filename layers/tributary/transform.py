@@ -1,26 +1,25 @@
-"""The transform function's work: one raw page -> PostgreSQL and the lake, exactly once.
+"""The transform function's work: raw pages -> PostgreSQL and the lake, exactly once.
 
 Order matters for crash safety:
-1. one transaction: upsert the page's rows, its rejects and a ``load_log`` row; commit;
-2. write the lake file(s) of the rows that changed; mark the ``load_log`` row done.
+1. per page, one transaction: upsert its rows, its rejects and a ``load_log`` row; commit;
+2. the rows each page changed go to the lake, one commit for all the batch's pages of a
+   stream (a Delta ``SetTransaction`` per page); then their ``load_log`` rows are marked done.
 A redelivered page whose ``load_log`` row is done is acknowledged; one committed but not
-done (the function died between 1 and 2) gets its lake file rebuilt from PostgreSQL.
+done (the function died between 1 and 2) gets its lake rows rebuilt from PostgreSQL, unless
+the lake's log shows its transaction already.
 """
 
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from psycopg.types.json import Jsonb
@@ -59,7 +58,60 @@ def _records(body: bytes, key: str, table: Table) -> list[Any]:
     return data
 
 
+@dataclass
+class Staged:
+    """A page through step 1, its lake rows still to write (None: rebuild from PostgreSQL)."""
+
+    table: Table
+    load_key: str
+    rows: pa.Table | None
+    first_time: bool
+    result: dict[str, Any]
+
+
+@dataclass
+class Batch:
+    """The pages of one invocation: staged one by one, then written to the lake together."""
+
+    staged: dict[str, Staged] = field(default_factory=dict)  # by SQS message id
+
+    def stage(self, record: SQSRecord) -> dict[str, Any]:
+        with paused_gc():
+            out = stage_page(orjson.loads(record.body))
+        if isinstance(out, Staged):
+            self.staged[record.message_id] = out
+            return out.result
+        return out
+
+    def finish(self) -> list[str]:
+        """Step 2 for every staged page; returns the message ids whose lake write failed."""
+        conn = pg_shared()
+        failed: list[str] = []
+        by_table: dict[str, list[str]] = {}
+        for mid, st in self.staged.items():
+            by_table.setdefault(st.table.name, []).append(mid)
+        for mids in by_table.values():
+            pages = [self.staged[m] for m in mids]
+            try:
+                finish_pages(conn, pages)
+            except Exception:  # noqa: BLE001 - those pages are redelivered and rebuilt
+                log.exception("lake write failed", extra={"pages": [p.load_key for p in pages]})
+                conn.rollback()
+                failed.extend(mids)
+        return failed
+
+
 def load_page(msg: dict[str, Any]) -> dict[str, Any]:
+    """One page, both steps."""
+    out = stage_page(msg)
+    if isinstance(out, Staged):
+        finish_pages(pg_shared(), [out])
+        return out.result
+    return out
+
+
+def stage_page(msg: dict[str, Any]) -> Staged | dict[str, Any]:
+    """Step 1 (a snapshot page: both steps, under its dataset's lock)."""
     table = table_for(msg["source"], msg["stream"])
     conn = pg_shared()
     postgres.ensure_schema(conn, table)
@@ -68,10 +120,29 @@ def load_page(msg: dict[str, Any]) -> dict[str, Any]:
     # Versions of one dataset apply one at a time, and never an older over a newer one.
     conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (table.name,))
     try:
-        return _load(conn, table, msg)
+        out = _load(conn, table, msg)
+        if isinstance(out, Staged):
+            finish_pages(conn, [out])
+            return out.result
+        return out
     finally:
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (table.name,))
         conn.commit()
+
+
+def finish_pages(conn: psycopg.Connection[Any], pages: list[Staged]) -> None:
+    """Step 2 for staged pages of one table."""
+    table, the_lake = pages[0].table, lake.Lake.from_env()
+    if table.snapshot:
+        keys = {p.load_key: lake.write_page(the_lake, conn, table, p.load_key, p.rows,
+                                            p.first_time) for p in pages}
+    else:
+        keys = lake.write_pages(the_lake, conn, table, {p.load_key: p.rows for p in pages},
+                                first_time=all(p.first_time for p in pages))
+    conn.commit()  # a rebuild's read opened a transaction: the block below would be a savepoint
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany("UPDATE load_log SET lake_done = true, lake_keys = %s WHERE raw_key = %s",
+                        [(k, key) for key, k in keys.items()])
 
 
 def _stale(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> bool:
@@ -90,7 +161,8 @@ def _replayed(conn: psycopg.Connection[Any], key: str, records: list[Any]) -> li
     return [i for (i,) in rows if i < len(records)]
 
 
-def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> dict[str, Any]:
+def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]
+          ) -> Staged | dict[str, Any]:
     """``load_key`` (a replay of a page's rejects) names this load in ``load_log``, in the
     rows' ``_raw_key`` and as the lake transaction; ``key`` is the raw page it reads."""
     key, source, stream = msg["key"], msg["source"], msg["stream"]
@@ -141,20 +213,14 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> d
     else:
         result = {"key": load_key, "rebuilt_lake": True}  # died before the lake write
     # First time for this page (no load_log row before): nothing of it can be in the lake yet.
-    keys = lake.write_page(lake.Lake.from_env(), conn, table, load_key, lake_rows,
-                           first_time=state is None)
-    with conn.transaction():
-        conn.execute("UPDATE load_log SET lake_done = true, lake_keys = %s WHERE raw_key = %s",
-                     (keys, load_key))
-    return result
-
-
-def _record(record: SQSRecord) -> dict[str, Any]:
-    with paused_gc():
-        return load_page(orjson.loads(record.body))
+    return Staged(table, load_key, lake_rows, state is None, result)
 
 
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    batch = Batch()
     processor = BatchProcessor(event_type=EventType.SQS)
-    return process_partial_response(event=event, record_handler=_record, processor=processor,
-                                    context=context)
+    with processor(event["Records"], batch.stage, context):
+        processor.process()
+    response = processor.response()
+    response["batchItemFailures"] += [{"itemIdentifier": m} for m in batch.finish()]
+    return response

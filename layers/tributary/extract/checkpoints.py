@@ -71,9 +71,15 @@ class Checkpoints:
                 return False
             raise
 
-    def partitions(self, source: str, stream: str) -> list[Partition]:
+    def partitions(self, source: str, stream: str, only: tuple[str, ...] = ()
+                   ) -> list[Partition]:
+        """Every partition; ``only``: just those attributes (a progress poll reads a few, and
+        the emulator's cost is in serializing every attribute of every item)."""
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"{source}#{stream}")}
+        if only:
+            kwargs["ProjectionExpression"] = ", ".join(f"#{a}" for a in ("sk", "kind", *only))
+            kwargs["ExpressionAttributeNames"] = {f"#{a}": a for a in ("sk", "kind", *only)}
         while True:
             page = self.table.query(**kwargs)
             items.extend(page["Items"])

@@ -93,26 +93,34 @@ class Lake:
 
         ``first_time``: the caller knows this ``app_id`` was never attempted, so the log need
         not be read first (on the emulator each log read is several slow requests)."""
-        if data.num_rows == 0:
-            return False
+        return bool(self.append_many(name, {app_id: data}, partition_by, first_time))
+
+    def append_many(self, name: str, parts: dict[str, pa.Table], partition_by: list[str],
+                    first_time: bool = False) -> list[str]:
+        """Append each part once per its app id, all in one commit (a commit costs the same
+        for one page as for ten). Returns the app ids written: not the empty ones, nor those
+        a commit already holds."""
         for attempt in range(5):
             checked = not first_time or attempt > 0  # a failed try may have committed after all
             table = self.open(name, latest=checked)
-            if checked and table is not None and table.transaction_version(app_id) is not None:
-                return False
+            todo = {a: d for a, d in parts.items() if d.num_rows and not (
+                checked and table is not None and table.transaction_version(a) is not None)}
+            if not todo:
+                return []
             try:
-                write_deltalake(table if table is not None else self.uri(name), data,
-                                mode="append", partition_by=partition_by,
+                write_deltalake(table if table is not None else self.uri(name),
+                                pa.concat_tables(todo.values()), mode="append",
+                                partition_by=partition_by,
                                 storage_options=None if table is not None else self.options,
                                 configuration=None if table is not None else _CONFIG,
                                 writer_properties=_WRITER,
                                 commit_properties=CommitProperties(app_transactions=[
-                                    Transaction(app_id=app_id, version=1)]))
-                return True
+                                    Transaction(app_id=a, version=1) for a in todo]))
+                return list(todo)
             except CommitFailedError:
                 if attempt == 4:  # two writers creating the table at once: the loser retries
                     raise
-        return False
+        return []
 
     def _s3(self) -> Any:
         if self.endpoint_url not in _clients:
@@ -168,17 +176,26 @@ def with_day(data: pa.Table, column: str) -> pa.Table:
     return data.append_column(DAY, pc.strftime(data[column], format="%Y-%m-%d"))
 
 
+def write_pages(lake: Lake, conn: psycopg.Connection[Any], table: Table,
+                pages: dict[str, pa.Table | None], first_time: bool = False
+                ) -> dict[str, list[str]]:
+    """Put loaded pages of one stream in the lake, in one commit: the rows each changed (read
+    back from PostgreSQL when None). Returns the tables each page went into; doing it again
+    for the same pages adds nothing."""
+    parts = {key: rows if rows is not None else postgres.rows_of_page(conn, table, key)
+             for key, rows in pages.items()}
+    lake.append_many(table.name, {k: with_day(r, table.partition_by) for k, r in parts.items()
+                                  if r.num_rows}, [DAY], first_time)
+    return {k: [table.name] if r.num_rows else [] for k, r in parts.items()}
+
+
 def write_page(lake: Lake, conn: psycopg.Connection[Any], table: Table, raw_key: str,
                changed: pa.Table | None = None, first_time: bool = False) -> list[str]:
     """Put one loaded page in the lake: the rows it changed (read back from PostgreSQL unless
     given), or for a snapshot its history entries and the new current copy. Returns the
     tables it went into; doing it again for the same page adds nothing."""
     if not table.snapshot:
-        rows = changed if changed is not None else postgres.rows_of_page(conn, table, raw_key)
-        if rows.num_rows == 0:
-            return []
-        lake.append(table.name, with_day(rows, table.partition_by), [DAY], raw_key, first_time)
-        return [table.name]
+        return write_pages(lake, conn, table, {raw_key: changed}, first_time)[raw_key]
     history = postgres.history_of_page(conn, table, raw_key)
     if history.num_rows == 0:
         return []
