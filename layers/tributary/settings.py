@@ -220,6 +220,8 @@ class DatasyncSettings(_Upstream):
                                       description="Share of events missing a field.")
     chaos_duplicate_rate: float = Field(0.0, ge=0, le=1,
                                         description="Share of pages repeating an event.")
+    chaos_bad_timestamp_every: int = Field(0, ge=0, description="Every Nth event (the Nth, "
+                                           "2Nth, ...) has an unreadable timestamp; 0: none.")
 
 
 class HallowSettings(BaseSettings):

@@ -205,7 +205,8 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]
                 "fetched_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (load_key, source, stream, 0 if replay else len(records), len(changed),
                  0 if replay else len(norm.rejects), msg.get("fetched_at")))
-        lake_rows = data.filter(pc.is_in(data[table.key], pa.array(changed, pa.string()))) \
+        lake_rows = (data if len(changed) == data.num_rows else  # a first load: all of it
+                     data.filter(pc.is_in(data[table.key], pa.array(changed, pa.string())))) \
             .append_column("_ingested_at", pa.array([ingested_at] * len(changed),
                                                     pa.timestamp("ms", tz="UTC")))
         result = {"key": load_key, "records": len(picked), "changed": len(changed),

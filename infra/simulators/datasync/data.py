@@ -180,6 +180,9 @@ class Dataset:
                 "properties": props, "timestamp": stamps[k],
                 "session": self.session_refs[s],
             }
+            every = self.cfg.chaos_bad_timestamp_every
+            if every and (lo + k + 1) % every == 0:
+                event["timestamp"] = "the day after tomorrow"
             if missing[k]:
                 del event[("type", "timestamp", "sessionId")[missing[k] - 1]]
             elif odd[k]:
