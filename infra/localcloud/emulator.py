@@ -13,6 +13,7 @@ import argparse
 import logging
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
+from localcloud.persist import journal
 from localcloud.persist import wsgi as persist
 from localcloud.persist.store import DamagedState, StateStore
 
@@ -92,6 +94,19 @@ def _dispatcher() -> WsgiApp:
     return Dispatcher(create_backend_app)
 
 
+def _call_name(environ: dict[str, Any]) -> str:
+    """``service Operation`` for JSON protocols; for S3 the method (``LIST`` for a listing),
+    the bucket and the key's first folder (path-style, as the stack addresses it)."""
+    service, _ = journal.scope(environ)
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return f"{service} {target.rsplit('.', 1)[-1]}"
+    method = environ.get("REQUEST_METHOD", "")
+    listing = method == "GET" and "list-type" in environ.get("QUERY_STRING", "")
+    where = "/".join(environ.get("PATH_INFO", "").split("/")[1:3]) if service == "s3" else ""
+    return f"{service or 'other'} {'LIST' if listing else method} {where}".rstrip()
+
+
 def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
     """moto behind our routes; with ``state_dir``, its state restored from there and every
     acknowledged write kept there (see ``localcloud.persist``)."""
@@ -104,7 +119,7 @@ def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
         restored = persist.restore(moto_app, store)
         health["restored"] = asdict(restored) | {"state": str(state_dir)}
         moto_app = persist.persisting(moto_app, store)
-    health_body = orjson.dumps(health)
+    calls: Counter[str] = Counter()  # what the stack asks of the emulator, for operators
     client = httpx.Client(base_url=runtime_url, timeout=httpx.Timeout(960.0, connect=2.0))
 
     def respond(start: StartResponse, status: int, body: bytes,
@@ -116,7 +131,9 @@ def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/_tributary/health":
-            return respond(start, 200, health_body, [("Content-Type", "application/json")])
+            body = orjson.dumps(health | {"calls": dict(calls.most_common())})
+            return respond(start, 200, body, [("Content-Type", "application/json")])
+        calls[_call_name(environ)] += 1
         match = INVOKE_PATH.match(path)
         if match and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)

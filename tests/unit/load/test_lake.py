@@ -60,3 +60,12 @@ def test_a_redelivered_batch_writes_only_the_pages_not_committed(lake: Lake) -> 
     assert written == ["p2"]
     assert lake.append_many("retry", {"p1": _page(["a"]), "p2": _page(["b"])}, ["dt"]) == []
     assert _rows(lake, "retry") == ["a", "b"]
+
+
+def test_replace_keeps_one_current_copy_and_checkpoints_often(lake: Lake) -> None:
+    for version in range(3):
+        lake.replace("snap", _page([f"v{version}a", f"v{version}b"]))
+    table = DeltaTable(lake.uri("snap"), storage_options=lake.options)
+    assert table.metadata().configuration["delta.checkpointInterval"] == "10"
+    assert table.version() == 2
+    assert _rows(lake, "snap") == ["v2a", "v2b"]
