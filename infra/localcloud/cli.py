@@ -322,8 +322,7 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
     only = None if all_sources else {declared(s).name for s in source or []}
     started = time.perf_counter()
     before = sum(s.transformed for s in job.progress(settings, only).streams.values())
-    for name in sorted(only) if only else [None]:
-        job.trigger_fetch(settings, name)
+    job.trigger_fetches(settings, only)
     if not wait:
         console.print("fetch started; follow it with `tributary status`")
         return
