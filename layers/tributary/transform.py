@@ -205,10 +205,7 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]
                 "fetched_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (load_key, source, stream, 0 if replay else len(records), len(changed),
                  0 if replay else len(norm.rejects), msg.get("fetched_at")))
-        lake_rows = (data if len(changed) == data.num_rows else  # a first load: all of it
-                     data.filter(pc.is_in(data[table.key], pa.array(changed, pa.string())))) \
-            .append_column("_ingested_at", pa.array([ingested_at] * len(changed),
-                                                    pa.timestamp("ms", tz="UTC")))
+        lake_rows = _changed_rows(data, table, changed, ingested_at)
         result = {"key": load_key, "records": len(picked), "changed": len(changed),
                   "rejected": len(norm.rejects)} | ({"skipped": "stale snapshot"} if stale else {})
     else:
@@ -217,11 +214,28 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]
     return Staged(table, load_key, lake_rows, state is None, result)
 
 
+def _changed_rows(data: pa.Table, table: Table, changed: list[str], at: Any
+                  ) -> pa.Table | None:
+    """The rows the upsert wrote, for the lake; None (read them back from PostgreSQL) when the
+    page holds an id twice: which copy PostgreSQL kept is its choice, and the lake must match."""
+    if pc.count_distinct(data[table.key]).as_py() != data.num_rows:
+        return None
+    rows = data if len(changed) == data.num_rows else data.filter(  # first loads: all of it
+        pc.is_in(data[table.key], pa.array(changed, pa.string())))
+    return rows.append_column("_ingested_at", pa.array([at] * len(changed),
+                                                       pa.timestamp("ms", tz="UTC")))
+
+
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     batch = Batch()
     processor = BatchProcessor(event_type=EventType.SQS)
     with processor(event["Records"], batch.stage, context):
         processor.process()
+    for record, (kind, error, _) in zip(processor.fail_messages, processor.exceptions,
+                                         strict=True):
+        reason = f"{getattr(kind, '__name__', kind)}: {error}"
+        log.warning("page failed; SQS will deliver it again",
+                    extra={"message_id": getattr(record, "message_id", None), "error": reason})
     response = processor.response()
     response["batchItemFailures"] += [{"itemIdentifier": m} for m in batch.finish()]
     return response
