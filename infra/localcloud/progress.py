@@ -10,42 +10,90 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from localcloud.ingest import Progress, Verdict
+from localcloud.ingest import Progress, StreamProgress, Verdict
+
+
+def _figures(s: StreamProgress, elapsed: float | None) -> dict[str, str]:
+    """One stream's progress, formatted: the same figures on a terminal and in a log."""
+    rate = s.transformed / elapsed if elapsed else 0.0
+    left = max(0, s.upstream_total - s.transformed)
+    eta = "paused" if s.paused else f"{left / rate:.0f}s" if rate > 0 and left else (
+        "done" if not left else "-")
+    return {"upstream": f"{s.upstream_total:,}", "fetched": f"{s.fetched:,}",
+            "transformed": f"{s.transformed:,}",
+            "rejected": f"{s.rejected:,}" + (f" ({s.reject_share:.1%})" if s.rejected else ""),
+            "partitions": f"{s.partitions_done}/{s.partitions}",
+            "records/s": f"{rate:,.0f}" if elapsed else "-", "ETA": eta}
 
 
 def progress_table(prog: Progress, elapsed: float | None) -> Table:
     t = Table("stream", "upstream", "fetched", "transformed", "rejected", "partitions",
               "records/s", "ETA", title="ingestion")
     for s in prog.streams.values():
-        rate = s.transformed / elapsed if elapsed else 0.0
-        left = max(0, s.upstream_total - s.transformed)
-        eta = "paused" if s.paused else f"{left / rate:.0f}s" if rate > 0 and left else (
-            "done" if not left else "-")
-        rejected = f"{s.rejected:,}" + (f" ({s.reject_share:.1%})" if s.rejected else "")
-        t.add_row(s.stream, f"{s.upstream_total:,}", f"{s.fetched:,}", f"{s.transformed:,}",
-                  f"[red]{rejected}[/]" if s.failed else rejected,
-                  f"{s.partitions_done}/{s.partitions}",
-                  f"{rate:,.0f}" if elapsed else "-", eta)
-    t.caption = (f"queue: {prog.queue_visible} waiting, {prog.queue_in_flight} in flight, "
-                 f"{prog.dlq} dead-lettered")
+        f = _figures(s, elapsed)
+        if s.failed:
+            f["rejected"] = f"[red]{f['rejected']}[/]"
+        t.add_row(s.stream, *f.values())
+    t.caption = _queue(prog)
+    return _names_whole(t, [s.stream for s in prog.streams.values()])
+
+
+def _names_whole(t: Table, names: list[str]) -> Table:
+    """Stream names are never cut short: the other columns give way first."""
+    t.columns[0].no_wrap = True
+    t.columns[0].min_width = max((len(n) for n in names), default=6)
     return t
 
 
+def progress_lines(prog: Progress, elapsed: float) -> list[str]:
+    """Plain lines for a log or a pipe: one per stream, stamped with the UTC time."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    lines = [f"{stamp} {s.stream} " + " ".join(f"{k} {v}" for k, v in _figures(s, elapsed).items())
+             for s in prog.streams.values()]
+    return [*lines, f"{stamp} {_queue(prog)}"]
+
+
+def _queue(prog: Progress) -> str:
+    return (f"queue: {prog.queue_visible} waiting, {prog.queue_in_flight} in flight, "
+            f"{prog.dlq} dead-lettered")
+
+
 class Display:
-    def __init__(self, console: Console, started: float) -> None:
+    """A live table on a terminal; elsewhere (a pipe, a log file, CI) a plain line per stream
+    every ``every_s`` seconds, since a live table there shows nothing until the end."""
+
+    def __init__(self, console: Console, started: float, every_s: float = 5.0) -> None:
         self.console = console
         self.started = started
-        self.live = Live(console=console, refresh_per_second=4, transient=False)
+        self.every_s = every_s
+        self.live = Live(console=console, refresh_per_second=4, transient=False) \
+            if console.is_terminal else None
+        self.printed_at = float("-inf")
+        self.pending: Progress | None = None  # the latest figures not printed yet
 
     def __enter__(self) -> Display:
-        self.live.__enter__()
+        if self.live:
+            self.live.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
+        if self.live:
+            self.live.__exit__(*exc)
+        elif self.pending is not None:
+            self._print(self.pending)
 
     def update(self, prog: Progress) -> None:
-        self.live.update(progress_table(prog, time.perf_counter() - self.started))
+        if self.live:
+            self.live.update(progress_table(prog, time.perf_counter() - self.started))
+        elif time.monotonic() - self.printed_at >= self.every_s:
+            self._print(prog)
+        else:
+            self.pending = prog
+
+    def _print(self, prog: Progress) -> None:
+        for line in progress_lines(prog, time.perf_counter() - self.started):
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        self.printed_at, self.pending = time.monotonic(), None
 
     def summary(self, verdicts: list[Verdict], wall: float, loaded: int) -> None:
         t = Table("stream", "upstream", "postgres", "lake", "duplicates", "rejects", "missing",
@@ -57,7 +105,7 @@ class Display:
                       _rejects_cell(v), f"[{colour}]{v.missing}[/]", _result(v))
         t.caption = (f"wall time {wall:.1f}s; {loaded:,} records fetched and loaded this run "
                      f"({loaded / wall:,.0f}/s end to end)")
-        self.console.print(t)
+        self.console.print(_names_whole(t, [v.stream for v in verdicts]))
         for v in verdicts:
             if v.rejected_records:
                 self.console.print(reasons_text(v))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import uuid
@@ -92,6 +93,18 @@ def test_ingestion_survives_a_runtime_sigkill_and_ends_exact(
     assert (rows, distinct) == (len(valid), len(valid))  # no duplicates in the lake either
     assert cloud.sql("SELECT count(*) FROM sessions")[0][0] == 400
     assert lake_ids(cloud.settings, "sessions") == (400, 400)
+
+
+def test_without_a_terminal_progress_is_a_stamped_line_per_stream(
+        ingested: subprocess.CompletedProcess[str]) -> None:
+    """As in CI or `> run.log`: lines while it runs, and whole stream names in the summary."""
+    lines = re.findall(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ datasync/events upstream [\d,]+ "
+                       r"fetched [\d,]+ transformed [\d,]+ .* records/s [\d,]+ ETA \S+$",
+                       ingested.stdout, re.M)
+    assert len(lines) >= 2, ingested.stdout[:3000]
+    summary = ingested.stdout[ingested.stdout.index("summary"):]
+    assert "datasync/events" in summary and "datasync/sessions" in summary
+    assert "…" not in summary
 
 
 def test_malformed_records_land_in_rejects_with_the_reason(
