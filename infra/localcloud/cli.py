@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import orjson
@@ -19,7 +19,7 @@ from localcloud.deploy import Deployer, DeployReport
 from localcloud.stack import Stack, StackError, Status
 from localcloud.template import SocketRoute
 from localcloud.viewer import ViewerBuildError
-from tributary.settings import get_settings
+from tributary.settings import Settings, get_settings
 
 app = typer.Typer(help="Tributary: own copies of your third-party data.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -81,25 +81,27 @@ def stack_up(as_json: JsonFlag = False,
     elapsed = time.perf_counter() - started
     if as_json:
         print(json.dumps({"elapsed_s": round(elapsed, 2), "notes": stack.notes,
-                          "services": [s.as_dict() for s in statuses]}))
+                          "services": [s.as_dict() for s in statuses],
+                          "endpoints": _endpoints(settings)}))
         return
     console.print(_status_table(statuses))
     for note in stack.notes:
         console.print(note, highlight=False)
+    _print_endpoints(_endpoints(settings))
     console.print(f"local cloud up in {elapsed:.1f}s; the live viewer: `tributary viewer`")
 
 
 @stack_app.command("status")
 def stack_status(as_json: JsonFlag = False) -> None:
-    """Report each part: pid, port, health, memory, log file. Exit 1 if any is unhealthy."""
+    """Report each part (pid, port, health, memory, log file) and every endpoint. Exit 1 if
+    any part is unhealthy."""
     statuses = Stack(get_settings()).status()
     if as_json:
-        print(json.dumps([s.as_dict() for s in statuses]))
+        print(json.dumps({"services": [s.as_dict() for s in statuses],
+                          "endpoints": _endpoints(get_settings())}))
     else:
         console.print(_status_table(statuses))
-        console.print(f"live viewer: {get_settings().runtime_url}/viewer/ (open the link "
-                      "`tributary viewer` prints); every address: `tributary endpoints`",
-                      highlight=False)
+        _print_endpoints(_endpoints(get_settings()))
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 
@@ -135,17 +137,11 @@ def stack_rotate_token() -> None:
 _NO_ROUTE = SocketRoute("", "")
 
 
-@app.command()
-def endpoints(as_json: JsonFlag = False) -> None:
-    """Where everything is, and how to call it (the token is read from its file, not shown)."""
-    from urllib.parse import urlsplit, urlunsplit
-
+def _endpoints(settings: Settings) -> dict[str, Any]:
+    """Every address a user needs, from the settings and the template (nothing hard-coded)."""
     from localcloud.credentials import token_path
 
-    settings = get_settings()
     template = load_stack(settings)
-    dsn = urlsplit(settings.pg_dsn.get_secret_value())
-    masked = urlunsplit(dsn._replace(netloc=f"{dsn.username}:***@{dsn.hostname}:{dsn.port}"))
     routes = [{"method": r.method, "url": f"{settings.runtime_url}{r.path}",
                "function": fn.name,
                "auth": "bearer token" if r.authorizer else "public (authenticates itself)"}
@@ -162,25 +158,45 @@ def endpoints(as_json: JsonFlag = False) -> None:
     curl = (f"curl -s -XPOST {settings.runtime_url}/query -H \"authorization: Bearer "
             f"$(cat {token})\" -H 'content-type: application/json' "
             "-d '{\"sql\": \"SELECT 42\"}'")
-    if as_json:
-        print(json.dumps({"aws": settings.emulator_url, "postgres": masked, "routes": routes,
-                          "function_urls": urls, "websockets": sockets,
-                          "viewer": f"{settings.runtime_url}/viewer/",
-                          "token_file": str(token), "curl": curl}))
-        return
+    return {"aws": settings.emulator_url, "postgres": settings.pg_dsn.get_secret_value(),
+            "routes": routes, "function_urls": urls, "websockets": sockets,
+            "viewer": f"{settings.runtime_url}/viewer/", "token_file": str(token), "curl": curl}
+
+
+def _masked(dsn: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    u = urlsplit(dsn)
+    return urlunsplit(u._replace(netloc=f"{u.username}:***@{u.hostname}:{u.port}"))
+
+
+def _print_endpoints(found: dict[str, Any]) -> None:
     t = Table("what", "where", "auth", title="endpoints")
-    t.add_row("AWS APIs (awslocal)", settings.emulator_url, "any credentials")
-    t.add_row("PostgreSQL", masked, "password in TRIBUTARY_PG_DSN")
-    for r in routes:
+    t.add_row("AWS APIs (awslocal)", found["aws"], "any credentials")
+    t.add_row("PostgreSQL", _masked(found["postgres"]),
+              "password in TRIBUTARY_PG_DSN (`--json` shows it)")
+    for r in found["routes"]:
         t.add_row(f"{r['method']} ({r['function']})", r["url"], r["auth"])
-    for u in urls:
+    for u in found["function_urls"]:
         t.add_row(f"function URL ({u['function']})", u["url"], u["auth"])
-    for w in sockets:
+    for w in found["websockets"]:
         t.add_row(f"WebSocket ({', '.join(w['routes'])})", str(w["url"]), str(w["auth"]))
-    t.add_row("live viewer (web page)", f"{settings.runtime_url}/viewer/",
-              "open the link `tributary viewer` prints")
+    t.add_row("live viewer (web page)", found["viewer"], "open the link `tributary viewer` prints")
+    t.columns[1].no_wrap = True
     console.print(t)
-    console.print(f"API token: {token}\n{curl}", highlight=False, soft_wrap=True)
+    console.print(f"API token: {found['token_file']}\n{found['curl']}", highlight=False,
+                  soft_wrap=True)
+
+
+@app.command()
+def endpoints(as_json: JsonFlag = False) -> None:
+    """Where everything is, and how to call it (the token is read from its file, not shown;
+    ``--json`` includes the PostgreSQL password)."""
+    found = _endpoints(get_settings())
+    if as_json:
+        print(json.dumps(found))
+    else:
+        _print_endpoints(found)
 
 
 @app.command()
@@ -346,16 +362,11 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
 
 
 def _set_polling(source: str, enabled: bool) -> None:
+    from tributary.control.sources import set_polling
     from tributary.extract.fetch import schedule_rule
-    from tributary.sources import loader
 
-    if source not in loader.live_sources():
-        loader.source(source)  # a clear error for an unknown source
-    rule = schedule_rule(source)
-    events = emulator_client("events", get_settings())
-    (events.enable_rule if enabled else events.disable_rule)(Name=rule)
-    state = events.describe_rule(Name=rule)["State"]
-    console.print(f"{source}: schedule {rule} is {state}"
+    state = set_polling(emulator_client("events", get_settings()), source, enabled)
+    console.print(f"{source}: schedule {schedule_rule(source)} is {state}"
                   + ("" if enabled else "; its position is kept for `tributary resume`"))
 
 
@@ -438,7 +449,7 @@ def rejects_cmd(stream: Annotated[str | None, typer.Option(
     """Rejected records: per stream how many and why, then the newest ones."""
     import psycopg
 
-    from localcloud import rejects
+    from tributary.control import rejects
 
     settings = get_settings()
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
@@ -477,12 +488,13 @@ def replay(rejects_only: Annotated[bool, typer.Option(
     import psycopg
 
     from localcloud import rejects
+    from tributary.control.rejects import by_stream
 
     if not rejects_only:
         raise typer.BadParameter("say what to replay: --rejects")
     settings = get_settings()
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
-        before = sum(v.rejected for v in rejects.by_stream(conn).values())
+        before = sum(v.rejected for v in by_stream(conn).values())
         keys = rejects.replay(settings, conn, set(source) if source else None)
         console.print(f"replaying {len(keys)} raw pages holding {before:,} rejects")
         if not wait or not keys:
@@ -493,7 +505,7 @@ def replay(rejects_only: Annotated[bool, typer.Option(
                 console.print(f"[red]replays not all loaded after {timeout:.0f}s[/]")
                 raise typer.Exit(1)
             time.sleep(0.5)
-        after = sum(v.rejected for v in rejects.by_stream(conn).values())
+        after = sum(v.rejected for v in by_stream(conn).values())
     console.print(f"replayed: {before - after:,} records loaded, {after:,} still rejected")
 
 

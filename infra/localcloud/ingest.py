@@ -7,95 +7,37 @@ DynamoDB, loaded pages in PostgreSQL's ``load_log``, queue depth in SQS, files i
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from localcloud import rejects
 from localcloud.config import emulator_client, emulator_resource
-from localcloud.rejects import Reason, StreamRejects
+from tributary.control import progress as control
+from tributary.control.progress import Aws, Progress
+from tributary.control.rejects import Reason, StreamRejects, by_stream
+from tributary.control.sources import start_fetch
 from tributary.extract.checkpoints import Checkpoints
-from tributary.extract.fetch import schedule_rule
 from tributary.load.lake import Lake
 from tributary.load.tables import all_tables
 from tributary.settings import Settings
 
 
-@dataclass
-class StreamProgress:
-    stream: str  # "<source>/<stream>"
-    upstream_total: int = 0
-    partitions: int = 0
-    partitions_done: int = 0
-    fetched: int = 0
-    pages_landed: int = 0
-    pages_loaded: int = 0
-    transformed: int = 0
-    changed: int = 0
-    rejected: int = 0
-    lake_pending: int = 0
-    paused: bool = False
-    continuous: bool = False  # a snapshot: polled on and on, never finished
-    reject_threshold: float = 0.01
-    top_reasons: list[Reason] = field(default_factory=list)
-
-    @property
-    def reject_share(self) -> float:
-        return self.rejected / self.transformed if self.transformed else 0.0
-
-    @property
-    def failed(self) -> bool:
-        """Rejecting more than the threshold: loudly wrong, however exact the rest is."""
-        return self.reject_share > self.reject_threshold
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"reject_share": round(self.reject_share, 6),
-                               "failed": self.failed, "settled": self.settled}
-
-    @property
-    def settled(self) -> bool:
-        """Fetched to the end and every landed page loaded and in the lake; for a snapshot,
-        a first version loaded and in the lake (newer ones keep coming)."""
-        if self.paused:
-            return True
-        done = self.pages_loaded - self.lake_pending
-        if self.continuous:
-            return done > 0
-        return bool(self.partitions) and self.partitions == self.partitions_done and \
-            done >= self.pages_landed and not self.lake_pending
+def aws(settings: Settings) -> Aws:
+    return Aws(emulator_resource("dynamodb", settings), emulator_client("events", settings),
+               emulator_client("sqs", settings))
 
 
-@dataclass
-class Progress:
-    streams: dict[str, StreamProgress] = field(default_factory=dict)
-    queue_visible: int = 0
-    queue_in_flight: int = 0
-    dlq: int = 0
-
-    @property
-    def settled(self) -> bool:
-        """Every stream settled (counted per stream: polled sources keep the queue busy)."""
-        return bool(self.streams) and all(s.settled for s in self.streams.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"streams": {k: v.as_dict() for k, v in self.streams.items()},
-                "queue": {"visible": self.queue_visible, "in_flight": self.queue_in_flight,
-                          "dead_letter": self.dlq}, "settled": self.settled,
-                "failed": sorted(k for k, v in self.streams.items() if v.failed)}
+def progress(settings: Settings, sources: set[str] | None = None, reasons: bool = False
+             ) -> Progress:
+    return control.progress(settings, aws(settings), sources, reasons)
 
 
-def _queue_depth(settings: Settings, name: str) -> tuple[int, int]:
-    sqs = emulator_client("sqs", settings)
-    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]), int(
-        attrs["ApproximateNumberOfMessagesNotVisible"])
+def paused_sources(settings: Settings) -> set[str]:
+    return control.paused_sources(emulator_client("events", settings))
 
 
 def _checkpoints(settings: Settings) -> Checkpoints:
@@ -103,57 +45,9 @@ def _checkpoints(settings: Settings) -> Checkpoints:
                        emulator_resource("dynamodb", settings))
 
 
-def paused_sources(settings: Settings) -> set[str]:
-    events = emulator_client("events", settings)
-    rules = {r["Name"]: r["State"] for page in events.get_paginator("list_rules").paginate()
-             for r in page["Rules"]}
-    return {src for src, _, _ in all_tables() if rules.get(schedule_rule(src)) == "DISABLED"}
-
-
-def progress(settings: Settings, sources: set[str] | None = None, reasons: bool = False
-             ) -> Progress:
-    """Figures per stream; with ``reasons``, each stream's top reject reasons too."""
-    store = _checkpoints(settings)
-    out = Progress()
-    paused = paused_sources(settings)
-    for source, stream, table in all_tables():
-        if sources and source not in sources:
-            continue
-        sp = StreamProgress(f"{source}/{stream}", paused=source in paused,
-                            upstream_total=int(store.meta(source, stream).get("total", 0)),
-                            continuous=table.snapshot,
-                            reject_threshold=settings.reject_threshold)
-        for p in store.partitions(source, stream, only=("status", "records", "seq")):
-            sp.partitions += 1
-            sp.partitions_done += p.status == "done"
-            sp.fetched += p.records
-            sp.pages_landed += p.seq
-        out.streams[sp.stream] = sp
-    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
-        if conn.execute("SELECT to_regclass('load_log')").fetchone() != (None,):
-            for name, pages, recs, changed, rejected, pending in conn.execute(
-                    "SELECT source || '/' || stream, count(*), sum(records), sum(changed), "
-                    "sum(rejected), count(*) FILTER (WHERE NOT lake_done) FROM load_log "
-                    "GROUP BY 1"):
-                if name in out.streams:
-                    sp = out.streams[name]
-                    sp.pages_loaded, sp.transformed, sp.changed = pages, recs, changed
-                    sp.rejected, sp.lake_pending = rejected, pending
-            if reasons:
-                for name, found in rejects.by_stream(conn).items():
-                    if name in out.streams:
-                        out.streams[name].top_reasons = found.reasons
-    out.queue_visible, out.queue_in_flight = _queue_depth(settings, "tributary-transform")
-    out.dlq = sum(_queue_depth(settings, "tributary-transform-dlq"))
-    return out
-
-
 def trigger_fetch(settings: Settings, source: str | None = None) -> None:
     """Start a fetch now (asynchronously, as the schedule would), due or not."""
-    payload = {"force": True} | ({"source": source} if source else {})
-    emulator_client("lambda", settings).invoke(
-        FunctionName="tributary-fetch", InvocationType="Event",
-        Payload=orjson.dumps(payload))
+    start_fetch(emulator_client("lambda", settings), source)
 
 
 def trigger_fetches(settings: Settings, sources: set[str] | None = None) -> None:
@@ -217,7 +111,7 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
     out = []
     paused = paused_sources(settings)
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
-        found = rejects.by_stream(conn)
+        found = by_stream(conn)
         read = _records_read(conn)
         for source, stream, table in all_tables():
             if (sources and source not in sources) or source in paused:

@@ -10,7 +10,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from localcloud.ingest import Progress, StreamProgress, Verdict
+from localcloud.ingest import Verdict
+from tributary.control.progress import Progress, StreamProgress
 
 
 def _figures(s: StreamProgress, elapsed: float | None) -> dict[str, str]:

@@ -9,70 +9,15 @@ records that page rejected. What is still unreadable stays rejected, with its ne
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import psycopg
 
 from localcloud.config import emulator_client
+from tributary.control.rejects import has_rejects_table
 from tributary.load.tables import all_tables
 from tributary.settings import Settings
-
-# A reason reads "<field>: <problem> (got <value>)"; reasons are counted without the value.
-_PROBLEM = "split_part(split_part(reason, ' (got ', 1), '; ', 1)"
-
-
-@dataclass
-class Reason:
-    problem: str
-    records: int
-    example_key: str  # a raw page holding such a record
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"problem": self.problem, "records": self.records,
-                "example_key": self.example_key}
-
-
-@dataclass
-class StreamRejects:
-    stream: str  # "<source>/<stream>"
-    rejected: int = 0
-    reasons: list[Reason] = field(default_factory=list)
-
-
-def _has_rejects_table(conn: psycopg.Connection[Any]) -> bool:
-    return conn.execute("SELECT to_regclass('rejects')").fetchone() != (None,)
-
-
-def by_stream(conn: psycopg.Connection[Any], top: int = 3) -> dict[str, StreamRejects]:
-    """Per stream with rejects: how many, and the ``top`` problems, most frequent first."""
-    out: dict[str, StreamRejects] = {}
-    if not _has_rejects_table(conn):
-        return out
-    rows = conn.execute(
-        f"SELECT source || '/' || stream, {_PROBLEM}, count(*), min(raw_key) FROM rejects "
-        "GROUP BY 1, 2 ORDER BY 1, 3 DESC").fetchall()
-    for stream, problem, n, key in rows:
-        s = out.setdefault(stream, StreamRejects(stream))
-        s.rejected += n
-        if len(s.reasons) < top:
-            s.reasons.append(Reason(problem, n, key))
-    return out
-
-
-def listing(conn: psycopg.Connection[Any], stream: str | None, limit: int
-            ) -> list[dict[str, Any]]:
-    """The newest rejects (of one ``source/stream``, or all), as rows to print."""
-    if not _has_rejects_table(conn):
-        return []
-    where, params = ("WHERE source || '/' || stream = %s", [stream]) if stream else ("", [])
-    cur = conn.execute(
-        "SELECT source || '/' || stream AS stream, raw_key, record_index, record_id, reason, "
-        f"rejected_at FROM rejects {where} ORDER BY rejected_at DESC, raw_key, record_index "
-        "LIMIT %s", [*params, limit])
-    names = [d.name for d in cur.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def replay(settings: Settings, conn: psycopg.Connection[Any], sources: set[str] | None
@@ -81,7 +26,7 @@ def replay(settings: Settings, conn: psycopg.Connection[Any], sources: set[str] 
     the replays' load keys. Snapshot streams are left out: their next version supersedes."""
     replayable = {(src, stream) for src, stream, table in all_tables()
                   if not table.snapshot and (not sources or src in sources)}
-    if not _has_rejects_table(conn):
+    if not has_rejects_table(conn):
         return []
     pages = [(k, src, st) for k, src, st in conn.execute(
         "SELECT DISTINCT raw_key, source, stream FROM rejects ORDER BY 1").fetchall()

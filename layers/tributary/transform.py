@@ -96,7 +96,6 @@ class Batch:
                 finish_pages(conn, pages)
             except Exception:  # noqa: BLE001 - those pages are redelivered and rebuilt
                 log.exception("lake write failed", extra={"pages": [p.load_key for p in pages]})
-                conn.rollback()
                 failed.extend(mids)
         return failed
 
@@ -111,10 +110,26 @@ def load_page(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def stage_page(msg: dict[str, Any]) -> Staged | dict[str, Any]:
-    """Step 1 (a snapshot page: both steps, under its dataset's lock)."""
+    """Step 1 (a snapshot page: both steps, under its dataset's lock), with the page claimed
+    until its step 2 is done."""
     table = table_for(msg["source"], msg["stream"])
     conn = pg_shared()
     postgres.ensure_schema(conn, table)
+    load_key = msg.get("load_key") or msg["key"]
+    _claim(conn, load_key)
+    try:
+        out = _stage_claimed(conn, table, msg)
+    except BaseException:
+        conn.rollback()
+        _release(conn, [load_key])
+        raise
+    if not isinstance(out, Staged):
+        _release(conn, [load_key])
+    return out
+
+
+def _stage_claimed(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]
+                   ) -> Staged | dict[str, Any]:
     if not table.snapshot:
         return _load(conn, table, msg)
     # Versions of one dataset apply one at a time, and never an older over a newer one.
@@ -122,7 +137,7 @@ def stage_page(msg: dict[str, Any]) -> Staged | dict[str, Any]:
     try:
         out = _load(conn, table, msg)
         if isinstance(out, Staged):
-            finish_pages(conn, [out])
+            _finish(conn, [out])
             return out.result
         return out
     finally:
@@ -130,8 +145,43 @@ def stage_page(msg: dict[str, Any]) -> Staged | dict[str, Any]:
         conn.commit()
 
 
+class Busy(RuntimeError):
+    """Another worker is loading this page: SQS delivered it again while that one works."""
+
+
+_PAGE_LOCKS = 1  # the advisory lock class of pages, (1, hashtext(load key))
+
+
+def _claim(conn: psycopg.Connection[Any], load_key: str) -> None:
+    """Hold the page for this worker's session (a dead worker's session lets go). Without
+    it, a page delivered again while its first delivery was still loading could go to the
+    lake twice: the first delivery appends without reading the log."""
+    got = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                       (_PAGE_LOCKS, load_key)).fetchone()
+    conn.commit()
+    if not (got and got[0]):
+        raise Busy(f"{load_key}: another worker is loading it; SQS will deliver it again")
+
+
+def _release(conn: psycopg.Connection[Any], load_keys: list[str]) -> None:
+    for key in load_keys:
+        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_PAGE_LOCKS, key))
+    conn.commit()
+
+
 def finish_pages(conn: psycopg.Connection[Any], pages: list[Staged]) -> None:
-    """Step 2 for staged pages of one table."""
+    """Step 2 for staged pages of one table; the pages are let go, done or not."""
+    try:
+        _finish(conn, pages)
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        _release(conn, [p.load_key for p in pages])
+
+
+def _finish(conn: psycopg.Connection[Any], pages: list[Staged]) -> None:
+    """The lake write, then the pages marked done."""
     table, the_lake = pages[0].table, lake.Lake.from_env()
     if table.snapshot:
         keys = {p.load_key: lake.write_page(the_lake, conn, table, p.load_key, p.rows,

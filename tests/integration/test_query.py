@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from localcloud.ingest import lake
-from tests.conftest import ROOT, Cloud, start_cloud
+from tests.conftest import ROOT, Cloud, start_cloud, wait_for
 from tributary.query.engine import Engine
 
 pytestmark = pytest.mark.integration
@@ -53,7 +54,9 @@ def _query(cloud: Cloud, sql: str, params: list[Any] | None = None,
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "/query"), ("GET", "/tables"),
                                               ("GET", "/query/openapi.json"),
-                                              ("GET", "/webhook/openapi.json")])
+                                              ("GET", "/webhook/openapi.json"),
+                                              ("GET", "/sources"),
+                                              ("POST", "/sources/snapshots/pause")])
 def test_every_route_but_the_webhook_wants_the_token(cloud: Cloud, method: str,
                                                      path: str) -> None:
     url = f"{cloud.settings.runtime_url}{path}"
@@ -315,9 +318,25 @@ def test_endpoints_give_a_working_curl_line_and_the_token_rotates(cloud: Cloud) 
     assert shown.returncode == 0, shown.stderr
     info = json.loads(shown.stdout)
     old = cloud.auth["authorization"].split()[1]
-    assert old not in shown.stdout and "***" in info["postgres"]
+    assert old not in shown.stdout  # the token stays in its file
+    with psycopg.connect(info["postgres"]) as conn:  # the DSN, password included, connects
+        assert conn.execute("SELECT 1").fetchone() == (1,)
     assert {"method": "POST", "url": f"{cloud.settings.runtime_url}/query",
             "function": "tributary-query", "auth": "bearer token"} in info["routes"]
+    assert httpx.get(f"{cloud.settings.runtime_url}/no/such/route", timeout=30).status_code == 404
+    for route in info["routes"]:  # each is mounted: the door answers, with 401 if it is locked
+        answer = httpx.request(route["method"], re.sub(r"\{[^}]+\}", "x", route["url"]),
+                               timeout=30)
+        assert answer.status_code != 404 and answer.status_code < 500, route
+        assert route["auth"] != "bearer token" or answer.status_code == 401, route
+    for url in info["function_urls"]:  # an unknown one is a bare 403, as on AWS
+        answer = httpx.get(url["url"], timeout=30)
+        if url["auth"] == "SigV4":  # it exists: the refusal names what the signature lacks
+            assert answer.status_code == 403 and answer.json()["message"] != "Forbidden", url
+        else:
+            assert answer.status_code not in (403, 404) and answer.status_code < 500, url
+    assert httpx.get(info["viewer"], timeout=30).status_code == 200
+    assert httpx.get(f"{info['aws']}/_tributary/health", timeout=30).status_code == 200
     curl = subprocess.run(info["curl"], shell=True, capture_output=True, text=True, timeout=30)
     assert json.loads(curl.stdout)["rows"] == [[42]], curl.stdout + curl.stderr
     rotated = cloud.cli("stack", "rotate-token")
@@ -328,3 +347,52 @@ def test_endpoints_give_a_working_curl_line_and_the_token_rotates(cloud: Cloud) 
     assert stale.status_code == 403
     fresh = httpx.get(f"{cloud.settings.runtime_url}/tables", headers=cloud.auth, timeout=30)
     assert fresh.status_code == 200
+
+
+def _control(cloud: Cloud, method: str, path: str) -> httpx.Response:
+    return httpx.request(method, f"{cloud.settings.runtime_url}/sources{path}",
+                         headers=cloud.auth, timeout=30)
+
+
+def _cli_paused(cloud: Cloud, source: str) -> set[bool]:
+    status = json.loads(cloud.cli("status", "--json").stdout)
+    return {v["paused"] for k, v in status["streams"].items() if k.startswith(f"{source}/")}
+
+
+def test_sources_are_controlled_over_http_as_with_the_cli(cloud: Cloud) -> None:
+    listed = _control(cloud, "GET", "").json()["sources"]
+    assert listed["datasync"]["paused"] is False and listed["timeline"]["kind"] == "live"
+    assert listed["datasync"]["streams"]["events"]["settled"] is True
+    assert listed["datasync"]["streams"]["events"]["transformed"] == 6000
+    fresh = listed["datasync"]["streams"]["events"]["freshness"]
+    assert fresh["last_fetched"] and fresh["last_changed_upstream"] and fresh["lag_s"] >= 0
+    cli = json.loads(cloud.cli("status", "--json").stdout)["streams"]["datasync/events"]
+    assert cli["freshness"]["last_fetched"] == fresh["last_fetched"]
+    assert listed["snapshots"]["paused"] is True  # this module polls datasync only
+    refused = _control(cloud, "POST", "/snapshots/ingest")
+    assert refused.status_code == 409 and "resume it first" in refused.json()["message"]
+    assert _control(cloud, "POST", "/snapshots/resume").json() == {
+        "source": "snapshots", "paused": False, "schedule": "ENABLED"}
+    assert _cli_paused(cloud, "snapshots") == {False}  # the CLI sees what HTTP did
+    assert _control(cloud, "POST", "/snapshots/ingest").status_code == 202
+
+    def loaded() -> bool:
+        streams = _control(cloud, "GET", "").json()["sources"]["snapshots"]["streams"]
+        return all(s["pages_loaded"] > 0 for s in streams.values())
+
+    wait_for(loaded, 60, what="the snapshots fetched over HTTP to load")
+    assert _control(cloud, "POST", "/snapshots/pause").json()["paused"] is True
+    assert _cli_paused(cloud, "snapshots") == {True}
+    assert cloud.cli("resume", "snapshots").returncode == 0  # and HTTP sees what the CLI did
+    assert _control(cloud, "GET", "").json()["sources"]["snapshots"]["paused"] is False
+    assert _control(cloud, "POST", "/snapshots/pause").status_code == 200
+
+
+def test_the_control_api_refuses_clearly(cloud: Cloud) -> None:
+    unknown = _control(cloud, "POST", "/nosuch/pause")
+    assert unknown.status_code == 404 and "declared" in unknown.json()["message"]
+    live = _control(cloud, "POST", "/timeline/ingest")
+    assert live.status_code == 409 and "live source" in live.json()["message"]
+    paths = _control(cloud, "GET", "/openapi.json").json()["paths"]
+    assert {"/sources", "/sources/{name}/pause", "/sources/{name}/resume",
+            "/sources/{name}/ingest"} <= set(paths)

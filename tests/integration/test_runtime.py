@@ -33,7 +33,9 @@ def test_every_part_is_healthy_and_status_reports_it(probe_cloud: Cloud) -> None
     out = subprocess.run([sys.executable, "-m", "localcloud.cli", "stack", "status", "--json"],
                          env=probe_cloud.env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
-    parts = {p["name"]: p for p in json.loads(out.stdout)}
+    status = json.loads(out.stdout)
+    parts = {p["name"]: p for p in status["services"]}
+    assert status["endpoints"]["aws"] == probe_cloud.settings.emulator_url
     assert set(parts) == {"emulator", "postgres", "datasync", "runtime", "hallow", "snapshots",
                           "timeline"}
     for part in parts.values():

@@ -1,0 +1,1 @@
+"""Operating the pipeline: progress, rejects and source control, for the CLI and HTTP."""

@@ -1,0 +1,51 @@
+"""Pausing, resuming and starting sources: one set of rules for the CLI and the HTTP API.
+
+A source's pause switch is its EventBridge schedule (``tributary-fetch-<source>``): a paused
+source stays paused across restarts because the rule's state is kept with the emulator's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tributary.extract.fetch import schedule_rule
+from tributary.sources import loader
+
+FETCH_FUNCTION = "tributary-fetch"
+
+
+class NotPulled(ValueError):
+    """A live source runs continuously: it is resumed, not started."""
+
+
+def check(name: str) -> bool:
+    """True for a live source; raises ``DeclarationError`` naming the declared ones if
+    ``name`` is not a source at all."""
+    if name in loader.live_sources():
+        return True
+    loader.source(name)
+    return False
+
+
+def set_polling(events: Any, name: str, enabled: bool) -> str:
+    """Enable or disable ``name``'s schedule; returns the rule's state as EventBridge has it."""
+    check(name)
+    rule = schedule_rule(name)
+    (events.enable_rule if enabled else events.disable_rule)(Name=rule)
+    state: str = events.describe_rule(Name=rule)["State"]
+    return state
+
+
+def is_paused(events: Any, name: str) -> bool:
+    return bool(events.describe_rule(Name=schedule_rule(name))["State"] == "DISABLED")
+
+
+def start_fetch(lambda_client: Any, name: str | None = None) -> None:
+    """Fetch ``name`` (every pulled source: None) now, due or not, as its schedule would."""
+    if name is not None and check(name):
+        raise NotPulled(f"{name} is a live source: it runs continuously; resume it instead")
+    payload = {"force": True} | ({"source": name} if name else {})
+    lambda_client.invoke(FunctionName=FETCH_FUNCTION, InvocationType="Event",
+                         Payload=orjson.dumps(payload))
