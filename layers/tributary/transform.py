@@ -279,13 +279,20 @@ def _changed_rows(data: pa.Table, table: Table, changed: list[str], at: Any
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     batch = Batch()
     processor = BatchProcessor(event_type=EventType.SQS)
-    with processor(event["Records"], batch.stage, context):
-        processor.process()
+    try:
+        with processor(event["Records"], batch.stage, context):
+            processor.process()
+    finally:  # staged pages are written and let go, even when the batch as a whole failed
+        lake_failed = batch.finish()
+        _log_failures(processor)
+    response = processor.response()
+    response["batchItemFailures"] += [{"itemIdentifier": m} for m in lake_failed]
+    return response
+
+
+def _log_failures(processor: BatchProcessor) -> None:
     for record, (kind, error, _) in zip(processor.fail_messages, processor.exceptions,
                                          strict=True):
         reason = f"{getattr(kind, '__name__', kind)}: {error}"
         log.warning("page failed; SQS will deliver it again",
                     extra={"message_id": getattr(record, "message_id", None), "error": reason})
-    response = processor.response()
-    response["batchItemFailures"] += [{"itemIdentifier": m} for m in batch.finish()]
-    return response
