@@ -85,28 +85,18 @@ class Batch:
 
     def finish(self) -> list[str]:
         """Step 2 for every staged page; returns the message ids whose lake write failed."""
-        conn = pg_shared()
         failed: list[str] = []
-        by_table: dict[str, list[str]] = {}
+        by_table: dict[str, dict[str, Staged]] = {}
         for mid, st in self.staged.items():
-            by_table.setdefault(st.table.name, []).append(mid)
-        for mids in by_table.values():
-            pages = [self.staged[m] for m in mids]
+            by_table.setdefault(st.table.name, {})[mid] = st
+        for group in by_table.values():
             try:
-                finish_pages(conn, pages)
+                finish_pages(pg_shared(), list(group.values()))
             except Exception:  # noqa: BLE001 - those pages are redelivered and rebuilt
-                log.exception("lake write failed", extra={"pages": [p.load_key for p in pages]})
-                failed.extend(mids)
+                log.exception("lake write failed",
+                              extra={"pages": [p.load_key for p in group.values()]})
+                failed.extend(group)
         return failed
-
-
-def load_page(msg: dict[str, Any]) -> dict[str, Any]:
-    """One page, both steps."""
-    out = stage_page(msg)
-    if isinstance(out, Staged):
-        finish_pages(pg_shared(), [out])
-        return out.result
-    return out
 
 
 def stage_page(msg: dict[str, Any]) -> Staged | dict[str, Any]:

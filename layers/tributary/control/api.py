@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import Response
 from tributary.api.resolver import answer, error, resolver
 from tributary.clients import aws_client, aws_resource
 from tributary.control import sources
-from tributary.control.progress import Aws, progress
+from tributary.control.progress import Aws, paused_sources, progress
 from tributary.settings import get_settings
 from tributary.sources import loader
 from tributary.sources.loader import DeclarationError
@@ -36,10 +36,10 @@ def list_sources() -> Response[str]:
         source, _, part = name.partition("/")
         entry = out.setdefault(source, {"kind": "pulled", "paused": stream.paused, "streams": {}})
         entry["streams"][part] = stream.as_dict()
+    paused = paused_sources(aws.events)
     for name in loader.live_sources():
-        out[name] = {"kind": "live", "paused": sources.is_paused(aws.events, name)}
-    return answer(200, {"sources": out, "settled": prog.settled,
-                        "queue": prog.as_dict()["queue"]})
+        out[name] = {"kind": "live", "paused": name in paused}
+    return answer(200, {"sources": out, "settled": prog.settled, "queue": prog.queue})
 
 
 def _switch(name: str, enabled: bool) -> Response[str]:

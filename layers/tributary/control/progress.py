@@ -16,6 +16,7 @@ from tributary.extract.checkpoints import Checkpoints
 from tributary.extract.fetch import schedule_rule
 from tributary.load.tables import all_tables
 from tributary.settings import Settings
+from tributary.sources import loader
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,14 @@ class Progress:
         """Every stream settled (counted per stream: polled sources keep the queue busy)."""
         return bool(self.streams) and all(s.settled for s in self.streams.values())
 
+    @property
+    def queue(self) -> dict[str, int]:
+        return {"visible": self.queue_visible, "in_flight": self.queue_in_flight,
+                "dead_letter": self.dlq}
+
     def as_dict(self) -> dict[str, Any]:
         return {"streams": {k: v.as_dict() for k, v in self.streams.items()},
-                "queue": {"visible": self.queue_visible, "in_flight": self.queue_in_flight,
-                          "dead_letter": self.dlq}, "settled": self.settled,
+                "queue": self.queue, "settled": self.settled,
                 "failed": sorted(k for k, v in self.streams.items() if v.failed)}
 
 
@@ -110,9 +115,11 @@ def _queue_depth(sqs: Any, name: str) -> tuple[int, int]:
 
 
 def paused_sources(events: Any) -> set[str]:
+    """Every declared source, pulled or live, whose schedule is disabled."""
     rules = {r["Name"]: r["State"] for page in events.get_paginator("list_rules").paginate()
              for r in page["Rules"]}
-    return {src for src, _, _ in all_tables() if rules.get(schedule_rule(src)) == "DISABLED"}
+    names = {src for src, _, _ in all_tables()} | set(loader.live_sources())
+    return {src for src in names if rules.get(schedule_rule(src)) == "DISABLED"}
 
 
 def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
