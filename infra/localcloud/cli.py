@@ -545,34 +545,41 @@ def query(sql: str,
         console.print(t)
 
 
-models_app = typer.Typer(help="Analytic models (SQL files under analytics/).",
-                        no_args_is_help=True)
+models_app = typer.Typer(help="Analytic models: the dbt project in analytics/.",
+                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
 @models_app.command("run")
-def models_run(folder: Annotated[str, typer.Option(help="Where the .sql files are.")]
-               = "analytics") -> None:
-    """Materialize every model into the lake as a table of its name."""
+def models_run(
+    project: Annotated[str, typer.Option(help="The dbt project's folder.")] = "analytics",
+    select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. "
+                                               "top_5_prayer_types_per_age_group+")] = None,
+    test: Annotated[bool, typer.Option(help="Run the dbt tests too (dbt build).")] = True,
+) -> None:
+    """Build every model into the lake (a table of its name) and run the dbt tests.
+
+    Models that read a lake table which has not landed yet are left out, not failed."""
     from pathlib import Path
 
-    from tributary.query.engine import Engine, QueryError
-    from tributary.query.models import run_models
+    from tributary.analytics.runner import ModelsError, run
+    from tributary.query.catalog import prefixes
 
     settings = get_settings()
-    s3 = emulator_client("s3", settings)
+    landed = set(prefixes(emulator_client("s3", settings), settings.lake_bucket))
     try:
-        runs = run_models(Engine(settings, s3, settings.emulator_url), s3,
-                          settings.lake_bucket, Path(folder))
-    except QueryError as exc:
+        outcome = run(Path(project), landed, "build" if test else "run", select)
+    except ModelsError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
-    for r in runs:
-        if r.skipped:
-            console.print(f"[yellow]{r.name}: skipped, {r.skipped}[/]")
-        else:
-            console.print(f"{r.name}: {r.rows:,} rows -> s3://{settings.lake_bucket}/{r.key} "
-                          f"({r.elapsed_ms:.0f} ms)")
+    for name in outcome.not_landed:
+        console.print(f"[yellow]left out: the models reading lake.{name} "
+                      "(it has not landed yet)[/]")
+    for r in outcome.results:
+        if r.exported and r.status == "success":
+            console.print(f"{r.name} -> s3://{settings.lake_bucket}/{r.name}/part-0.parquet",
+                          soft_wrap=True)
+    raise typer.Exit(outcome.returncode)
 
 
 @app.command()

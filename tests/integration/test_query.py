@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ import pytest
 
 from localcloud.ingest import lake
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tributary.analytics.runner import dbt_executable
 from tributary.query.engine import Engine
 
 pytestmark = pytest.mark.integration
@@ -175,7 +178,25 @@ def _events(rows: list[tuple[str, str, str | None]]) -> dict[str, list[Any]]:
             "properties": [json.dumps({"content_id": r[2]} if r[2] else {}) for r in rows]}
 
 
-def test_models_give_the_hand_checked_answer(cloud: Cloud) -> None:
+def _project(tmp_path: Path) -> Path:
+    """A copy of the dbt project, so that tests never touch the developer's target/."""
+    return Path(shutil.copytree(ROOT / "analytics", tmp_path / "analytics",
+                                ignore=shutil.ignore_patterns("target", "logs", ".user.yml")))
+
+
+def _models_run(cloud: Cloud, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "localcloud.cli", "models", "run", "--project",
+                           str(project), *args], env=cloud.env, capture_output=True, text=True,
+                          check=False)
+
+
+def _dbt(cloud: Cloud, project: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """dbt itself, in the project folder, as a dbt user runs it."""
+    return subprocess.run([dbt_executable(), command], cwd=project, env=cloud.env,
+                          capture_output=True, text=True, check=False)
+
+
+def _put_hallow(cloud: Cloud) -> None:
     users = {"u1": 20, "u2": 22, "u3": 30, "u4": 70, "u5": 16, "u6": 40}
     prayers = {"c1": "rosary", "c2": "meditation", "c3": "podcast", "c4": "academic",
                "c5": "reflection", "c6": "lectio_divina"}
@@ -183,33 +204,59 @@ def test_models_give_the_hand_checked_answer(cloud: Cloud) -> None:
         {"user_id": list(users), "age": list(users.values())}))
     _put_parquet(cloud, "hallow_content/part-0.parquet", pa.table(
         {"content_id": list(prayers), "prayer_type": list(prayers.values())}))
-    pulled = [("p1", "u1", "c1"), ("p2", "u1", "c1"), ("p3", "u2", "c2"), ("p4", "u3", "c3"),
-              ("p5", "u5", "c1"),  # under 18: not in any group
-              ("p6", "u1", None)]  # references no content: not a session
-    pulled += [(f"q{i}", "u6", c) for i, c in enumerate(["c1", "c2", "c3", "c4", "c5", "c6",
-                                                         "c6"])]
+    views = [("p1", "u1", "c1"), ("p2", "u1", "c1"), ("p3", "u2", "c2"), ("p4", "u3", "c3"),
+             ("p5", "u5", "c1"),  # under 18: not in any group
+             ("p6", "u1", None)]  # references no content: not a session
+    views += [(f"q{i}", "u6", c) for i, c in enumerate(["c1", "c2", "c3", "c4", "c5", "c6",
+                                                        "c6"])]
+    likes = [("l1", "u3", "c4"), ("l2", "u3", "c4")]  # content events, but not sessions
     _put_parquet(cloud, "hallow_events/part-0.parquet", pa.table(
-        {**_events(pulled), "event_type": ["view"] * len(pulled)}))
+        {**_events(views + likes),
+         "event_type": ["view"] * len(views) + ["like", "share"]}))
     pushed = [("w1", "u2", "c1"), ("p3", "u2", "c2"),  # p3 was pulled too: counted once
               ("w2", "u4", "c4"), ("w3", "u4", "c4"), ("w4", "u4", "c5"),
               ("w5", "u3", "c99")]  # unknown content
     _put_parquet(cloud, "webhook_events/event_type=view/dt=2026-11-22/hour=09/part-t.parquet",
                  pa.table({**_events(pushed), "source": ["web"] * len(pushed)}))
+    _put_parquet(cloud, "webhook_events/event_type=like/dt=2026-11-22/hour=09/part-u.parquet",
+                 pa.table({**_events([("w6", "u4", "c5")]), "source": ["web"]}))
 
-    out = subprocess.run([sys.executable, "-m", "localcloud.cli", "models", "run", "--folder",
-                          str(ROOT / "analytics")], env=cloud.env, capture_output=True,
-                         text=True, check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
-    answer = _query(cloud, "SELECT * FROM hallow_top_prayer_types_by_age_group").json()
-    assert "rows" in answer, answer
-    rows = answer["rows"]
-    assert rows == [
+
+def test_dbt_models_give_the_hand_checked_answer_and_their_tests_bite(cloud: Cloud,
+                                                                      tmp_path: Path) -> None:
+    _put_hallow(cloud)
+    project = _project(tmp_path)
+    # A user listed twice: the unique test fails the build, and the models after it wait.
+    _put_parquet(cloud, "hallow_users/part-1.parquet", pa.table({"user_id": ["u1"],
+                                                                 "age": [20]}))
+    failed = _models_run(cloud, project)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert re.search(r"FAIL 1 unique_stg_hallow_users_user_id", failed.stdout), failed.stdout
+    assert "SKIP test" in failed.stdout or "SKIP relation" in failed.stdout, failed.stdout
+    cloud.client("s3").delete_object(Bucket="tributary-lake", Key="hallow_users/part-1.parquet")
+
+    ran, tested = _dbt(cloud, project, "run"), _dbt(cloud, project, "test")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    done = re.search(r"PASS=(\d+) WARN=0 ERROR=0 SKIP=0", tested.stdout)
+    assert done and int(done.group(1)) >= 25, tested.stdout  # unique, not_null, accepted_values
+
+    top5 = _query(cloud, "SELECT * FROM top_5_prayer_types_per_age_group").json()
+    assert [c["name"] for c in top5["columns"]] == ["age_group", "prayer_type", "session_count",
+                                                   "age_group_rank"]
+    assert top5["rows"] == [  # views only
         ["18-24", "rosary", 3, 1], ["18-24", "meditation", 1, 2],
         ["25-34", "podcast", 1, 1],
         ["35-44", "lectio_divina", 2, 1], ["35-44", "academic", 1, 2],
         ["35-44", "meditation", 1, 3], ["35-44", "podcast", 1, 4],
         ["35-44", "reflection", 1, 5],  # rosary (1) ranks 6th: cut
         ["65+", "academic", 2, 1], ["65+", "reflection", 1, 2],
+    ]
+    every = _query(cloud, "SELECT * FROM hallow_top_prayer_types_by_age_group "
+                          "WHERE age_group IN ('25-34', '65+')").json()
+    assert every["rows"] == [  # likes and shares count here
+        ["25-34", "academic", 2, 1], ["25-34", "podcast", 1, 2],
+        ["65+", "academic", 2, 1], ["65+", "reflection", 2, 2],
     ]
     per_day = _query(cloud, "SELECT sum(events) FROM datasync_events_per_type_per_day").json()
     assert per_day["rows"] == [[6000]]
@@ -218,18 +265,26 @@ def test_models_give_the_hand_checked_answer(cloud: Cloud) -> None:
     model = _query(cloud, "SELECT events FROM datasync_events_per_type_per_day "
                           "WHERE day = '2026-10-02' AND type = 'click'").json()["rows"][0][0]
     assert model == direct
+    rejects = _query(cloud, "SELECT count(*) FROM rejects_per_stream").json()
+    assert rejects["rows"] == _query(cloud, "SELECT count(*) FROM (SELECT DISTINCT source, "
+                                            "stream, reason FROM pg.public.rejects)").json()["rows"]
 
 
-def test_models_whose_inputs_have_not_landed_are_skipped_not_failed(cloud: Cloud,
-                                                                    tmp_path: Any) -> None:
-    (tmp_path / "needs_more.sql").write_text("SELECT count(*) AS n FROM not_landed_yet")
-    (tmp_path / "ready.sql").write_text("SELECT count(*) AS n FROM events")
-    out = subprocess.run([sys.executable, "-m", "localcloud.cli", "models", "run", "--folder",
-                          str(tmp_path)], env=cloud.env, capture_output=True, text=True,
-                         check=False)
+def test_models_whose_lake_tables_have_not_landed_are_left_out_not_failed(
+        cloud: Cloud, tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "models" / "later.yml").write_text(
+        "version: 2\nsources:\n  - name: lake\n    schema: lake\n"
+        "    tables: [{name: not_landed_yet}]\n")
+    (project / "models" / "marts" / "needs_more.sql").write_text(
+        "SELECT count(*) AS n FROM {{ source('lake', 'not_landed_yet') }}")
+    (project / "models" / "marts" / "ready.sql").write_text(
+        "SELECT count(*) AS n FROM {{ source('lake', 'events') }}")
+    out = _models_run(cloud, project, "--select", "needs_more ready", "--no-test")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "needs_more: skipped, Catalog Error: Table with name not_landed_yet" in \
+    assert "left out: the models reading lake.not_landed_yet (it has not landed yet)" in \
         out.stdout.replace("\n", " ")
+    assert "needs_more" not in out.stdout.split("left out:")[0]  # dbt never ran it
     assert _query(cloud, "SELECT n FROM ready").json()["rows"] == [[6000]]
 
 

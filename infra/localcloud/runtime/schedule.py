@@ -41,6 +41,10 @@ def rate_seconds(expression: str) -> float | None:
     return n * _UNIT_S[unit]
 
 
+def _aws_dow(day: re.Match[str]) -> str:
+    return _AWS_DOW[day.group(0)]
+
+
 def cron_to_croniter(expression: str) -> str:
     """AWS ``cron(min hour dom month dow year)`` as a five-field croniter expression."""
     m = re.match(r"^cron\((.+)\)$", expression.strip())
@@ -50,7 +54,7 @@ def cron_to_croniter(expression: str) -> str:
     if len(fields) != 6:
         raise ScheduleError(f"{expression}: AWS cron needs 6 fields, got {len(fields)}")
     minute, hour, dom, month, dow, _year = fields
-    dow = "*" if dow == "?" else re.sub(r"\b[1-7]\b", lambda d: _AWS_DOW[d.group(0)], dow)
+    dow = "*" if dow == "?" else re.sub(r"\b[1-7]\b", _aws_dow, dow)
     dom = "*" if dom == "?" else dom
     expr = f"{minute} {hour} {dom} {month} {dow}"
     if not croniter.is_valid(expr):

@@ -122,7 +122,7 @@ class Lake:
                     raise
         return []
 
-    def _s3(self) -> Any:
+    def s3_client(self) -> Any:
         if self.endpoint_url not in _clients:
             creds = ({"aws_access_key_id": self.options["AWS_ACCESS_KEY_ID"],
                       "aws_secret_access_key": self.options["AWS_SECRET_ACCESS_KEY"]}
@@ -135,7 +135,7 @@ class Lake:
         """The ETag of the table's first commit (None: no table): a cached table whose first
         commit changed is a ghost of another table."""
         try:
-            etag: str = self._s3().head_object(
+            etag: str = self.s3_client().head_object(
                 Bucket=self.bucket, Key=f"{name}/_delta_log/{0:020d}.json")["ETag"]
             return etag
         except ClientError:
@@ -157,7 +157,7 @@ class Lake:
         table = self.open(name)
         if table is None:
             return None
-        s3 = self._s3()
+        s3 = self.s3_client()
         out = []
         for uri in table.file_uris():
             key = uri.removeprefix(f"s3://{self.bucket}/")

@@ -1,11 +1,7 @@
 """DuckDB over every lake table and the PostgreSQL tables, read-only, with guard rails.
 
-- Each top-level prefix of the lake bucket is a table of that name, read with Hive partitions
-  as columns, so filters on them skip files. A Delta table is read as the files of its latest
-  commit (refreshed every couple of seconds); a plain prefix (a model) as all its Parquet.
-- PostgreSQL is attached READ_ONLY as ``pg``, as a role that may only SELECT the data tables.
-- Credentials live in DuckDB's secret manager (the S3 one scoped to the lake bucket), so no
-  setting, catalog function or error message shows them.
+- The lake's tables and PostgreSQL (as ``pg``, a role that may only SELECT the data tables)
+  are set up by ``tributary.query.catalog``, which keeps credentials out of sight.
 - A query gets a memory limit and no spilling to disk; over it, a clear refusal.
 - Only one SELECT per request runs. After setup, DuckDB's external access is switched off
   except for the lake's own prefix, and the configuration is locked, so no query can read
@@ -15,18 +11,14 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
-from deltalake import DeltaTable
 
-from tributary.load.lake import Lake
+from tributary.query.catalog import CatalogError, LakeViews, attach, quote
 from tributary.settings import Settings
 
 ALLOWED = {duckdb.StatementType.SELECT}
@@ -47,115 +39,28 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _extension(name: str) -> str:
-    module = __import__(f"duckdb_extension_{name}")
-    found = glob.glob(os.path.join(os.path.dirname(str(module.__file__)),
-                                   "extensions", "*", f"{name}.duckdb_extension"))
-    if not found:
-        raise QueryError(f"the {name} DuckDB extension is not installed")
-    return found[0]
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 class Engine:
     def __init__(self, settings: Settings, s3: Any, endpoint_url: str | None) -> None:
         self.settings = settings
         # In memory only, and no spilling: a query that needs more is refused, naming the limit.
         self.con = duckdb.connect(":memory:", config={
             "memory_limit": f"{settings.query_memory_mb}MB", "temp_directory": ""})
-        for name in ("httpfs", "postgres_scanner"):
-            self.con.execute(f"LOAD {_quote(_extension(name))}")
-        self._s3_secret(endpoint_url)
-        self._pg_secret()
-        # The path stays empty so that no catalog function can show a password.
-        self.con.execute("ATTACH '' AS pg (TYPE postgres, SECRET pg_reader, READ_ONLY)")
-        self.s3 = s3
-        self.lake = Lake(settings.lake_bucket, settings.region, endpoint_url)
-        self.delta: dict[str, DeltaTable] = {}
-        self.versions: dict[str, int] = {}
-        self.lake_tables: list[str] = []
-        self._listed_at = 0.0
+        try:
+            attach(self.con, settings, endpoint_url)
+        except CatalogError as exc:
+            raise QueryError(str(exc)) from None
+        self.views = LakeViews(self.con, settings, endpoint_url, s3=s3)
         self.refresh(force=True)
-        bucket = settings.lake_bucket
-        self.con.execute(f"SET allowed_directories = [{_quote(f's3://{bucket}/')}]")
+        self.con.execute(f"SET allowed_directories = [{quote(f's3://{settings.lake_bucket}/')}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
 
-    def _secret(self, name: str, options: dict[str, Any]) -> None:
-        """A DuckDB secret: listed by ``duckdb_secrets()`` with its secret parts redacted,
-        never in ``duckdb_settings()``."""
-        body = ", ".join(f"{k} {v if isinstance(v, bool | int) else _quote(str(v))}"
-                         for k, v in options.items())
-        self.con.execute(f"CREATE SECRET {name} ({body})")
+    @property
+    def lake_tables(self) -> list[str]:
+        return self.views.names
 
-    def _s3_secret(self, endpoint_url: str | None) -> None:
-        """Credentials for the lake bucket only (the secret's scope)."""
-        opts: dict[str, Any] = {"TYPE": "s3", "REGION": self.settings.region,
-                                "SCOPE": f"s3://{self.settings.lake_bucket}/"}
-        env = {"KEY_ID": "AWS_ACCESS_KEY_ID", "SECRET": "AWS_SECRET_ACCESS_KEY",
-               "SESSION_TOKEN": "AWS_SESSION_TOKEN"}
-        opts |= {k: os.environ[v] for k, v in env.items() if os.environ.get(v)}
-        if endpoint_url:  # the local emulator
-            opts |= {"ENDPOINT": urlsplit(endpoint_url).netloc, "USE_SSL": False,
-                     "URL_STYLE": "path"}
-            opts.setdefault("KEY_ID", "test")
-            opts.setdefault("SECRET", "test")
-        self._secret("lake", opts)
-        # httpfs fills these settings from AWS_* in the environment, where current_setting()
-        # and duckdb_settings() would show them: the secret above is the only copy.
-        for setting in ("s3_access_key_id", "s3_secret_access_key", "s3_session_token"):
-            self.con.execute(f"SET {setting} = ''")
-
-    def _pg_secret(self) -> None:
-        dsn = urlsplit(self.settings.reader_dsn)
-        self._secret("pg_reader", {"TYPE": "postgres", "HOST": dsn.hostname or "127.0.0.1",
-                                   "PORT": dsn.port or 5432, "DATABASE": dsn.path.lstrip("/"),
-                                   "USER": dsn.username or "", "PASSWORD": dsn.password or ""})
-
-    def refresh(self, force: bool = False, every_s: float = 2.0) -> None:
-        """Register lake tables that appeared since (new prefixes, materialized models), and
-        point each Delta table's view at the files of its latest commit."""
-        if not force and time.monotonic() - self._listed_at < every_s:
-            return
-        self._listed_at = time.monotonic()
-        bucket = self.settings.lake_bucket
-        listing = self.s3.list_objects_v2(Bucket=bucket, Delimiter="/")
-        names = sorted(p["Prefix"].rstrip("/") for p in listing.get("CommonPrefixes", []))
-        for name in names:
-            if not name.replace("_", "").isalnum():
-                continue  # not a table name we can expose safely
-            if name in self.lake_tables and name not in self.delta:
-                continue  # plain Parquet: its glob sees new files by itself
-            table = self._delta(name)
-            if table is None:
-                source = _quote(f"s3://{bucket}/{name}/**/*.parquet")
-            else:
-                # A query reads the files of one commit: compaction swaps them in one step.
-                if self.versions.get(name) == table.version():
-                    continue
-                files = table.file_uris()
-                if not files:
-                    continue
-                self.versions[name] = table.version()
-                source = "[" + ", ".join(_quote(f) for f in files) + "]"
-            self.con.execute(
-                f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet({source}, '
-                "hive_partitioning = true, union_by_name = true)")
-            if name not in self.lake_tables:
-                self.lake_tables.append(name)
-
-    def _delta(self, name: str) -> DeltaTable | None:
-        """The table's Delta log, brought up to date; None for a plain Parquet prefix."""
-        if name in self.delta:
-            self.delta[name].update_incremental()
-            return self.delta[name]
-        found = self.lake.open(name)
-        if found is not None:
-            self.delta[name] = found
-        return found
+    def refresh(self, force: bool = False) -> None:
+        self.views.refresh(force=force)
 
     def tables(self) -> list[dict[str, Any]]:
         self.refresh()

@@ -1,5 +1,5 @@
 -- DataSync events per type per UTC day.
 SELECT dt AS day, type, count(*) AS events
-FROM events
+FROM {{ source('lake', 'events') }}
 GROUP BY dt, type
 ORDER BY day, type

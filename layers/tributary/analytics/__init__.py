@@ -1,0 +1,1 @@
+"""The dbt project in ``analytics/``: its DuckDB plugin and the runner behind ``models run``."""
