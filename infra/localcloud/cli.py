@@ -160,7 +160,9 @@ def _endpoints(settings: Settings) -> dict[str, Any]:
             "-d '{\"sql\": \"SELECT 42\"}'")
     return {"aws": settings.emulator_url, "postgres": settings.pg_dsn.get_secret_value(),
             "routes": routes, "function_urls": urls, "websockets": sockets,
-            "viewer": f"{settings.runtime_url}/viewer/", "token_file": str(token), "curl": curl}
+            "viewer": f"{settings.runtime_url}/viewer/",
+            "api_docs": f"{settings.runtime_url}/viewer/api/", "token_file": str(token),
+            "curl": curl}
 
 
 def _masked(dsn: str) -> str:
@@ -182,6 +184,8 @@ def _print_endpoints(found: dict[str, Any]) -> None:
     for w in found["websockets"]:
         t.add_row(f"WebSocket ({', '.join(w['routes'])})", str(w["url"]), str(w["auth"]))
     t.add_row("live viewer (web page)", found["viewer"], "open the link `tributary viewer` prints")
+    t.add_row("API docs, Swagger UI (web page)", found["api_docs"],
+              "open the link `tributary viewer --api` prints")
     t.columns[1].no_wrap = True
     console.print(t)
     console.print(f"API token: {found['token_file']}\n{found['curl']}", highlight=False,
@@ -200,13 +204,15 @@ def endpoints(as_json: JsonFlag = False) -> None:
 
 
 @app.command()
-def viewer() -> None:
+def viewer(api: Annotated[bool, typer.Option(help="The API page (Swagger UI) instead.")]
+           = False) -> None:
     """The live viewer's link, with the API token in its fragment (a fragment never leaves
     the browser; the page keeps the token for its tab only)."""
     from localcloud.credentials import api_token
 
     settings = get_settings()
-    print(f"{settings.runtime_url}/viewer/#token={api_token(settings)}")
+    page = "viewer/api/" if api else "viewer/"
+    print(f"{settings.runtime_url}/{page}#token={api_token(settings)}")
 
 
 @stack_app.command("restart")

@@ -23,7 +23,7 @@ def _newest(paths: list[Path]) -> float:
 
 
 def stale() -> bool:
-    inputs = [*SOURCE.glob("src/**/*"), *SOURCE.glob("static/**/*"),
+    inputs = [*SOURCE.glob("src/**/*"), *SOURCE.glob("static/**/*"), *SOURCE.glob("scripts/*"),
               *(SOURCE / n for n in ("package.json", "package-lock.json", "svelte.config.js",
                                      "vite.config.ts"))]
     index = SITE / "index.html"

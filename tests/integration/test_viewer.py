@@ -153,3 +153,42 @@ def test_site_answers(cloud: Cloud) -> None:
     assert httpx.get(f"{base}/anything/deep").text == httpx.get(f"{base}/").text  # the app
     assert httpx.get(f"{base}/_app/missing.js").status_code == 404
     assert Path(ROOT / "functions" / "viewer" / "site" / "index.html").is_file()
+
+
+def test_the_api_page_tries_every_api_with_the_token(cloud: Cloud, browser: Any) -> None:
+    from localcloud.config import load_stack
+
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(f"{cloud.settings.runtime_url}/viewer/api/")  # no token yet: it asks
+    page.fill("#token", api_token(cloud.settings))
+    page.click("#token-form button")
+    page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+    assert "/sources/{name}/pause" in page.inner_text(".swagger-ui")
+    # Try GET /sources: the page sends the token, and the answer is the sources.
+    page.click(".opblock-get:has(.opblock-summary-path[data-path='/sources']) .opblock-summary")
+    page.click(".opblock.is-open button.execute")
+    status = page.wait_for_selector(".opblock.is-open .live-responses-table tbody "
+                                    ".response-col_status", timeout=15_000)
+    assert status.inner_text().strip() == "200"
+    body = page.inner_text(".opblock.is-open .live-responses-table .microlight")
+    assert '"timeline"' in body and '"sources"' in body, body[:500]
+    # Every OpenAPI document the template routes is offered, and each one loads.
+    documents = sorted(r.path for fn in load_stack(cloud.settings).functions for r in fn.routes
+                       if r.path.endswith("/openapi.json"))
+    offered = page.eval_on_selector_all("select#select option", "os => os.map(o => o.value)")
+    assert sorted(offered) == documents, offered
+    for document in documents:
+        page.select_option("select#select", document)
+        page.wait_for_selector(f".info a[href='{document}']", timeout=15_000)
+        prefix = document.removesuffix("/openapi.json")
+        page.wait_for_selector(f".opblock-summary-path[data-path^='{prefix}']", timeout=15_000)
+    page.close()
+
+
+def test_the_api_page_is_served_with_its_assets(cloud: Cloud) -> None:
+    base = f"{cloud.settings.runtime_url}/viewer/api"
+    slashless = httpx.get(base)
+    assert slashless.status_code == 308 and slashless.headers["location"] == "/viewer/api/"
+    assert "swagger-ui-bundle.js" in httpx.get(f"{base}/").text
+    bundle = httpx.get(f"{base}/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text[:2_000_000]

@@ -1,5 +1,6 @@
-"""A static site from a function (the live viewer): files by path, the single-page app's
-``index.html`` for any other page, long caching for content-hashed assets."""
+"""A static site from a function (the live viewer): files by path, a folder's own
+``index.html`` (the API page), the single-page app's ``index.html`` for any other page, long
+caching for content-hashed assets."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ def respond(root: Path, base: str, event: dict[str, Any]) -> dict[str, Any]:
         return {"statusCode": 503, "headers": {"content-type": "text/plain"},
                 "body": f"the site is not built: run `npm ci && npm run build` in viewer/ "
                         f"(expected {root}/index.html)"}
-    rel = str(event.get("rawPath") or "/").removeprefix(base).lstrip("/")
+    raw = str(event.get("rawPath") or "/")
+    rel = raw.removeprefix(base).lstrip("/")
     path = (root / rel).resolve()
-    if not rel or not path.is_relative_to(root.resolve()) or not path.is_file():
+    inside = path.is_relative_to(root.resolve())
+    if rel and inside and (path / "index.html").is_file():  # a static page's folder
+        if not raw.endswith("/"):  # its relative links need the slash
+            return {"statusCode": 308, "headers": {"location": raw + "/"}, "body": ""}
+        path = path / "index.html"
+    if not rel or not inside or not path.is_file():
         if "." in rel.rsplit("/", 1)[-1]:  # a missing asset, not a page of the app
             return {"statusCode": 404, "headers": {"content-type": "text/plain"},
                     "body": f"no file {rel}"}
