@@ -391,6 +391,7 @@ def test_endpoints_give_a_working_curl_line_and_the_token_rotates(cloud: Cloud) 
         else:
             assert answer.status_code not in (403, 404) and answer.status_code < 500, url
     assert httpx.get(info["viewer"], timeout=30).status_code == 200
+    assert "swagger-ui" in httpx.get(info["api_docs"], timeout=30).text
     assert httpx.get(f"{info['aws']}/_tributary/health", timeout=30).status_code == 200
     curl = subprocess.run(info["curl"], shell=True, capture_output=True, text=True, timeout=30)
     assert json.loads(curl.stdout)["rows"] == [[42]], curl.stdout + curl.stderr
