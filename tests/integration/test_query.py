@@ -26,7 +26,8 @@ from tributary.query.engine import Engine
 
 pytestmark = pytest.mark.integration
 ENV = {"TRIBUTARY_DATASYNC_EVENTS": "6000", "TRIBUTARY_DATASYNC_SESSIONS": "120",
-       "TRIBUTARY_DATASYNC_FEED_PAGE_SIZE": "500",  # small files, for compaction to merge
+       "TRIBUTARY_DATASYNC_FEED_PAGE_SIZE": "100",  # 20 pages a day: at least two
+       # commits per day, as a transform batch holds at most 10 pages, for compaction to merge
        "TRIBUTARY_DATASYNC_DAYS": "3", "TRIBUTARY_HALLOW_PORT": "4714",
        "TRIBUTARY_HALLOW_PUSH": "false", "TRIBUTARY_QUERY_MAX_ROWS": "100",
        "TRIBUTARY_QUERY_TIMEOUT_S": "1"}
