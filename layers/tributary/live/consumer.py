@@ -112,6 +112,19 @@ class Consumer:
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self, predecessor: str | None) -> dict[str, Any]:
+        """Hold the stream until paused, handed over, lost or out of time. Every ending is
+        logged, including a pause seen before the loop began (a successor started just as
+        the source was paused ends there)."""
+        try:
+            out = self._run(predecessor)
+        finally:
+            self.conn.close()
+            if self._reader is not None:
+                self._reader.close()
+        log.info("live consumer finished", extra=out)
+        return out
+
+    def _run(self, predecessor: str | None) -> dict[str, Any]:
         self.copy.ensure(self.conn)
         if self.paused(self.source.name):
             return {"stream": self.name, "result": "paused"}
@@ -176,13 +189,8 @@ class Consumer:
                 self.counts["flushed"] += flush(self.conn, self.copy, self.source.name, epoch)
         self.counts["reconnects"] = max(0, self.listener.connects - 1)
         self.counts["pushed"] = self.subscribers.pushed
-        out = {"stream": self.name, "result": result, "epoch": epoch,
-               "held_s": round(time.monotonic() - started, 1), **self.counts}
-        log.info("live consumer finished", extra=out)
-        self.conn.close()
-        if self._reader is not None:
-            self._reader.close()
-        return out
+        return {"stream": self.name, "result": result, "epoch": epoch,
+                "held_s": round(time.monotonic() - started, 1), **self.counts}
 
     def _drain(self, batch_s: float) -> list[Message | Connected]:
         try:
