@@ -30,8 +30,6 @@ class ModelsError(RuntimeError):
 class NodeResult:
     unique_id: str  # model.tributary.<name> or test.tributary.<name>.<hash>
     status: str  # success / error / pass / fail / warn / skipped
-    message: str
-    seconds: float
     exported: bool  # a model written to the lake (macros/export_to_lake.sql)
 
     @property
@@ -97,8 +95,7 @@ def read_results(target: Path) -> list[NodeResult]:
     if not (target / "run_results.json").exists():
         return []  # dbt failed before running anything; its own output says why
     nodes = json.loads((target / "manifest.json").read_text())["nodes"]
-    return [NodeResult(r["unique_id"], r["status"], r.get("message") or "",
-                       float(r.get("execution_time") or 0.0), _exported(nodes.get(r["unique_id"])))
+    return [NodeResult(r["unique_id"], r["status"], _exported(nodes.get(r["unique_id"])))
             for r in json.loads((target / "run_results.json").read_text())["results"]]
 
 

@@ -46,7 +46,7 @@ def _secret(con: duckdb.DuckDBPyConnection, name: str, options: dict[str, Any]) 
     in ``duckdb_settings()``."""
     body = ", ".join(f"{k} {v if isinstance(v, bool | int) else quote(str(v))}"
                      for k, v in options.items())
-    con.execute(f"CREATE OR REPLACE SECRET {name} ({body})")
+    con.execute(f"CREATE SECRET {name} ({body})")
 
 
 def _s3_secret(con: duckdb.DuckDBPyConnection, settings: Settings,
@@ -83,9 +83,8 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings,
         con.execute(f"LOAD {quote(_extension(name))}")
     _s3_secret(con, settings, endpoint_url)
     _pg_secret(con, settings)
-    if not con.execute("SELECT 1 FROM duckdb_databases() WHERE database_name = 'pg'").fetchall():
-        # The path stays empty so that no catalog function can show a password.
-        con.execute("ATTACH '' AS pg (TYPE postgres, SECRET pg_reader, READ_ONLY)")
+    # The path stays empty so that no catalog function can show a password.
+    con.execute("ATTACH '' AS pg (TYPE postgres, SECRET pg_reader, READ_ONLY)")
 
 
 class LakeViews:
