@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from localcloud.config import emulator_client
-from localcloud.template import Function, Queue, Table, Template
+from localcloud.template import DynamoTable, Function, Queue, Template
 from tributary.settings import Settings
 
 ROLE_NAME = "tributary-lambda"
@@ -93,7 +93,7 @@ class Deployer:
             self.sqs.create_queue(QueueName=q.name, Attributes=attrs)
             self.report.add("queue", q.name, True)
 
-    def _table(self, table: Table) -> None:
+    def _table(self, table: DynamoTable) -> None:
         p = table.properties
         try:
             self.ddb.describe_table(TableName=table.name)

@@ -17,8 +17,9 @@ from psycopg import sql
 
 from localcloud.config import emulator_client, emulator_resource
 from tributary.control import progress as control
+from tributary.control import schedules
 from tributary.control.progress import Aws, Progress
-from tributary.control.rejects import Reason, StreamRejects, by_stream
+from tributary.control.rejects import Reason, RejectRate, StreamRejects, by_stream
 from tributary.control.sources import start_fetch
 from tributary.extract.checkpoints import Checkpoints
 from tributary.load.lake import Lake
@@ -37,7 +38,7 @@ def progress(settings: Settings, sources: set[str] | None = None, reasons: bool 
 
 
 def paused_sources(settings: Settings) -> set[str]:
-    return control.paused_sources(emulator_client("events", settings))
+    return schedules.paused_sources(emulator_client("events", settings))
 
 
 def _checkpoints(settings: Settings) -> Checkpoints:
@@ -86,17 +87,13 @@ class Verdict:
     reasons: list[Reason] = field(default_factory=list)
 
     @property
-    def reject_share(self) -> float:
-        return self.rejected_records / self.records_read if self.records_read else 0.0
-
-    @property
-    def too_many_rejects(self) -> bool:
-        return self.reject_share > self.reject_threshold
+    def rejects(self) -> RejectRate:
+        return RejectRate(self.rejected_records, self.records_read, self.reject_threshold)
 
     @property
     def ok(self) -> bool:
         return self.missing == 0 and self.lake_duplicates == 0 and \
-            self.lake_rows == self.postgres_rows and not self.too_many_rejects
+            self.lake_rows == self.postgres_rows and not self.rejects.too_high
 
 
 def _records_read(conn: psycopg.Connection[Any]) -> dict[str, int]:

@@ -22,7 +22,7 @@ def _figures(s: StreamProgress, elapsed: float | None) -> dict[str, str]:
         "done" if not left else "-")
     return {"upstream": f"{s.upstream_total:,}", "fetched": f"{s.fetched:,}",
             "transformed": f"{s.transformed:,}",
-            "rejected": f"{s.rejected:,}" + (f" ({s.reject_share:.1%})" if s.rejected else ""),
+            "rejected": f"{s.rejected:,}" + (f" ({s.rejects.share:.1%})" if s.rejected else ""),
             "partitions": f"{s.partitions_done}/{s.partitions}",
             "records/s": f"{rate:,.0f}" if elapsed else "-", "ETA": eta}
 
@@ -32,7 +32,7 @@ def progress_table(prog: Progress, elapsed: float | None) -> Table:
               "records/s", "ETA", title="ingestion")
     for s in prog.streams.values():
         f = _figures(s, elapsed)
-        if s.failed:
+        if s.rejects.too_high:
             f["rejected"] = f"[red]{f['rejected']}[/]"
         t.add_row(s.stream, *f.values())
     t.caption = _queue(prog)
@@ -115,12 +115,12 @@ class Display:
 def _rejects_cell(v: Verdict) -> str:
     if not v.rejected_records:
         return "0"
-    text = f"{v.rejected_records:,} ({v.reject_share:.1%})"
-    return f"[red]{text}[/]" if v.too_many_rejects else f"[yellow]{text}[/]"
+    text = f"{v.rejected_records:,} ({v.rejects.share:.1%})"
+    return f"[red]{text}[/]" if v.rejects.too_high else f"[yellow]{text}[/]"
 
 
 def _result(v: Verdict) -> str:
-    if v.too_many_rejects:
+    if v.rejects.too_high:
         return f"[red]FAILED: rejects above {v.reject_threshold:.1%}[/]"
     return "[green]OK[/]" if v.ok else "[red]FAILED[/]"
 
@@ -128,7 +128,7 @@ def _result(v: Verdict) -> str:
 def reasons_text(v: Verdict) -> str:
     """Why a stream rejected records, and where to look."""
     lines = [f"[bold]{v.stream}[/]: {v.rejected_records:,} of {v.records_read:,} records "
-             f"rejected ({v.reject_share:.2%}; threshold {v.reject_threshold:.1%}). Top reasons:"]
+             f"rejected ({v.rejects.share:.2%}; threshold {v.reject_threshold:.1%}). Top reasons:"]
     lines += [f"  {r.records:>9,}  {escape(r.problem)}   e.g. raw page {escape(r.example_key)}"
               for r in v.reasons]
     lines.append(f"  list them: tributary rejects --stream {v.stream}   (table: rejects)")

@@ -81,7 +81,7 @@ class Queue:
 
 
 @dataclass(frozen=True)
-class Table:
+class DynamoTable:
     logical_id: str
     name: str
     properties: dict[str, Any]  # the resolved CloudFormation properties
@@ -166,7 +166,7 @@ class Template:
     stack_name: str
     buckets: tuple[Bucket, ...]
     queues: tuple[Queue, ...]
-    tables: tuple[Table, ...]
+    tables: tuple[DynamoTable, ...]
     functions: tuple[Function, ...]
     sockets: tuple[SocketApi, ...] = ()
 
@@ -509,7 +509,7 @@ def load_template(
             queues.append(_queue(r, logical_id, spec))
         elif rtype == "AWS::DynamoDB::Table":
             props = r.resolve(spec.get("Properties") or {}, f"Resources.{logical_id}")
-            tables.append(Table(logical_id, r.physical_name(logical_id), props))
+            tables.append(DynamoTable(logical_id, r.physical_name(logical_id), props))
         elif rtype == "AWS::Serverless::Function":
             functions.append(_function(r, path.parent, logical_id, spec, globals_))
     return Template(

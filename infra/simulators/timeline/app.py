@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from simulators.timeline.table import Table
+from simulators.timeline.table import TimelineTable
 from tributary.settings import TimelineSettings
 
 _PARAMS = ("start", "stop")
@@ -32,7 +32,7 @@ _PARAMS = ("start", "stop")
 class Timeline:
     def __init__(self, cfg: TimelineSettings) -> None:
         self.cfg = cfg
-        self.table = Table(cfg.rows, cfg.seed, cfg.now_s or int(time.time()), cfg.days)
+        self.table = TimelineTable(cfg.rows, cfg.seed, cfg.now_s or int(time.time()), cfg.days)
         self.chaos = np.random.default_rng(cfg.seed + 1)
         self.sockets: set[WebSocket] = set()
         self.paused = False

@@ -29,7 +29,7 @@ def body_text(code: int) -> str:
     return " ".join(SENTENCES[(code >> (2 + _BITS * k)) & 63] for k in range(count))
 
 
-class Table:
+class TimelineTable:
     def __init__(self, rows: int, seed: int, now_s: int, days: int = 30) -> None:
         self.rng = np.random.default_rng(seed)
         self.days = days

@@ -14,7 +14,8 @@ from aws_lambda_powertools.event_handler import Response
 from tributary.api.resolver import answer, error, resolver
 from tributary.clients import aws_client, aws_resource
 from tributary.control import sources
-from tributary.control.progress import Aws, paused_sources, progress
+from tributary.control.progress import Aws, progress
+from tributary.control.schedules import is_paused, paused_sources
 from tributary.settings import get_settings
 from tributary.sources import loader
 from tributary.sources.loader import DeclarationError
@@ -67,7 +68,7 @@ def resume(name: str) -> Response[str]:
                      409: {"description": "The source is paused, or live (always running)"}})
 def ingest(name: str) -> Response[str]:
     try:
-        if not sources.check(name) and sources.is_paused(aws_client("events"), name):
+        if not sources.check(name) and is_paused(aws_client("events"), name):
             return error(409, f"{name} is paused: resume it first (POST /sources/{name}/resume)")
         sources.start_fetch(aws_client("lambda"), name)
     except DeclarationError as exc:

@@ -11,12 +11,11 @@ from typing import Any
 
 import psycopg
 
-from tributary.control.rejects import Reason, by_stream
+from tributary.control.rejects import Reason, RejectRate, by_stream
+from tributary.control.schedules import paused_sources
 from tributary.extract.checkpoints import Checkpoints
-from tributary.extract.fetch import schedule_rule
 from tributary.load.tables import all_tables
 from tributary.settings import Settings
-from tributary.sources import loader
 
 
 @dataclass(frozen=True)
@@ -49,17 +48,12 @@ class StreamProgress:
     changed_at: float | None = None  # epoch s: fetched, the last page that changed a row
 
     @property
-    def reject_share(self) -> float:
-        return self.rejected / self.transformed if self.transformed else 0.0
-
-    @property
-    def failed(self) -> bool:
-        """Rejecting more than the threshold: loudly wrong, however exact the rest is."""
-        return self.reject_share > self.reject_threshold
+    def rejects(self) -> RejectRate:
+        return RejectRate(self.rejected, self.transformed, self.reject_threshold)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"reject_share": round(self.reject_share, 6),
-                               "failed": self.failed, "settled": self.settled,
+        return asdict(self) | {"reject_share": round(self.rejects.share, 6),
+                               "failed": self.rejects.too_high, "settled": self.settled,
                                "freshness": self.freshness()}
 
     def freshness(self, now: float | None = None) -> dict[str, Any]:
@@ -103,7 +97,7 @@ class Progress:
     def as_dict(self) -> dict[str, Any]:
         return {"streams": {k: v.as_dict() for k, v in self.streams.items()},
                 "queue": self.queue, "settled": self.settled,
-                "failed": sorted(k for k, v in self.streams.items() if v.failed)}
+                "failed": sorted(k for k, v in self.streams.items() if v.rejects.too_high)}
 
 
 def _queue_depth(sqs: Any, name: str) -> tuple[int, int]:
@@ -112,14 +106,6 @@ def _queue_depth(sqs: Any, name: str) -> tuple[int, int]:
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     return int(attrs["ApproximateNumberOfMessages"]), int(
         attrs["ApproximateNumberOfMessagesNotVisible"])
-
-
-def paused_sources(events: Any) -> set[str]:
-    """Every declared source, pulled or live, whose schedule is disabled."""
-    rules = {r["Name"]: r["State"] for page in events.get_paginator("list_rules").paginate()
-             for r in page["Rules"]}
-    names = {src for src, _, _ in all_tables()} | set(loader.live_sources())
-    return {src for src in names if rules.get(schedule_rule(src)) == "DISABLED"}
 
 
 def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,

@@ -11,6 +11,24 @@ import psycopg
 _PROBLEM = "split_part(split_part(reason, ' (got ', 1), '; ', 1)"
 
 
+@dataclass(frozen=True)
+class RejectRate:
+    """The records a stream rejected out of those it read. Above ``threshold`` (the setting
+    ``reject_threshold``) the stream has failed: loudly wrong, however exact the rest is."""
+
+    rejected: int
+    read: int
+    threshold: float
+
+    @property
+    def share(self) -> float:
+        return self.rejected / self.read if self.read else 0.0
+
+    @property
+    def too_high(self) -> bool:
+        return self.share > self.threshold
+
+
 @dataclass
 class Reason:
     problem: str

@@ -1,7 +1,6 @@
 """Pausing, resuming and starting sources: one set of rules for the CLI and the HTTP API.
 
-A source's pause switch is its EventBridge schedule (``tributary-fetch-<source>``): a paused
-source stays paused across restarts because the rule's state is kept with the emulator's.
+A source's pause switch is its EventBridge schedule (see ``tributary.control.schedules``).
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tributary.extract.fetch import schedule_rule
+from tributary.control.schedules import schedule_rule
 from tributary.sources import loader
 
 FETCH_FUNCTION = "tributary-fetch"
@@ -36,10 +35,6 @@ def set_polling(events: Any, name: str, enabled: bool) -> str:
     (events.enable_rule if enabled else events.disable_rule)(Name=rule)
     state: str = events.describe_rule(Name=rule)["State"]
     return state
-
-
-def is_paused(events: Any, name: str) -> bool:
-    return bool(events.describe_rule(Name=schedule_rule(name))["State"] == "DISABLED")
 
 
 def start_fetch(lambda_client: Any, name: str | None = None) -> None:

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from botocore.exceptions import ClientError
 
 from tributary.clients import aws_client
+from tributary.control.schedules import PauseSwitch
 from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition
 from tributary.extract.http import RateLimitedClient
 from tributary.extract.stream import Page, StreamFetcher, client_for, fetcher_for
@@ -37,37 +37,6 @@ def raw_key(p: Partition, seq: int, run: str) -> str:
     day = datetime.fromtimestamp((p.since if p.kind == "feed" else time.time() * 1000) / 1000,
                                  UTC).strftime("%Y-%m-%d")
     return f"source={p.source}/stream={p.stream}/dt={day}/{run}/{p.name}-{seq:06d}.json.gz"
-
-
-def schedule_rule(source: str) -> str:
-    """The EventBridge rule that polls ``source`` (its pause switch)."""
-    return f"tributary-fetch-{source}"
-
-
-class PauseSwitch:
-    """Whether a source's schedule is disabled, asked at most once a second per source, so
-    a pass under way stops within a page of ``tributary pause``."""
-
-    def __init__(self, every_s: float = 1.0) -> None:
-        self.every_s = every_s
-        self._seen: dict[str, tuple[float, bool]] = {}
-
-    def __call__(self, source: str) -> bool:
-        at, state = self._seen.get(source, (0.0, False))
-        if time.monotonic() - at >= self.every_s:
-            state = self._ask(source)
-            self._seen[source] = (time.monotonic(), state)
-        return state
-
-    @staticmethod
-    def _ask(source: str) -> bool:
-        try:
-            rule = aws_client("events").describe_rule(Name=schedule_rule(source))
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return False  # no schedule deployed: nothing can pause it
-            raise
-        return bool(rule.get("State") == "DISABLED")
 
 
 class Fetcher:

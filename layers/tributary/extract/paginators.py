@@ -7,16 +7,19 @@ a string (a cursor, an offset, a page number) so a checkpoint can store any of t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tributary.sources.spec import (
     CursorPagination,
     OffsetPagination,
     PageNumberPagination,
     Pagination,
+    PaginationStyle,
     SinglePagination,
     SnapshotPagination,
 )
+
+S = TypeVar("S", bound=PaginationStyle)
 
 
 def dig(body: Any, path: str) -> Any:
@@ -29,8 +32,13 @@ def dig(body: Any, path: str) -> Any:
     return node
 
 
-class Paginator(ABC):
+class Paginator(ABC, Generic[S]):
+    """Asks for pages of one declared ``spec``."""
+
     conditional = False  # poll with If-None-Match
+
+    def __init__(self, spec: S) -> None:
+        self.spec = spec
 
     @abstractmethod
     def params(self, position: str | None) -> dict[str, Any]:
@@ -41,10 +49,7 @@ class Paginator(ABC):
         """Where the page after this one starts; ``None`` when this was the last."""
 
 
-class CursorPaginator(Paginator):
-    def __init__(self, spec: CursorPagination) -> None:
-        self.spec = spec
-
+class CursorPaginator(Paginator[CursorPagination]):
     def params(self, position: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {self.spec.limit_param: self.spec.limit}
         if position:
@@ -58,10 +63,7 @@ class CursorPaginator(Paginator):
         return str(nxt) if nxt not in (None, "") else None
 
 
-class OffsetPaginator(Paginator):
-    def __init__(self, spec: OffsetPagination) -> None:
-        self.spec = spec
-
+class OffsetPaginator(Paginator[OffsetPagination]):
     def params(self, position: str | None) -> dict[str, Any]:
         return {self.spec.offset_param: int(position or 0), self.spec.limit_param: self.spec.limit}
 
@@ -74,10 +76,7 @@ class OffsetPaginator(Paginator):
         return str(int(nxt))
 
 
-class PageNumberPaginator(Paginator):
-    def __init__(self, spec: PageNumberPagination) -> None:
-        self.spec = spec
-
+class PageNumberPaginator(Paginator[PageNumberPagination]):
     def params(self, position: str | None) -> dict[str, Any]:
         page = int(position) if position else self.spec.first_page
         return {self.spec.page_param: page, self.spec.limit_param: self.spec.limit}
@@ -91,7 +90,7 @@ class PageNumberPaginator(Paginator):
         return str(page + 1)
 
 
-class SinglePaginator(Paginator):
+class SinglePaginator(Paginator[SinglePagination | SnapshotPagination]):
     def params(self, position: str | None) -> dict[str, Any]:
         return {}
 
@@ -103,14 +102,13 @@ class SnapshotPaginator(SinglePaginator):
     conditional = True
 
 
-def paginator_for(spec: Pagination) -> Paginator:
-    if isinstance(spec, CursorPagination):
-        return CursorPaginator(spec)
-    if isinstance(spec, OffsetPagination):
-        return OffsetPaginator(spec)
-    if isinstance(spec, PageNumberPagination):
-        return PageNumberPaginator(spec)
-    if isinstance(spec, SnapshotPagination):
-        return SnapshotPaginator()
-    assert isinstance(spec, SinglePagination)
-    return SinglePaginator()
+# Each pagination style's paginator: a new style is a model in sources/spec.py and a row here.
+PAGINATORS: dict[type[PaginationStyle], type[Paginator[Any]]] = {
+    CursorPagination: CursorPaginator, OffsetPagination: OffsetPaginator,
+    PageNumberPagination: PageNumberPaginator, SinglePagination: SinglePaginator,
+    SnapshotPagination: SnapshotPaginator,
+}
+
+
+def paginator_for(spec: Pagination) -> Paginator[Any]:
+    return PAGINATORS[type(spec)](spec)

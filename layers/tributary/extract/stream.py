@@ -110,7 +110,7 @@ class DeclaredStream:
             if self.incremental == "high_water" else frozenset()
         first = records[0].get(key) if records and isinstance(records[0], dict) else None
         total = dig(body, self.stream.total_path) if self.stream.total_path else None
-        if total is None and self.stream.pagination.style in ("single", "snapshot"):
+        if total is None and self.stream.pagination.one_response:
             total = len(records)
         return Page(raw, len(records), position,
                     self.paginator.next_position(body, position, len(records)),

@@ -30,7 +30,7 @@ import orjson
 import psycopg
 
 from tributary.clients import aws_client, pg_connect
-from tributary.extract.fetch import PauseSwitch
+from tributary.control.schedules import PauseSwitch
 from tributary.live.changes import BadMessage, Change, fingerprint, parse, parser_for
 from tributary.live.copy import Applied, Fenced, LocalCopy
 from tributary.live.fanout import Subscribers

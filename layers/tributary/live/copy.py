@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from tributary.live.changes import Change, Op
-from tributary.load.tables import _TYPES
+from tributary.load.tables import COLUMN_TYPES
 from tributary.sources.live import ChangeStream
 
 
@@ -79,9 +79,10 @@ class LocalCopy:
             conn.commit()
             return
         cols = sql.SQL(", ").join(
-            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_TYPES[self.s.columns[c].type][0]))
+            sql.SQL("{} {}").format(sql.Identifier(c),
+                                    sql.SQL(COLUMN_TYPES[self.s.columns[c].type][0]))
             for c in self.data)
-        key_type = sql.SQL(_TYPES[self.s.columns[self.s.primary_key].type][0])
+        key_type = sql.SQL(COLUMN_TYPES[self.s.columns[self.s.primary_key].type][0])
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('live-schema'))")
             conn.execute(sql.SQL(
@@ -229,7 +230,7 @@ class LocalCopy:
         win = sql.Identifier(f"_win_{self.s.table}")
         cols = sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(
-                "bigint" if c == self.s.time_column else _TYPES[self.s.columns[c].type][0]))
+                "bigint" if c == self.s.time_column else COLUMN_TYPES[self.s.columns[c].type][0]))
             for c in self.s.columns)
         conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({})").format(win, cols))
         conn.execute(sql.SQL("TRUNCATE {}").format(win))

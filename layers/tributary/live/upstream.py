@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
-from tributary.load.tables import _TYPES
+from tributary.load.tables import COLUMN_TYPES
 from tributary.log import get_logger
 from tributary.sources.live import ChangeStream, LiveSource
 
@@ -98,7 +98,7 @@ def as_csv(stream: ChangeStream, rows: list[dict[str, Any]]) -> bytes:
     """Rows as CSV for COPY: the time column stays epoch seconds, JSON columns are text."""
     fields = []
     for name, col in stream.columns.items():
-        arrow = pa.int64() if name == stream.time_column else _TYPES[col.type][1]
+        arrow = pa.int64() if name == stream.time_column else COLUMN_TYPES[col.type][1]
         fields.append(pa.field(name, pa.string() if col.type == "json" else arrow))
     if any(c.type == "json" for c in stream.columns.values()):
         rows = [{k: orjson.dumps(v).decode() if stream.columns[k].type == "json" and v is not None

@@ -14,14 +14,15 @@ from tributary.sources.spec import Stream
 
 MS_UTC = pa.timestamp("ms", tz="UTC")
 INGESTED = "_ingested_at"  # the lake partitions by it when a stream declares no time column
-_TYPES: dict[str, tuple[str, pa.DataType]] = {
+# A declared column type -> (its PostgreSQL type, its Arrow type); live copies use it too.
+COLUMN_TYPES: dict[str, tuple[str, pa.DataType]] = {
     "text": ("text", pa.string()), "bigint": ("bigint", pa.int64()),
     "double": ("double precision", pa.float64()), "boolean": ("boolean", pa.bool_()),
     "timestamp": ("timestamptz", MS_UTC), "json": ("jsonb", pa.string())}
 
 
 @dataclass(frozen=True)
-class Column:
+class TableColumn:
     name: str
     pg: str  # PostgreSQL type
     arrow: pa.DataType
@@ -35,7 +36,7 @@ class Column:
 class Table:
     name: str
     key: str  # the upstream's id: primary key, text
-    columns: tuple[Column, ...]
+    columns: tuple[TableColumn, ...]
     partition_by: str  # the time column whose UTC day is the lake's dt= partition
     normalize: Normalizer
     records_path: str = "data"
@@ -51,10 +52,10 @@ class Table:
 
 
 def from_stream(stream: Stream) -> Table:
-    cols = [Column(name, *_TYPES["text" if name == stream.primary_key else c.type])
+    cols = [TableColumn(name, *COLUMN_TYPES["text" if name == stream.primary_key else c.type])
             for name, c in stream.columns.items()]
     if stream.keep_extra:
-        cols.append(Column("extra", *_TYPES["json"]))
+        cols.append(TableColumn("extra", *COLUMN_TYPES["json"]))
     return Table(stream.table, stream.primary_key, tuple(cols),
                  stream.partition_by or INGESTED, normalizer(stream), stream.records_path,
                  stream.is_snapshot)

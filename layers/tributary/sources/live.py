@@ -13,10 +13,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tributary.sources.spec import Auth, Column, HookRef, Identifier, _Strict
+from tributary.sources.spec import Auth, Column, HookRef, Identifier, Strict
 
 
-class ChangeStream(_Strict):
+class ChangeStream(Strict):
     name: Identifier
     style: Literal["change_stream"] = "change_stream"
     endpoint: str = Field(pattern=r"^/", description="Rows in a time window (GET).")
@@ -53,7 +53,7 @@ class ChangeStream(_Strict):
         return f"{self.table}_changes"
 
 
-class LiveSource(_Strict):
+class LiveSource(Strict):
     name: Identifier
     kind: Literal["live"]
     base_url: str = Field(pattern=r"^https?://")

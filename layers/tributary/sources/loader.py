@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from tributary.settings import get_settings
+from tributary.sources.kinds import DECLARATION, branch_labels
 from tributary.sources.live import LiveSource
 from tributary.sources.spec import Source, Stream
 
@@ -59,8 +60,8 @@ def _field(loc: tuple[int | str, ...], doc: Any) -> str:
         elif isinstance(node, dict) and item in node:
             parts.append(str(item))
             node = node[item]
-        elif item in ("cursor", "offset", "page_number", "single", "snapshot"):
-            continue  # the union's branch label adds nothing to the path
+        elif item in branch_labels():
+            continue  # a union's branch label adds nothing to the path
         else:
             parts.append(str(item))
             node = None
@@ -84,9 +85,7 @@ def parse_any(text: str, where: str) -> Source | LiveSource:
                                "streams")
     doc = _expand(doc, where)
     try:
-        if doc.get("kind") == "live":
-            return LiveSource.model_validate(doc)
-        return Source.model_validate(doc)
+        return DECLARATION.validate_python(doc)
     except ValidationError as exc:
         lines = [f"{_field(e['loc'], doc)}: {e['msg']}" for e in exc.errors()]
         raise DeclarationError(f"{where}: " + "; ".join(lines)) from None

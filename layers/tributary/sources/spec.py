@@ -8,7 +8,7 @@ fetched) or ``normalize`` (how a page of records becomes columns), both ``module
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -16,17 +16,19 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
 HookRef = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A part of a declaration: unknown fields are refused, values never change."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Auth(_Strict):
+class Auth(Strict):
     kind: Literal["none", "header", "bearer"] = "none"
     header: str = "X-API-Key"  # for kind "header"
     secret: SecretStr = SecretStr("")
 
 
-class RateLimit(_Strict):
+class RateLimit(Strict):
     """Known before the first response; the ``X-RateLimit-*`` headers still take over."""
 
     requests: int = Field(gt=0)
@@ -34,7 +36,14 @@ class RateLimit(_Strict):
 
 
 # -- one model per pagination style (a discriminated union on ``style``) -------------------
-class CursorPagination(_Strict):
+class PaginationStyle(Strict):
+    """A new style: a subclass here, added to ``Pagination`` below, and its paginator class
+    in extract/paginators.py."""
+
+    one_response: ClassVar[bool] = False  # the whole listing comes in one response
+
+
+class CursorPagination(PaginationStyle):
     style: Literal["cursor"]
     cursor_param: str = "cursor"
     limit_param: str = "limit"
@@ -47,7 +56,7 @@ class CursorPagination(_Strict):
     incremental: Literal["full", "high_water", "resume"] = "full"
 
 
-class OffsetPagination(_Strict):
+class OffsetPagination(PaginationStyle):
     style: Literal["offset"]
     offset_param: str = "offset"
     limit_param: str = "limit"
@@ -56,7 +65,7 @@ class OffsetPagination(_Strict):
     end_value: int | None = Field(None, description="A next offset meaning 'no more' (e.g. -1).")
 
 
-class PageNumberPagination(_Strict):
+class PageNumberPagination(PaginationStyle):
     style: Literal["page_number"]
     page_param: str = "page"
     limit_param: str = "per_page"
@@ -65,22 +74,32 @@ class PageNumberPagination(_Strict):
     total_pages_path: str | None = None
 
 
-class SinglePagination(_Strict):
+class SinglePagination(PaginationStyle):
+    one_response: ClassVar[bool] = True
     style: Literal["single"]
 
 
-class SnapshotPagination(_Strict):
+class SnapshotPagination(PaginationStyle):
     """One response holding the whole dataset, polled with ``If-None-Match``."""
 
+    one_response: ClassVar[bool] = True
     style: Literal["snapshot"]
 
 
 Pagination = Annotated[CursorPagination | OffsetPagination | PageNumberPagination
                        | SinglePagination | SnapshotPagination, Field(discriminator="style")]
+
+
+def pagination_styles() -> dict[str, type[PaginationStyle]]:
+    """Every pagination style a declaration may name, with its model."""
+    models: tuple[type[PaginationStyle], ...] = get_args(get_args(Pagination)[0])
+    return {get_args(m.model_fields["style"].annotation)[0]: m for m in models}
+
+
 ColumnType = Literal["text", "bigint", "double", "boolean", "timestamp", "json"]
 
 
-class Column(_Strict):
+class Column(Strict):
     type: ColumnType = "text"
     source: str | None = Field(None, alias="from",
                                description="Dotted path in the record (a rename); default: "
@@ -90,7 +109,7 @@ class Column(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class Stream(_Strict):
+class Stream(Strict):
     name: Identifier
     endpoint: str = Field(pattern=r"^/")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
@@ -116,7 +135,7 @@ class Stream(_Strict):
 
     @property
     def is_snapshot(self) -> bool:
-        return self.pagination.style == "snapshot"
+        return isinstance(self.pagination, SnapshotPagination)
 
     @model_validator(mode="after")
     def _columns_agree(self) -> Stream:
@@ -130,8 +149,11 @@ class Stream(_Strict):
         return self
 
 
-class Source(_Strict):
+class Source(Strict):
+    """A pulled source: its streams are fetched page by page on a schedule."""
+
     name: Identifier
+    kind: Literal["pulled"] = "pulled"
     base_url: str = Field(pattern=r"^https?://")
     auth: Auth = Auth()
     timeout_s: float = Field(10.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tributary.extract.paginators import (
+    PAGINATORS,
     CursorPaginator,
     OffsetPaginator,
     PageNumberPaginator,
@@ -15,7 +16,9 @@ from tributary.sources.spec import (
     CursorPagination,
     OffsetPagination,
     PageNumberPagination,
+    SinglePagination,
     SnapshotPagination,
+    pagination_styles,
 )
 
 
@@ -58,10 +61,19 @@ def test_page_number_stops_at_the_last_page_or_a_short_one() -> None:
 
 
 def test_single_and_snapshot_are_one_response_and_snapshot_is_conditional() -> None:
-    assert SinglePaginator().next_position({"x": 1}, None, 1000) is None
+    single = SinglePaginator(SinglePagination(style="single"))
+    assert single.next_position({"x": 1}, None, 1000) is None
     snap = paginator_for(SnapshotPagination(style="snapshot"))
     assert isinstance(snap, SnapshotPaginator) and snap.conditional
-    assert not SinglePaginator().conditional
+    assert not single.conditional
+
+
+def test_every_declarable_style_has_a_paginator() -> None:
+    """A style added to the declaration model without its paginator fails here, not at the
+    first fetch of a source that names it."""
+    for style, model in pagination_styles().items():
+        assert model in PAGINATORS, f"pagination style {style!r} has no paginator"
+    assert set(pagination_styles()) == {"cursor", "offset", "page_number", "single", "snapshot"}
 
 
 def test_dig_reads_dotted_paths() -> None:

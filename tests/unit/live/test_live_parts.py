@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from simulators.timeline.table import Table
+from simulators.timeline.table import TimelineTable
 from tests.conftest import ROOT
 from tributary.live.changes import BadMessage, fingerprint, parse
 from tributary.live.consumer import _after_tail
@@ -68,7 +68,7 @@ def test_pushes_are_split_under_the_message_limit() -> None:
 
 
 def test_the_simulated_table_is_seeded_ordered_and_changes_by_weight() -> None:
-    a, b = Table(5_000, 3, 1_800_000_000), Table(5_000, 3, 1_800_000_000)
+    a, b = TimelineTable(5_000, 3, 1_800_000_000), TimelineTable(5_000, 3, 1_800_000_000)
     assert a.select(None, None) == b.select(None, None)
     rows = a.select(1_800_000_000 + 86_400, 1_800_000_000 + 3 * 86_400)
     assert [(r["timestamp"], r["id"]) for r in rows] == sorted(
