@@ -29,7 +29,7 @@ def main() -> None:
                                                     "TRIBUTARY_WEBHOOK_SIGNING_SECRET": SECRET})
     from localcloud.config import emulator_client
     from simulators.hallow.push import Pusher
-    from tributary.settings import HallowSettings
+    from simulators.settings import HallowSettings
     url = f"{settings.runtime_url}/webhook/events"
     pusher = Pusher(HallowSettings(), url, SECRET)
     try:

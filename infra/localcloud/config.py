@@ -11,18 +11,18 @@ from botocore.config import Config
 
 from localcloud.credentials import api_token
 from localcloud.template import Function, Template, load_template
-from tributary.settings import (
-    DatasyncSettings,
+from simulators.settings import (
+    DatasyncServerSettings,
     HallowSettings,
-    Settings,
     SnapshotsSettings,
     TimelineSettings,
 )
+from tributary.settings import Settings
 
 
 def stack_parameters(settings: Settings) -> dict[str, str]:
     """Template parameter values from settings; ``TRIBUTARY_PARAM_<Name>`` sets any other."""
-    datasync = DatasyncSettings()  # read now, not cached: one process may run several stacks
+    datasync = DatasyncServerSettings()  # read now, not cached: one process may run several stacks
     params = {"PgDsn": settings.pg_dsn.get_secret_value(), "DatasyncUrl": datasync.url,
               "HallowUrl": HallowSettings().url, "SnapshotsUrl": SnapshotsSettings().url,
               "TimelineUrl": TimelineSettings().url,

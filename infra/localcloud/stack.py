@@ -23,13 +23,13 @@ import httpx
 import psutil
 
 from localcloud import postgres, viewer
-from tributary.settings import (
-    DatasyncSettings,
+from simulators.settings import (
+    DatasyncServerSettings,
     HallowSettings,
-    Settings,
     SnapshotsSettings,
     TimelineSettings,
 )
+from tributary.settings import Settings
 
 
 class StackError(RuntimeError):
@@ -109,7 +109,7 @@ class Stack:
                 prepare=lambda: postgres.prepare(data, dsn),
                 after_healthy=lambda: postgres.ensure_database(dsn, settings.reader_dsn),
                 user=postgres.run_as(), stop_signal=signal.SIGINT))
-        datasync = DatasyncSettings()  # read now: one process may run several stacks
+        datasync = DatasyncServerSettings()  # read now: one process may run several stacks
         if datasync.is_local:  # otherwise the pipeline talks to the real (or another) server
             self.services.append(Service(
                 "datasync", datasync.port, [py, "-m", "simulators.datasync"],

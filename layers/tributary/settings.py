@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -145,151 +145,19 @@ class Settings(BaseSettings):
         return self.pg_embedded and host in LOCAL_HOSTS
 
 
-class _Upstream(BaseSettings):
-    """An upstream the stack runs a simulator for when its URL is local."""
-
-    url: str
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or 80
-
-    @property
-    def is_local(self) -> bool:
-        return (urlsplit(self.url).hostname or "") in LOCAL_HOSTS
-
-
-class DatasyncSettings(_Upstream):
-    """The DataSync source: where the pipeline reads it, and how the simulator behaves."""
+class DatasyncSettings(BaseSettings):
+    """How the DataSync bulk-feed hook (``extract/datasync.py``) reads the feed. Where the API
+    is, its key and its listings' page size are in its declaration, ``sources/datasync.yaml``
+    (from the same ``TRIBUTARY_DATASYNC_*`` variables); the simulator's own settings are in
+    ``infra/simulators/settings.py``."""
 
     model_config = SettingsConfigDict(
         env_prefix="TRIBUTARY_DATASYNC_", env_file=".env", extra="ignore", frozen=True
     )
 
-    # -- the pipeline's view of the source ------------------------------------------------
-    url: str = Field("http://127.0.0.1:4590",
-                     description="Base URL; a local host makes the stack run the simulator.")
-    api_key: SecretStr = SecretStr("ds-local-key")
-    request_timeout_s: float = Field(10.0, description="Client timeout; a stall beyond it retries.")
     feed_page_size: int = Field(10_000, description="Bulk feed page size (server caps at 10000).")
-    page_size: int = Field(5_000, description="Cursor endpoints' page size (server caps at 5000).")
     use_feed: bool = Field(True, description="Use the bulk feed when the server offers it.")
     partition_events: int = Field(100_000, description="Target events per feed partition.")
-
-    # -- the simulator ---------------------------------------------------------------------
-    bind_host: str = Field("127.0.0.1", description="Where the simulator listens (0.0.0.0 in "
-                           "a container).")
-    events: int = 3_000_000
-    sessions: int = 60_000
-    users: int = 3_000
-    days: int = 30
-    start_ms: int = Field(1_790_812_800_000, description="First event time (2026-10-01 UTC).")
-    seed: int = 7
-    rate_window_s: float = 1.0
-    rate_events: int = 10
-    rate_sessions: int = 40
-    rate_feed: int = 20
-    feed_enabled: bool = True
-    page_cap: int = Field(5_000, description="Largest page the listings serve, whatever limit "
-                          "is asked (silently capped).")
-    feed_page_cap: int = Field(10_000, description="Largest page the bulk feed serves.")
-    cursor_ttl_s: float = 120.0
-    token_ttl_s: float = 300.0
-    extra_timestamp_formats: bool = Field(
-        False, description="Also epoch seconds, numeric strings and ISO with a UTC offset.")
-    timestamp_forms: tuple[str, ...] = Field((), description="Write events' and sessions' "
-                                             "times in these forms (names in normalize/"
-                                             "stamp_forms.py) instead of the defaults.")
-    @field_validator("timestamp_forms")
-    @classmethod
-    def _known_forms(cls, forms: tuple[str, ...]) -> tuple[str, ...]:
-        from tributary.normalize.stamp_forms import FORMS
-
-        unknown = sorted(set(forms) - set(FORMS))
-        if unknown:
-            raise ValueError(f"unknown timestamp forms {unknown}; known: {sorted(FORMS)}")
-        return forms
-
-    chaos_odd_types_rate: float = Field(0.0, ge=0, le=1, description="Share of records whose "
-                                        "fields are all present but oddly typed (numbers as "
-                                        "strings, integers as floats, nulls).")
-    chaos_error_rate: float = Field(0.0, ge=0, le=1, description="Share of 500/503 answers.")
-    chaos_stall_rate: float = Field(0.0, ge=0, le=1, description="Share of stalled answers.")
-    chaos_stall_s: float = 15.0
-    chaos_missing_rate: float = Field(0.0, ge=0, le=1,
-                                      description="Share of events missing a field.")
-    chaos_duplicate_rate: float = Field(0.0, ge=0, le=1,
-                                        description="Share of pages repeating an event.")
-    chaos_bad_timestamp_every: int = Field(0, ge=0, description="Every Nth event (the Nth, "
-                                           "2Nth, ...) has an unreadable timestamp; 0: none.")
-
-
-class HallowSettings(BaseSettings):
-    """The Hallow push simulator: what it sends to the webhook, and how often."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TRIBUTARY_HALLOW_", env_file=".env", extra="ignore", frozen=True
-    )
-
-    port: int = Field(4591, description="The simulator's port: pull API, health, stats.")
-    url: str = Field("http://127.0.0.1:4591", description="Where the pipeline pulls Hallow.")
-    bind_host: str = "127.0.0.1"
-    target_url: str = Field("http://127.0.0.1:4580/webhook/events",
-                            description="Where events are pushed.")
-    push: bool = Field(True, description="Push on a schedule while the stack runs.")
-    min_events: int = 1
-    max_events: int = 10
-    min_interval_s: float = 2.0
-    max_interval_s: float = 6.0
-    duplicate_rate: float = Field(0.03, ge=0, le=1, description="Share of events sent twice.")
-    user_object_rate: float = Field(0.1, ge=0, le=1,
-                                    description="Share sending user_id as a user object.")
-    users: int = 10_000
-    contents: int = 1_000
-    seed: int = 11
-    pull_events: int = Field(5_000, description="Events behind GET /api/events.")
-    pull_error_rate: float = Field(0.10, ge=0, le=1, description="Share of 503 answers.")
-    pull_stall_rate: float = Field(0.05, ge=0, le=1, description="Share of stalled answers.")
-    pull_stall_s: float = 10.0
-
-
-class SnapshotsSettings(_Upstream):
-    """The snapshots simulator: three whole-dataset endpoints regenerating on a period."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TRIBUTARY_SNAPSHOTS_", env_file=".env", extra="ignore", frozen=True
-    )
-
-    url: str = Field("http://127.0.0.1:4592", description="Base URL; a local host makes the "
-                     "stack run the simulator.")
-    bind_host: str = "127.0.0.1"
-    rows: int = Field(300, description="Rows per dataset (before vanished ones).")
-    periods_s: tuple[float, float, float] = Field((5.0, 7.5, 8.0), description="Regeneration "
-                                                  "period of each endpoint.")
-    empty_rate: float = Field(0.03, ge=0, le=1, description="Share of generations that are "
-                              "empty.")
-    seed: int = 5
-
-
-class TimelineSettings(_Upstream):
-    """The timeline source (SPEC 4.4): where the consumer reads it, how the simulator acts."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TRIBUTARY_TIMELINE_", env_file=".env", extra="ignore", frozen=True
-    )
-
-    url: str = Field("http://127.0.0.1:4593", description="Base URL; a local host makes the "
-                     "stack run the simulator.")
-    bind_host: str = "127.0.0.1"
-    rows: int = Field(100_000, gt=0, description="Rows in the table at start.")
-    days: int = Field(30, gt=0, description="Timestamps are now + 0 to this many days.")
-    now_s: int = Field(0, description="The 'now' rows are placed after; 0: the start time.")
-    seed: int = 13
-    tick_s: float = Field(1.0, gt=0, description="Seconds between broadcasts.")
-    max_ops: int = Field(31, ge=0, description="Each broadcast carries 0 to this many "
-                         "operations.")
-    chaos_drop_rate: float = Field(0.0, ge=0, le=1, description="Chance per broadcast that "
-                                   "a socket is dropped.")
 
 
 @lru_cache(maxsize=1)

@@ -17,9 +17,9 @@ import pytest
 
 from localcloud.ingest import lake_ids
 from simulators.datasync.data import Dataset
+from simulators.settings import DatasyncServerSettings
 from tests.conftest import ROOT, Cloud, start_cloud
 from tributary.normalize.stamp_forms import FORMS
-from tributary.settings import DatasyncSettings
 
 pytestmark = pytest.mark.integration
 # The forms that keep milliseconds; the coarser ones are checked in the unit tests.
@@ -61,7 +61,7 @@ def ingested(cloud: Cloud) -> subprocess.CompletedProcess[str]:
 def test_the_run_ends_exact_and_says_so(cloud: Cloud,
                                         ingested: subprocess.CompletedProcess[str]) -> None:
     assert ingested.returncode == 0, ingested.stdout[-3000:] + ingested.stderr[-3000:]
-    data = Dataset(DatasyncSettings())
+    data = Dataset(DatasyncServerSettings())
     expected = {data.event(i)["id"]: int(data.ts[i]) for i in range(data.n)}
     pg = dict(cloud.sql("SELECT id, (extract(epoch FROM occurred_at) * 1000)::bigint "
                         "FROM events"))
@@ -73,7 +73,7 @@ def test_the_run_ends_exact_and_says_so(cloud: Cloud,
 def test_oddly_typed_sessions_keep_their_values(cloud: Cloud,
                                                 ingested: subprocess.CompletedProcess[str]
                                                 ) -> None:
-    data = Dataset(DatasyncSettings())
+    data = Dataset(DatasyncServerSettings())
     odd = 0
     expected = {}
     for j in range(data.cfg.sessions):
@@ -92,7 +92,7 @@ def test_oddly_typed_sessions_keep_their_values(cloud: Cloud,
 
 def test_the_faults_really_happened(cloud: Cloud,
                                     ingested: subprocess.CompletedProcess[str]) -> None:
-    health = httpx.get(f"{DatasyncSettings().url}/health").json()
+    health = httpx.get(f"{DatasyncServerSettings().url}/health").json()
     assert health["chaos_errors"] > 0 and health["chaos_stalls"] > 0
     assert health["cursors_expired"] > 0
     assert health["tokens_issued"] > 1  # renewed before it lapsed (or after a 403)

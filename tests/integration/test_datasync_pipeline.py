@@ -14,9 +14,9 @@ import pytest
 
 from localcloud.ingest import lake_ids
 from simulators.datasync.data import Dataset
+from simulators.settings import DatasyncServerSettings
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
 from tributary.normalize.timestamps import one_epoch_ms
-from tributary.settings import DatasyncSettings
 
 pytestmark = pytest.mark.integration
 CHAOS = {
@@ -68,7 +68,7 @@ def ingested(cloud: Cloud) -> subprocess.CompletedProcess[str]:
 
 def _expected() -> tuple[dict[str, int], dict[str, str]]:
     """From the simulator's own dataset: valid ids with their instant, and the broken ones."""
-    data = Dataset(DatasyncSettings())
+    data = Dataset(DatasyncServerSettings())
     valid, broken = {}, {}
     for i in range(data.n):
         event = data.event(i)

@@ -16,8 +16,8 @@ import pytest
 
 from localcloud.ingest import lake, lake_ids
 from simulators.datasync.data import Dataset
+from simulators.settings import DatasyncServerSettings
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
-from tributary.settings import DatasyncSettings
 
 pytestmark = pytest.mark.integration
 ENV = {
@@ -39,7 +39,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 
 
 def _expected() -> set[str]:
-    data = Dataset(DatasyncSettings())
+    data = Dataset(DatasyncServerSettings())
     return {data.event(i)["id"] for i in range(data.n)}
 
 

@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from simulators.hallow.pull import PullApi
+from simulators.settings import HallowSettings
 from tests.conftest import ROOT, Cloud, serve, start_cloud, wait_for
-from tributary.settings import HallowSettings
 
 pytestmark = pytest.mark.integration
 BASE = 4730

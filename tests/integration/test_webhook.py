@@ -19,8 +19,8 @@ import pytest
 
 from localcloud.ingest import lake
 from simulators.hallow.push import Pusher
+from simulators.settings import HallowSettings
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
-from tributary.settings import HallowSettings
 from tributary.webhook.signature import sign
 
 pytestmark = pytest.mark.integration

@@ -36,8 +36,8 @@ def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_timestamp_forms_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tributary.settings import DatasyncSettings
+    from simulators.settings import DatasyncServerSettings
 
     monkeypatch.setenv("TRIBUTARY_DATASYNC_TIMESTAMP_FORMS", '["iso_z", "nope"]')
     with pytest.raises(ValueError, match=r"unknown timestamp forms \['nope'\]"):
-        DatasyncSettings()
+        DatasyncServerSettings()

@@ -3,9 +3,9 @@
 import uvicorn
 
 from simulators.datasync.app import Api
-from tributary.settings import get_datasync_settings
+from simulators.settings import DatasyncServerSettings
 
 if __name__ == "__main__":
-    cfg = get_datasync_settings()
+    cfg = DatasyncServerSettings()
     uvicorn.run(Api(cfg).app(), host=cfg.bind_host, port=cfg.port, log_level="warning",
                 access_log=False)

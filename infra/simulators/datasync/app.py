@@ -23,8 +23,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators.datasync.data import Dataset, index_of_id
+from simulators.settings import DatasyncServerSettings
 from tributary.gcpause import paused_gc
-from tributary.settings import DatasyncSettings
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -92,7 +92,7 @@ class RateLimiter:
 
 
 class Api:
-    def __init__(self, cfg: DatasyncSettings) -> None:
+    def __init__(self, cfg: DatasyncServerSettings) -> None:
         self.cfg = cfg
         self.data = Dataset(cfg)
         self.limiter = RateLimiter(cfg.rate_window_s, {

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from simulators.settings import DatasyncServerSettings
 from tributary.normalize.stamp_forms import render
-from tributary.settings import DatasyncSettings
 
 BLOCK = 10_000
 TYPES = ["page_view", "click", "api_call", "form_submit", "scroll", "purchase", "error",
@@ -97,7 +97,7 @@ def iso_ms(ms: int, offset: timedelta | None = None) -> str:
 
 
 class Dataset:
-    def __init__(self, cfg: DatasyncSettings) -> None:
+    def __init__(self, cfg: DatasyncServerSettings) -> None:
         self.cfg = cfg
         self.n = cfg.events
         span = cfg.days * 86_400_000

@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from simulators.hallow.pull import PullApi
 from simulators.hallow.push import Pusher
-from tributary.settings import HallowSettings, Settings
+from simulators.settings import HallowSettings
+from tributary.settings import Settings
 
 
 def main() -> None:

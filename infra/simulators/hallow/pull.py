@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from simulators.hallow.push import MEDIA, PRAYERS, TYPE_WEIGHTS, TYPES
-from tributary.settings import HallowSettings
+from simulators.settings import HallowSettings
 
 MAX_LIMIT = 200
 START_S = 1_790_812_800  # 2026-10-01T00:00:00Z

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tributary.settings import HallowSettings
+from simulators.settings import HallowSettings
 from tributary.webhook.signature import sign
 
 TYPES = ["click", "view", "purchase", "signup", "pray", "share", "like"]

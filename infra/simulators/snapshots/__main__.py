@@ -2,8 +2,8 @@
 
 import uvicorn
 
+from simulators.settings import SnapshotsSettings
 from simulators.snapshots.app import Snapshots
-from tributary.settings import SnapshotsSettings
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tributary.settings import SnapshotsSettings
+from simulators.settings import SnapshotsSettings
 
 CITIES = [("Lisbon", "PT"), ("Rome", "IT"), ("Lyon", "FR"), ("Recife", "BR"), ("Austin", "US")]
 CATEGORIES = ["books", "audio", "apparel", "devotional", "gifts"]

@@ -2,8 +2,8 @@
 
 import uvicorn
 
+from simulators.settings import TimelineSettings
 from simulators.timeline.app import Timeline
-from tributary.settings import TimelineSettings
 
 
 def main() -> None:

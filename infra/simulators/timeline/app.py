@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from simulators.settings import TimelineSettings
 from simulators.timeline.table import TimelineTable
-from tributary.settings import TimelineSettings
 
 _PARAMS = ("start", "stop")
 

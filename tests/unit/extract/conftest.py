@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 
 from simulators.datasync.app import Api
-from tributary.settings import DatasyncSettings
+from simulators.settings import DatasyncServerSettings
 
 
 def _free_port() -> int:
@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 
 class RunningSimulator:
-    def __init__(self, cfg: DatasyncSettings) -> None:
+    def __init__(self, cfg: DatasyncServerSettings) -> None:
         self.api = Api(cfg)
         self.cfg = cfg
         self.server = uvicorn.Server(uvicorn.Config(self.api.app(), host="127.0.0.1",
@@ -49,8 +49,8 @@ def simulator() -> Iterator[Callable[..., RunningSimulator]]:
 
     def start(**overrides: Any) -> RunningSimulator:
         defaults: dict[str, Any] = {"events": 3000, "sessions": 60, "users": 10, "days": 2}
-        cfg = DatasyncSettings(url=f"http://127.0.0.1:{_free_port()}",
-                               **{**defaults, **overrides})
+        cfg = DatasyncServerSettings(url=f"http://127.0.0.1:{_free_port()}",
+                                     **{**defaults, **overrides})
         sim = RunningSimulator(cfg).__enter__()
         started.append(sim)
         return sim

@@ -9,23 +9,23 @@ from pathlib import Path
 import orjson
 
 from simulators.datasync.data import Dataset
+from simulators.settings import DatasyncServerSettings
 from tests.unit.extract.conftest import RunningSimulator
 from tributary.extract.checkpoints import Partition
 from tributary.extract.datasync import BulkFeed
 from tributary.extract.stream import DeclaredStream, StreamFetcher, client_for
-from tributary.settings import DatasyncSettings
 from tributary.sources.loader import load_dir
 
 SOURCES = Path(__file__).resolve().parents[3] / "sources"
 
 
-def _events(cfg: DatasyncSettings) -> BulkFeed:
+def _events(cfg: DatasyncServerSettings) -> BulkFeed:
     """The declared DataSync events stream with its bulk-feed hook, against ``cfg.url``."""
     src = load_dir(SOURCES)["datasync"].model_copy(update={"base_url": cfg.url})
     return BulkFeed(src, src.stream("events"), client_for(src), cfg)
 
 
-def _sessions(cfg: DatasyncSettings, page_size: int) -> DeclaredStream:
+def _sessions(cfg: DatasyncServerSettings, page_size: int) -> DeclaredStream:
     src = load_dir(SOURCES)["datasync"].model_copy(update={"base_url": cfg.url})
     stream = src.stream("sessions")
     stream = stream.model_copy(update={"pagination": stream.pagination.model_copy(
