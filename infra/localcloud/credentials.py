@@ -33,3 +33,10 @@ def rotate(settings: Settings) -> None:
     """A new token; the old one stops working once the runtime restarts."""
     token_path(settings).unlink(missing_ok=True)
     api_token(settings)
+
+
+def unsigned_webhook(settings: Settings) -> str | None:
+    """What ``stack up`` does about a webhook with no signing secret: None (it has one),
+    ``warn`` or ``refuse`` (the setting ``webhook_unsigned``)."""
+    secret = settings.webhook_signing_secret
+    return None if secret and secret.get_secret_value() else settings.webhook_unsigned

@@ -1,7 +1,8 @@
-"""Offline template checks: SAM translate, then cfn-lint on the CloudFormation it produces.
+"""Offline checks of what a user edits: the template (SAM translate, then cfn-lint on the
+CloudFormation it produces), every source declaration, and the dbt project.
 
 This is what keeps ``template.yaml`` deployable to LocalStack and AWS on machines that can
-run neither.
+run neither, and a broken declaration or model from being found at the first ingestion.
 """
 
 from __future__ import annotations
@@ -86,6 +87,25 @@ def validate(path: Path, region: str = "us-east-1") -> list[str]:
     matches = lint(json.dumps(cfn), config=ManualArgs(regions=[region]))
     return [f"cfn-lint {m.rule.id}: {m.message} ({'/'.join(map(str, m.path or []))})"
             for m in matches] + unauthenticated(path)
+
+
+def check_sources(folder: Path) -> list[str]:
+    """Every declaration's problems (each file on its own, then the folder as a whole:
+    names matching files, no table written by two streams)."""
+    from tributary.sources.loader import DeclarationError, load_all, parse_any
+
+    problems = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            parse_any(path.read_text(), str(path))
+        except DeclarationError as exc:
+            problems.append(str(exc))
+    if not problems:
+        try:
+            load_all(folder)
+        except DeclarationError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def unauthenticated(path: Path) -> list[str]:

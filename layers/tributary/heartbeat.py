@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -63,3 +64,12 @@ def sink(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureRes
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(event=event, record_handler=_store, processor=processor,
                                     context=context)
+
+
+def stored(conn: psycopg.Connection[Any], beat_id: str) -> int | None:
+    """How many heartbeats PostgreSQL holds once ``beat_id`` is among them; None before."""
+    if conn.execute("SELECT to_regclass('heartbeats')").fetchone() in (None, (None,)):
+        return None
+    row = conn.execute("SELECT count(*), bool_or(id = %s) FROM heartbeats",
+                       (beat_id,)).fetchone()
+    return int(row[0]) if row and row[1] else None

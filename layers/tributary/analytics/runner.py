@@ -90,6 +90,19 @@ def run(project: Path, landed: set[str], command: str = "build",
     return Outcome(proc.returncode, read_results(target), not_landed)
 
 
+def parse(project: Path) -> list[str]:
+    """Problems ``dbt parse`` finds in ``project`` (bad Jinja, unknown refs and sources, bad
+    YAML): offline, no database opened. Empty when it parses."""
+    if not (project / "dbt_project.yml").exists():
+        return [f"{project}: not a dbt project (no dbt_project.yml)"]
+    proc = subprocess.run([dbt_executable(), "--no-use-colors", "--quiet", "parse"], cwd=project,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return []
+    lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    return [f"dbt ({project}): " + " ".join(lines[-6:])]
+
+
 def read_results(target: Path) -> list[NodeResult]:
     """The nodes of the last dbt run, from its ``run_results.json`` and ``manifest.json``."""
     if not (target / "run_results.json").exists():

@@ -84,7 +84,10 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings,
     _s3_secret(con, settings, endpoint_url)
     _pg_secret(con, settings)
     # The path stays empty so that no catalog function can show a password.
-    con.execute("ATTACH '' AS pg (TYPE postgres, SECRET pg_reader, READ_ONLY)")
+    try:
+        con.execute("ATTACH '' AS pg (TYPE postgres, SECRET pg_reader, READ_ONLY)")
+    except duckdb.IOException as exc:
+        raise CatalogError(f"cannot reach PostgreSQL: {str(exc).splitlines()[0]}") from None
 
 
 class LakeViews:

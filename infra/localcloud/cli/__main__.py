@@ -1,0 +1,5 @@
+"""``python -m localcloud.cli``: the same as the ``tributary`` command."""
+
+from localcloud.cli import main
+
+main()
