@@ -1,9 +1,3 @@
-"""Authorizer: a bearer token on every HTTP route but the webhook (see tributary.api)."""
+"""Authorizer: a bearer token on every HTTP route but the webhook (see tributary.api.authorizer)."""
 
-from typing import Any
-
-from tributary.api.authorizer import handle
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event)
+from tributary.api.authorizer import handler  # noqa: F401

@@ -1,9 +1,4 @@
-"""The WebSocket API subscribers connect to: $connect, $disconnect, subscribe."""
+"""The WebSocket API subscribers connect to: $connect, $disconnect, subscribe
+(see tributary.live.socket_api)."""
 
-from typing import Any
-
-from tributary.live.socket_api import handle
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event)
+from tributary.live.socket_api import handler  # noqa: F401

@@ -1,9 +1,3 @@
-"""Query: read-only SQL over the lake and PostgreSQL (see tributary.query)."""
+"""Query: read-only SQL over the lake and PostgreSQL (see tributary.query.http)."""
 
-from typing import Any
-
-from tributary.query.http import handle
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context)
+from tributary.query.http import handler  # noqa: F401

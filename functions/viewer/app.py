@@ -1,12 +1,4 @@
-"""Viewer: the live viewer's static site (built from viewer/ into site/ beside this file)."""
+"""Viewer: the live viewer's static site (built from viewer/ into site/ beside this file)
+(see tributary.api.site)."""
 
-from pathlib import Path
-from typing import Any
-
-from tributary.api.site import respond
-
-SITE = Path(__file__).resolve().parent / "site"
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return respond(SITE, "/viewer", event)
+from tributary.api.site import handler  # noqa: F401

@@ -1,9 +1,3 @@
-"""Webhook: validate pushed events and keep each once, durably (see tributary.webhook)."""
+"""Webhook: validate pushed events and keep each once, durably (see tributary.webhook.handler)."""
 
-from typing import Any
-
-from tributary.webhook.handler import handle
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context)
+from tributary.webhook.handler import handler  # noqa: F401

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     webhook_signature_tolerance_s: float = Field(300.0, description="Oldest signature accepted.")
     webhook_flush_rows: int = Field(20_000, description="Flush once this many events wait.")
     webhook_flush_age_s: float = Field(60.0, description="...or once the oldest waited this long.")
+    webhook_flush_max_rows: int = Field(200_000, gt=0, description="One flush moves at most "
+                                        "this many events; the rest wait for the next.")
 
     # -- live sources --------------------------------------------------------------------------
     live_connections_table: str = "tributary-live-connections"

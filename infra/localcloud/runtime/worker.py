@@ -76,6 +76,7 @@ def run(spec: WorkerSpec, conn: Connection) -> None:
     _die_with_parent()
     _redirect_output(spec.log_file)
     os.environ.update(spec.environment)
+    os.environ["LAMBDA_TASK_ROOT"] = spec.code_dir  # as Lambda sets it: /var/task
     try:
         handler = _load_handler(spec)
         conn.send((True, b"", 0.0))

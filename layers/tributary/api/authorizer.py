@@ -34,7 +34,7 @@ def _policy(method_arn: str, allow: bool) -> dict[str, Any]:
             "Resource": method_arn}]}}
 
 
-def handle(event: dict[str, Any]) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     token = os.environ.get(TOKEN_VARIABLE, "")
     if "methodArn" in event:
         given = str((event.get("queryStringParameters") or {}).get("token") or "")

@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import os
 from pathlib import Path
 from typing import Any
 
 _TEXT = ("text/", "application/javascript", "application/json", "image/svg+xml")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The viewer function: the site built into ``site/`` of its own code folder (Lambda's
+    ``LAMBDA_TASK_ROOT``), served under ``/viewer``."""
+    return respond(Path(os.environ["LAMBDA_TASK_ROOT"]) / "site", "/viewer", event)
 
 
 def respond(root: Path, base: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -78,5 +78,5 @@ def ingest(name: str) -> Response[str]:
     return answer(202, {"source": name, "started": True})
 
 
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

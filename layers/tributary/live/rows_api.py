@@ -75,5 +75,5 @@ def histogram(buckets: Annotated[int, Query(ge=1, le=2000)] = 200,
     return answer(200, copy.histogram(_reader(), buckets, q))
 
 
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

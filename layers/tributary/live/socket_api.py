@@ -80,7 +80,7 @@ def subscribe(connection_id: str, body: str) -> dict[str, Any]:
     return answer
 
 
-def handle(event: dict[str, Any]) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event.get("requestContext") or {}
     route, cid = ctx.get("routeKey"), str(ctx.get("connectionId"))
     if route == "$connect":

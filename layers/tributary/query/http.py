@@ -70,5 +70,5 @@ def query(request: QueryRequest) -> Response[str]:
     return binary(ARROW, sink.getvalue(), {"x-truncated": str(result.truncated).lower()})
 
 
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

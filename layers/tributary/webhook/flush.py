@@ -14,8 +14,10 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tributary.clients import pg_connect
 from tributary.load.lake import Lake
 from tributary.load.tables import from_rows
+from tributary.settings import get_settings
 from tributary.webhook import inbox
 
 TABLE = "webhook_events"
@@ -58,3 +60,11 @@ def flush(conn: psycopg.Connection[Any], lake: Lake, *, max_rows: int,
         inbox.mark_flushed(conn, batch, keys)
         batches, files, events = batches + 1, files + len(keys), events + data.num_rows
     return {"batches": batches, "files": files, "events": events}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """The scheduled flush: whatever is due, by the settings' size and age."""
+    s = get_settings()
+    with pg_connect() as conn:
+        return flush(conn, Lake.from_env(), max_rows=s.webhook_flush_max_rows,
+                     min_rows=s.webhook_flush_rows, min_age_s=s.webhook_flush_age_s)

@@ -61,5 +61,5 @@ def _receive(body: bytes, headers: dict[str, str]) -> Response[str]:
     return answer(200, {"accepted": new, "duplicates": len(kept) - new, "dropped": dropped})
 
 
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)
