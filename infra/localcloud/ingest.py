@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from localcloud.config import emulator_client, emulator_resource
+from tributary import pause
 from tributary.control import progress as control
-from tributary.control import schedules
 from tributary.control.progress import Aws, Progress
 from tributary.control.rejects import Reason, RejectRate, StreamRejects, by_stream
 from tributary.control.sources import start_fetch
@@ -38,7 +38,7 @@ def progress(settings: Settings, sources: set[str] | None = None, reasons: bool 
 
 
 def paused_sources(settings: Settings) -> set[str]:
-    return schedules.paused_sources(emulator_client("events", settings))
+    return pause.paused_sources(emulator_client("events", settings))
 
 
 def _checkpoints(settings: Settings) -> Checkpoints:

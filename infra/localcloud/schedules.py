@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tributary.control.schedules import schedule_rule
+from tributary.pause import schedule_rule
 from tributary.sources.spec import Source
 
 

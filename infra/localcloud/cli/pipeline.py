@@ -23,8 +23,8 @@ from localcloud.cli.stack import deploy_template
 from localcloud.config import emulator_client
 from localcloud.schedules import schedule_events, template_block
 from tributary import heartbeat as beats
-from tributary.control.schedules import schedule_rule
 from tributary.control.sources import set_polling
+from tributary.pause import schedule_rule
 from tributary.settings import get_settings
 from tributary.sources import loader
 

@@ -15,7 +15,7 @@ from tributary.api.resolver import answer, error, resolver
 from tributary.clients import aws_client, aws_resource
 from tributary.control import sources
 from tributary.control.progress import Aws, progress
-from tributary.control.schedules import is_paused, paused_sources
+from tributary.pause import is_paused, paused_sources
 from tributary.settings import get_settings
 from tributary.sources import loader
 from tributary.sources.loader import DeclarationError

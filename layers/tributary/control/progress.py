@@ -12,9 +12,9 @@ from typing import Any
 import psycopg
 
 from tributary.control.rejects import Reason, RejectRate, by_stream
-from tributary.control.schedules import paused_sources
 from tributary.extract.checkpoints import Checkpoints
 from tributary.load.tables import all_tables
+from tributary.pause import paused_sources
 from tributary.settings import Settings
 
 

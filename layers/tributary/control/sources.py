@@ -1,6 +1,6 @@
 """Pausing, resuming and starting sources: one set of rules for the CLI and the HTTP API.
 
-A source's pause switch is its EventBridge schedule (see ``tributary.control.schedules``).
+A source's pause switch is its EventBridge schedule (see ``tributary.pause``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tributary.control.schedules import schedule_rule
+from tributary.pause import schedule_rule
 from tributary.sources import loader
 
 FETCH_FUNCTION = "tributary-fetch"

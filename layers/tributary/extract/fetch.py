@@ -21,11 +21,11 @@ from typing import Any
 import orjson
 
 from tributary.clients import aws_client
-from tributary.control.schedules import PauseSwitch
 from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition
 from tributary.extract.http import RateLimitedClient
 from tributary.extract.stream import Page, StreamFetcher, client_for, fetcher_for
 from tributary.log import get_logger
+from tributary.pause import PauseSwitch
 from tributary.settings import Settings, get_settings
 from tributary.sources import loader
 from tributary.sources.spec import Source

@@ -30,7 +30,6 @@ import orjson
 import psycopg
 
 from tributary.clients import aws_client, pg_connect
-from tributary.control.schedules import PauseSwitch
 from tributary.live.changes import BadMessage, Change, fingerprint, parse, parser_for
 from tributary.live.copy import Applied, Fenced, LocalCopy
 from tributary.live.fanout import Subscribers
@@ -38,6 +37,7 @@ from tributary.live.flush import flush
 from tributary.live.holder import Holder, HolderLost
 from tributary.live.upstream import Connected, Listener, Message, Upstream, Window, plan
 from tributary.log import get_logger
+from tributary.pause import PauseSwitch
 from tributary.settings import get_settings
 from tributary.sources.live import LiveSource
 
