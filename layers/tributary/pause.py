@@ -52,7 +52,10 @@ class PauseSwitch:
 
     def __call__(self, source: str) -> bool:
         at, state = self._seen.get(source, (0.0, False))
-        if time.monotonic() - at >= self.every_s:
-            state = is_paused(aws_client("events"), source)
-            self._seen[source] = (time.monotonic(), state)
+        return self.now(source) if time.monotonic() - at >= self.every_s else state
+
+    def now(self, source: str) -> bool:
+        """Asked now, whatever was seen lately (after a wait, the last answer may be stale)."""
+        state = is_paused(aws_client("events"), source)
+        self._seen[source] = (time.monotonic(), state)
         return state

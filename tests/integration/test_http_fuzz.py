@@ -56,7 +56,8 @@ def _refusals_say_why(response: Any) -> None:
 
 def _event_ids(body: Any) -> set[str]:
     events = body.get("events") if isinstance(body, dict) else None
-    return {str(e["event_id"]) for e in events or [] if isinstance(e, dict) and
+    listed = events if isinstance(events, list) else []  # the fuzzer sends {"events": true}
+    return {str(e["event_id"]) for e in listed if isinstance(e, dict) and
             isinstance(e.get("event_id"), str)}
 
 

@@ -131,7 +131,9 @@ class Consumer:
         first = self.take(predecessor)
         if first is None:
             return {"stream": self.name, "result": "held by another holder"}
-        if self.paused(self.source.name):  # paused while it waited for the stream
+        # Paused while it waited for the stream (its predecessor stopped for that pause): ask
+        # now, not the answer cached before the wait, or it would apply for another while.
+        if self.paused.now(self.source.name):
             self.stop.set()
             self.holder.release()
             return {"stream": self.name, "result": "paused"}
