@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from localcloud.cfn import ACCOUNT_ID
 from localcloud.config import emulator_client
 from localcloud.template import DynamoTable, Function, Queue, Template
 from tributary.settings import Settings
@@ -34,6 +35,22 @@ class DeployReport:
 
     def add(self, kind: str, name: str, created: bool) -> None:
         (self.created if created else self.existing).setdefault(kind, []).append(name)
+
+
+def _package(fn: Function) -> dict[str, Any]:
+    """What the Lambda API is told of a function's package: a zip of its code with its
+    runtime and handler, or its image (by the tag ``tributary build`` gives it) and command."""
+    if fn.image is None:
+        return {"Code": {"ZipFile": _code_zip(fn.code_dir)}, "Handler": fn.handler,
+                "Runtime": fn.runtime or "python3.13"}
+    return {"PackageType": "Image", "Code": {"ImageUri": image_uri(fn)},
+            "ImageConfig": {"Command": [fn.handler]}}
+
+
+def image_uri(fn: Function) -> str:
+    """An image function's image as ``tributary build`` tags it (ECR's form, as SAM names it)."""
+    assert fn.image is not None
+    return f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/{fn.logical_id.lower()}:{fn.image.tag}"
 
 
 def _code_zip(code_dir: Path) -> bytes:
@@ -127,17 +144,16 @@ class Deployer:
 
     def _function(self, fn: Function, role_arn: str) -> None:
         config: dict[str, Any] = {
-            "Role": role_arn, "Handler": fn.handler, "Runtime": "python3.11",
-            "Timeout": int(fn.timeout_s), "MemorySize": fn.memory_mb,
+            "Role": role_arn, "Timeout": int(fn.timeout_s), "MemorySize": fn.memory_mb,
             "Environment": {"Variables": fn.environment},
-        }
+        } | _package(fn)
+        create = {k: config.pop(k) for k in ("Code", "PackageType") if k in config}
         try:
             self.lam.get_function(FunctionName=fn.name)
             self.lam.update_function_configuration(FunctionName=fn.name, **config)
             self.report.add("function", fn.name, False)
         except ClientError:
-            self.lam.create_function(FunctionName=fn.name, Code={"ZipFile": _code_zip(fn.code_dir)},
-                                     **config)
+            self.lam.create_function(FunctionName=fn.name, **create, **config)
             self.report.add("function", fn.name, True)
         if fn.reserved_concurrency is not None:
             self.lam.put_function_concurrency(

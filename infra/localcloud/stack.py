@@ -127,7 +127,7 @@ class Stack:
         self.services.append(Service(
             "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
             _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",
-            env=child_env))
+            env=child_env | {"TRIBUTARY_RUNTIME_FROM_BUILD": str(self.from_build).lower()}))
         hallow = HallowSettings()
         self.services.append(Service(
             "hallow", hallow.port, [py, "-m", "simulators.hallow"],
@@ -136,6 +136,25 @@ class Stack:
             after_runtime=True))
         for s in self.services:
             s.env = {**child_env, **s.env}
+
+    # -- what the runtime runs -----------------------------------------------------------------
+    @property
+    def from_build(self) -> bool:
+        """Whether the runtime runs the built artifacts (kept in the state folder, so a
+        restarted runtime runs what it ran before)."""
+        return self.settings.runtime_from_build or (self.home / "from-build").exists()
+
+    def run_built(self, on: bool) -> bool:
+        """Run the built artifacts (or the checkout); True when that changed the mode."""
+        marker = self.home / "from-build"
+        if on == marker.exists():
+            return False
+        if on:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("tributary build's artifacts, in build/\n")
+        else:
+            marker.unlink()
+        return True
 
     # -- pid bookkeeping ------------------------------------------------------------------------
     def _pid_file(self, svc: Service) -> Path:

@@ -14,56 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-ACCOUNT_ID = "123456789012"  # moto's default account
-_SHORT_TAGS = ["Ref", "Sub", "Join", "Select", "Split", "If", "Equals", "Not", "And", "Or",
-               "FindInMap", "Base64", "GetAZs", "ImportValue", "Condition", "Cidr", "Transform"]
+from localcloud.cfn import ACCOUNT_ID, Resolver, TemplateError, load_yaml
 
 
-class TemplateError(ValueError):
-    """The template cannot be understood; the message names the resource and field."""
-
-
-# -- YAML with CloudFormation short-form tags -------------------------------------------------
-class _CfnLoader(yaml.SafeLoader):
-    pass
-
-
-def _tag_constructor(tag: str) -> Any:
-    key = "Ref" if tag == "Ref" else ("Condition" if tag == "Condition" else f"Fn::{tag}")
-
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {key: value}
-
-    return construct
-
-
-def _getatt_constructor(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        return {"Fn::GetAtt": str(loader.construct_scalar(node)).split(".", 1)}
-    return {"Fn::GetAtt": loader.construct_sequence(node, deep=True)}  # type: ignore[arg-type]
-
-
-for _tag in _SHORT_TAGS:
-    _CfnLoader.add_constructor(f"!{_tag}", _tag_constructor(_tag))
-_CfnLoader.add_constructor("!GetAtt", _getatt_constructor)
-
-
-def load_yaml(text: str) -> dict[str, Any]:
-    data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-    if not isinstance(data, dict) or "Resources" not in data:
-        raise TemplateError("template has no Resources section")
-    return data
-
-
-# -- the model --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Bucket:
     logical_id: str
@@ -118,6 +71,16 @@ class HttpRoute:
 
 
 @dataclass(frozen=True)
+class Image:
+    """How an image function is built (its ``Metadata``, as ``sam build`` reads it)."""
+
+    dockerfile: Path
+    context: Path
+    tag: str
+    build_args: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Function:
     logical_id: str
     name: str
@@ -133,6 +96,12 @@ class Function:
     schedules: tuple[Schedule, ...]
     routes: tuple[HttpRoute, ...]
     function_url_auth: str = "AWS_IAM"  # or NONE
+    runtime: str | None = None  # a zip function's, e.g. python3.13
+    image: Image | None = None  # an image function's build
+
+    @property
+    def package_type(self) -> str:
+        return "Image" if self.image else "Zip"
 
     @property
     def arn(self) -> str:
@@ -177,128 +146,6 @@ class Template:
         raise KeyError(f"no function named {name!r} in {self.path}")
 
 
-# -- intrinsic functions ----------------------------------------------------------------------
-_PHYSICAL_NAME_PROP = {
-    "AWS::S3::Bucket": "BucketName",
-    "AWS::SQS::Queue": "QueueName",
-    "AWS::DynamoDB::Table": "TableName",
-    "AWS::Serverless::Function": "FunctionName",
-    "AWS::Lambda::Function": "FunctionName",
-    "AWS::Events::Rule": "Name",
-}
-_ARN_SERVICE = {
-    "AWS::S3::Bucket": "arn:aws:s3:::{name}",
-    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
-    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
-    "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
-    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
-    "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{name}",
-}
-
-
-class _Resolver:
-    def __init__(
-        self, raw: dict[str, Any], stack: str, region: str, emulator_url: str,
-        overrides: dict[str, str],
-    ) -> None:
-        self.raw = raw
-        self.resources: dict[str, Any] = raw["Resources"]
-        self.region = region
-        self.emulator_url = emulator_url
-        self.params: dict[str, Any] = {
-            "AWS::Region": region,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::StackName": stack,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        for name, spec in (raw.get("Parameters") or {}).items():
-            if name in overrides:
-                self.params[name] = overrides[name]
-            elif "Default" in spec:
-                self.params[name] = spec["Default"]
-        self.stack = stack
-
-    def physical_name(self, logical_id: str) -> str:
-        res = self._resource(logical_id)
-        prop = _PHYSICAL_NAME_PROP.get(res["Type"])
-        given = (res.get("Properties") or {}).get(prop) if prop else None
-        if given is not None:
-            return str(self.resolve(given, f"{logical_id}.{prop}"))
-        return f"{self.stack}-{logical_id}".lower()
-
-    def _resource(self, logical_id: str) -> dict[str, Any]:
-        try:
-            res: dict[str, Any] = self.resources[logical_id]
-            return res
-        except KeyError:
-            raise TemplateError(f"reference to unknown resource {logical_id!r}") from None
-
-    def ref(self, name: str, where: str) -> Any:
-        if name in self.params:
-            return self.params[name]
-        if name in self.resources:
-            if self.resources[name]["Type"] == "AWS::SQS::Queue":
-                return self.getatt(name, "QueueUrl", where)
-            if self.resources[name]["Type"] == "AWS::Serverless::LayerVersion":
-                return {"LayerLogicalId": name}
-            if self.resources[name]["Type"].startswith("AWS::ApiGatewayV2::"):
-                return name  # an API Gateway id; locally the logical id is the id
-            return self.physical_name(name)
-        raise TemplateError(f"{where}: Ref to unknown parameter or resource {name!r}")
-
-    def getatt(self, logical_id: str, attr: str, where: str) -> str:
-        res = self._resource(logical_id)
-        name = self.physical_name(logical_id)
-        rtype = res["Type"]
-        if attr == "Arn" and rtype in _ARN_SERVICE:
-            return _ARN_SERVICE[rtype].format(region=self.region, account=ACCOUNT_ID, name=name)
-        if rtype == "AWS::SQS::Queue" and attr == "QueueName":
-            return name
-        if rtype == "AWS::SQS::Queue" and attr == "QueueUrl":
-            return f"{self.emulator_url}/{ACCOUNT_ID}/{name}"
-        raise TemplateError(f"{where}: unsupported GetAtt {logical_id}.{attr}")
-
-    def resolve(self, value: Any, where: str) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v, where) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            (key, arg), = value.items()
-            if key == "Ref":
-                return self.ref(arg, where)
-            if key == "Fn::GetAtt":
-                logical, attr = arg if isinstance(arg, list) else str(arg).split(".", 1)
-                return self.getatt(logical, attr, where)
-            if key == "Fn::Sub":
-                return self._sub(arg, where)
-            if key == "Fn::Join":
-                sep, items = arg
-                return sep.join(str(x) for x in self.resolve(items, where))
-            if key == "Fn::Select":
-                index, items = arg
-                return self.resolve(items, where)[int(index)]
-            if key.startswith("Fn::"):
-                raise TemplateError(f"{where}: intrinsic {key} is not supported locally")
-        return {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
-
-    def _sub(self, arg: Any, where: str) -> str:
-        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
-        local = {k: self.resolve(v, where) for k, v in extra.items()}
-
-        def repl(m: re.Match[str]) -> str:
-            token = m.group(1)
-            if token in local:
-                return str(local[token])
-            if "." in token and token.split(".", 1)[0] in self.resources:
-                logical, attr = token.split(".", 1)
-                return self.getatt(logical, attr, where)
-            return str(self.ref(token, where))
-
-        return re.sub(r"\$\{([^!}][^}]*)\}", repl, text)
-
-
 # -- building the model -----------------------------------------------------------------------
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
@@ -319,11 +166,8 @@ def _enabled(props: dict[str, Any]) -> bool:
     return bool(props.get("Enabled", True))
 
 
-def _function(
-    r: _Resolver, root: Path, logical_id: str, spec: dict[str, Any], globals_: dict[str, Any]
-) -> Function:
-    where = f"Resources.{logical_id}"
-    props = r.resolve(_merge(globals_, spec.get("Properties") or {}), f"{where}.Properties")
+def _zip_code(r: Resolver, root: Path, props: dict[str, Any], where: str
+              ) -> tuple[Path, str, tuple[Path, ...]]:
     for required in ("CodeUri", "Handler"):
         if required not in props:
             raise TemplateError(f"{where}.Properties.{required} is required")
@@ -333,6 +177,41 @@ def _function(
             raise TemplateError(f"{where}.Properties.Layers: only !Ref to a local layer works")
         lspec = r.resources[layer["LayerLogicalId"]].get("Properties") or {}
         layer_dirs.append((root / str(lspec.get("ContentUri", ""))).resolve())
+    return (root / str(props["CodeUri"])).resolve(), str(props["Handler"]), tuple(layer_dirs)
+
+
+def _image(root: Path, spec: dict[str, Any], where: str) -> Image:
+    meta = spec.get("Metadata") or {}
+    if "Dockerfile" not in meta or "CODE" not in (meta.get("DockerBuildArgs") or {}):
+        raise TemplateError(f"{where}.Metadata: an image function needs Dockerfile, "
+                            "DockerContext and DockerBuildArgs.CODE (its code folder)")
+    context = (root / str(meta.get("DockerContext", "."))).resolve()
+    return Image(context / str(meta["Dockerfile"]), context, str(meta.get("DockerTag", "latest")),
+                 {k: str(v) for k, v in (meta.get("DockerBuildArgs") or {}).items()})
+
+
+def _image_code(r: Resolver, root: Path, props: dict[str, Any], image: Image, where: str
+                ) -> tuple[Path, str, tuple[Path, ...]]:
+    """Where an image function's code is in the checkout: its ``CODE`` folder, with what the
+    image carries beside it (the layers' content, as the Dockerfile copies it)."""
+    command = (props.get("ImageConfig") or {}).get("Command") or []
+    if not command:
+        raise TemplateError(f"{where}.Properties.ImageConfig.Command: name the handler, "
+                            "e.g. [app.handler]")
+    layers = tuple((root / str((res.get("Properties") or {}).get("ContentUri", ""))).resolve()
+                   for res in r.resources.values()
+                   if res.get("Type") == "AWS::Serverless::LayerVersion")
+    return (image.context / image.build_args["CODE"]).resolve(), str(command[0]), layers
+
+
+def _function(
+    r: Resolver, root: Path, logical_id: str, spec: dict[str, Any], globals_: dict[str, Any]
+) -> Function:
+    where = f"Resources.{logical_id}"
+    props = r.resolve(_merge(globals_, spec.get("Properties") or {}), f"{where}.Properties")
+    image = _image(root, spec, where) if props.get("PackageType") == "Image" else None
+    code_dir, handler, layer_dirs = _image_code(r, root, props, image, where) if image \
+        else _zip_code(r, root, props, where)
     sqs, schedules, routes = [], [], []
     for event_id, event in (props.get("Events") or {}).items():
         etype, eprops = event.get("Type"), event.get("Properties") or {}
@@ -366,9 +245,11 @@ def _function(
     return Function(
         logical_id=logical_id,
         name=r.physical_name(logical_id),
-        code_dir=(root / str(props["CodeUri"])).resolve(),
-        handler=str(props["Handler"]),
-        layer_dirs=tuple(layer_dirs),
+        code_dir=code_dir,
+        handler=handler,
+        layer_dirs=layer_dirs,
+        runtime=None if image else str(props.get("Runtime") or "") or None,
+        image=image,
         timeout_s=float(props.get("Timeout", 3)),
         memory_mb=int(props.get("MemorySize", 128)),
         environment={k: str(v) for k, v in env.items()},
@@ -384,7 +265,7 @@ def _function(
     )
 
 
-def _route_auth(r: _Resolver, event: dict[str, Any], where: str
+def _route_auth(r: Resolver, event: dict[str, Any], where: str
                 ) -> tuple[str | None, tuple[str, ...]]:
     """A route's Lambda authorizer (function name) and identity headers, as API Gateway
     reads them: the event's ``Auth.Authorizer``, else its ``ApiId``'s ``DefaultAuthorizer``;
@@ -405,7 +286,7 @@ def _route_auth(r: _Resolver, event: dict[str, Any], where: str
     return r.physical_name(target["Fn::GetAtt"][0]), tuple(str(h).lower() for h in headers)
 
 
-def _queue(r: _Resolver, logical_id: str, spec: dict[str, Any]) -> Queue:
+def _queue(r: Resolver, logical_id: str, spec: dict[str, Any]) -> Queue:
     where = f"Resources.{logical_id}.Properties"
     props = r.resolve(spec.get("Properties") or {}, where)
     redrive = props.get("RedrivePolicy")
@@ -441,12 +322,12 @@ def _uri_function(uri: Any, where: str) -> str:
     return found.group(1)
 
 
-def _of_type(r: _Resolver, rtype: str) -> dict[str, dict[str, Any]]:
+def _of_type(r: Resolver, rtype: str) -> dict[str, dict[str, Any]]:
     return {lid: r.resolve(spec.get("Properties") or {}, f"Resources.{lid}.Properties")
             for lid, spec in r.resources.items() if spec.get("Type") == rtype}
 
 
-def _socket_apis(r: _Resolver) -> list[SocketApi]:
+def _socket_apis(r: Resolver) -> list[SocketApi]:
     """WebSocket APIs (``AWS::ApiGatewayV2::Api`` with ``ProtocolType: WEBSOCKET``) with
     their routes, Lambda integrations, REQUEST authorizers and stage."""
     apis = {lid: p for lid, p in _of_type(r, "AWS::ApiGatewayV2::Api").items()
@@ -496,7 +377,7 @@ def load_template(
     path = path.resolve()
     raw = load_yaml(path.read_text())
     stack = str((raw.get("Metadata") or {}).get("StackName", "tributary"))
-    r = _Resolver(raw, stack, region, emulator_url, parameters or {})
+    r = Resolver(raw, stack, region, emulator_url, parameters or {})
     globals_ = (raw.get("Globals") or {}).get("Function") or {}
     buckets, queues, tables, functions = [], [], [], []
     for logical_id, spec in r.resources.items():

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from localcloud.template import load_yaml
+from localcloud.cfn import load_yaml
 
 # Managed policies by name, so translation needs no IAM call (the real loader lists them).
 _MANAGED_POLICIES = {
@@ -63,11 +63,27 @@ def as_packaged(template: dict[str, Any], root: Path) -> tuple[dict[str, Any], l
     package((out.get("Globals") or {}).get("Function") or {}, "CodeUri", "Globals.Function")
     for logical_id, res in (out.get("Resources") or {}).items():
         props = res.get("Properties") or {}
-        if res.get("Type") == "AWS::Serverless::Function":
+        if res.get("Type") == "AWS::Serverless::Function" and \
+                props.get("PackageType") == "Image":
+            missing += _image_missing(res.get("Metadata") or {}, root, logical_id)
+            props["ImageUri"] = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/" \
+                                f"{logical_id.lower()}:latest"  # what sam package pushes
+        elif res.get("Type") == "AWS::Serverless::Function":
             package(props, "CodeUri", f"Resources.{logical_id}")
         elif res.get("Type") == "AWS::Serverless::LayerVersion":
             package(props, "ContentUri", f"Resources.{logical_id}")
     return out, missing
+
+
+def _image_missing(meta: dict[str, Any], root: Path, logical_id: str) -> list[str]:
+    context = root / str(meta.get("DockerContext", "."))
+    where = f"Resources.{logical_id}.Metadata"
+    if "Dockerfile" not in meta:
+        return [f"{where}: an image function needs a Dockerfile (and DockerContext)"]
+    code = (meta.get("DockerBuildArgs") or {}).get("CODE")
+    return [f"{where}.{k}: no {v!r} in {context}" for k, v in
+            (("Dockerfile", meta["Dockerfile"]), ("DockerBuildArgs.CODE", code))
+            if v is not None and not (context / str(v)).exists()]
 
 
 def validate(path: Path, region: str = "us-east-1") -> list[str]:
@@ -112,7 +128,8 @@ def unauthenticated(path: Path) -> list[str]:
     """HTTP routes without an authorizer and function URLs without IAM auth, unless the
     template names them public (``Metadata.Tributary.PublicRoutes`` / ``PublicFunctionUrls``):
     a route added without auth must be a decision, not an accident."""
-    from localcloud.template import TemplateError, load_template
+    from localcloud.cfn import TemplateError
+    from localcloud.template import load_template
 
     try:
         template = load_template(path)

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     home: Path = Field(Path(".tributary"), description="State folder: pids, logs, pg data.")
     template: Path = Field(Path("template.yaml"), description="The SAM template to deploy.")
     sources_dir: Path | None = Field(None, description="Source declarations (*.yaml); default: "
-                                     "the project's sources/ folder.")
+                                     "the sources/ folder beside the package (in the checkout "
+                                     "layers/sources, a link to the project's sources/; on "
+                                     "Lambda /opt/python/sources).")
     region: str = "us-east-1"
 
     # -- embedded local cloud ---------------------------------------------------------------
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
     runtime_default_concurrency: int = Field(
         2, description="Per-function cap when the template sets no ReservedConcurrentExecutions."
     )
+    runtime_from_build: bool = Field(False, description="Run every function from what "
+                                     "`tributary build` built (zip: its runtime's Python with "
+                                     "only the artifact; image: a container), not the checkout.")
     runtime_prewarm: bool = Field(True, description="Start one worker per function ahead of "
                                   "its first invocation (one at a time, in the background).")
     schedule_scale: float = Field(
@@ -122,7 +127,7 @@ class Settings(BaseSettings):
 
     @property
     def sources_path(self) -> Path:
-        return self.sources_dir or Path(__file__).resolve().parents[2] / "sources"
+        return self.sources_dir or Path(__file__).resolve().parent.parent / "sources"
 
     @property
     def emulator_url(self) -> str:

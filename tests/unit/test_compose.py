@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from localcloud.template import load_yaml
+from localcloud.cfn import load_yaml
 from tests.conftest import ROOT
 
 

@@ -6,15 +6,16 @@ import json
 
 import yaml
 
+from localcloud.cfn import CfnLoader
 from localcloud.schedules import schedule_events, template_block
-from localcloud.template import _CfnLoader, load_template
+from localcloud.template import load_template
 from tests.conftest import ROOT
 from tributary.sources.loader import load_dir, parse
 
 
 def test_template_holds_the_schedules_the_declarations_imply() -> None:
     expected = schedule_events(load_dir(ROOT / "sources"))
-    doc = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    doc = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)  # noqa: S506
     events = doc["Resources"]["FetchFunction"]["Properties"]["Events"]
     assert events == expected, "template.yaml is out of date; `tributary sources` prints:\n" \
         + template_block(expected)

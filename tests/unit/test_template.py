@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.template import TemplateError, load_template
+from localcloud.cfn import TemplateError
+from localcloud.template import load_template
 from tests.conftest import FIXTURES, ROOT
 
 

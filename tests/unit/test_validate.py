@@ -18,7 +18,7 @@ def test_real_templates_translate_and_lint_clean(template: Path) -> None:
 
 
 def _copy_project(tmp_path: Path) -> Path:
-    for folder in ("functions", "layers"):
+    for folder in ("functions", "layers", "infra/lambda-image"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     shutil.copy(ROOT / "template.yaml", tmp_path / "template.yaml")
     return tmp_path / "template.yaml"

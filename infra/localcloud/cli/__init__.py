@@ -2,12 +2,13 @@
 
 Commands live by job: ``stack`` (the cloud's lifecycle and addresses), ``pipeline``
 (ingesting, sources, functions), ``data`` (SQL, rejects, the lake, dbt), ``checks``
-(``validate``). ``app.py`` holds the app and turns a user's mistake into one line.
+(``validate``), ``ship`` (``build``). ``app.py`` holds the app and turns a user's mistake
+into one line.
 """
 
 from __future__ import annotations
 
-from localcloud.cli import checks, data, pipeline, stack
+from localcloud.cli import checks, data, pipeline, ship, stack
 from localcloud.cli.app import app, main
 
 app.add_typer(stack.stack_app, name="stack")
@@ -15,7 +16,7 @@ app.add_typer(data.models_app, name="models")
 for command in (stack.endpoints, stack.viewer, pipeline.deploy, pipeline.invoke,
                 pipeline.heartbeat, pipeline.ingest, pipeline.pause, pipeline.resume,
                 pipeline.sources, pipeline.status, pipeline.stats, data.query, data.replay,
-                data.compact, data.relake, checks.validate):
+                data.compact, data.relake, checks.validate, ship.build):
     app.command()(command)
 app.command("rejects")(data.rejects_cmd)
 

@@ -52,12 +52,21 @@ def _check_webhook_signing(settings: Settings) -> None:
 
 @stack_app.command("up")
 def stack_up(as_json: JsonFlag = False,
-             deploy: Annotated[bool, typer.Option(help="Deploy template.yaml.")] = True) -> None:
+             deploy: Annotated[bool, typer.Option(help="Deploy template.yaml.")] = True,
+             from_build: Annotated[bool, typer.Option(
+                 help="Run every function from its built artifact (`tributary build`): "
+                      "zip functions in their runtime's Python, image functions in "
+                      "containers. Without it, from the checkout.")] = False) -> None:
     """Start every part (reusing running ones), deploy the template, wait until healthy."""
     started = time.perf_counter()
     settings = get_settings()
     _check_webhook_signing(settings)
+    if from_build and not (settings.home_dir / "build" / "manifest.json").exists():
+        fail("nothing is built yet: run `tributary build` first")
     stack = Stack(settings)
+    if stack.run_built(from_build):  # a runtime running the other way starts again
+        stack.stop(stack.service("runtime"))
+        stack = Stack(settings)
     try:
         statuses = stack.up((lambda: deploy_template(settings)) if deploy else None)
     except (StackError, ViewerBuildError) as exc:

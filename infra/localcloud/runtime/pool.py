@@ -12,10 +12,11 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import psutil
@@ -73,6 +74,23 @@ def _error(message: str, error_type: str) -> bytes:
     return orjson.dumps({"errorMessage": message, "errorType": error_type})
 
 
+class Environment(Protocol):
+    """A live execution environment: the in-process worker below (the checkout's code), or
+    a built artifact speaking the Lambda Runtime API (``api_environment.py``)."""
+
+    ps: psutil.Process
+
+    @property
+    def exitcode(self) -> int | None: ...
+
+    def send(self, request_id: str, event_json: bytes, deadline: float) -> None: ...
+
+    def wait(self, deadline: float, memory_mb: int | None
+             ) -> tuple[bool, bytes, float] | str: ...
+
+    def kill(self) -> None: ...
+
+
 class _Worker:
     """A live execution environment (one process) and the pipe to it."""
 
@@ -84,6 +102,13 @@ class _Worker:
         child.close()
         self.conn: Connection = parent
         self.ps = psutil.Process(self.proc.pid)
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.proc.exitcode
+
+    def send(self, request_id: str, event_json: bytes, deadline: float) -> None:
+        self.conn.send((request_id, event_json, deadline))
 
     def wait(self, deadline: float, memory_mb: int | None) -> tuple[bool, bytes, float] | str:
         """The worker's answer, or why none came: 'timeout', 'memory' or 'died'."""
@@ -117,12 +142,15 @@ class _Worker:
 
 class FunctionPool:
     def __init__(self, fn: Function, environment: dict[str, str], log_dir: Path,
-                 account_slots: threading.BoundedSemaphore, default_concurrency: int) -> None:
+                 account_slots: threading.BoundedSemaphore, default_concurrency: int,
+                 start: Callable[[], Environment] | None = None) -> None:
+        """``start`` makes an execution environment; default: a worker process running the
+        handler from the checkout."""
         self.fn = fn
         self.concurrency = fn.reserved_concurrency or default_concurrency
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._account = account_slots
-        self._idle: list[_Worker] = []
+        self._idle: list[Environment] = []
         self._live: set[int] = set()
         self._lock = threading.Lock()
         self._closed = False
@@ -138,6 +166,7 @@ class FunctionPool:
             environment=environment,
             log_file=str(log_dir / f"{fn.name}.log"),
         )
+        self._start: Callable[[], Environment] = start or (lambda: _Worker(self._spec))
 
     # -- public ---------------------------------------------------------------------------------
     def invoke(self, event: Any, *, wait_s: float | None = None,
@@ -176,8 +205,8 @@ class FunctionPool:
             self._forget(w)
 
     # -- internals ------------------------------------------------------------------------------
-    def _start_worker(self) -> tuple[_Worker, InvokeResult | None]:
-        w = _Worker(self._spec)
+    def _start_worker(self) -> tuple[Environment, InvokeResult | None]:
+        w = self._start()
         with self._lock:
             self._live.add(w.ps.pid)
         answer = w.wait(time.time() + max(INIT_TIMEOUT_S, self.fn.timeout_s), None)
@@ -188,12 +217,12 @@ class FunctionPool:
                    else _error(f"init phase failed: {answer}", "Runtime.InitError"))
         return w, InvokeResult(payload, "Unhandled", 0.0, True, "")
 
-    def _forget(self, w: _Worker) -> None:
+    def _forget(self, w: Environment) -> None:
         w.kill()
         with self._lock:
             self._live.discard(w.ps.pid)
 
-    def _acquire_worker(self) -> tuple[_Worker | None, InvokeResult | None, bool]:
+    def _acquire_worker(self) -> tuple[Environment | None, InvokeResult | None, bool]:
         with self._lock:
             if self._idle:
                 return self._idle.pop(), None, False
@@ -201,7 +230,7 @@ class FunctionPool:
         w, err = self._start_worker()
         return (None, err, True) if err else (w, None, True)
 
-    def _release(self, w: _Worker) -> None:
+    def _release(self, w: Environment) -> None:
         with self._lock:
             if not self._closed:
                 self._idle.append(w)
@@ -218,7 +247,7 @@ class FunctionPool:
             return InvokeResult(init_error.payload, "Unhandled", 0.0, True, request_id)
         deadline = time.time() + self.fn.timeout_s
         try:
-            w.conn.send((request_id, event_json, deadline))
+            w.send(request_id, event_json, deadline)
             answer = w.wait(deadline, self.fn.memory_mb)
         except (BrokenPipeError, OSError):
             answer = "died"
@@ -242,5 +271,5 @@ class FunctionPool:
                              "Runtime.OutOfMemory")
         else:
             payload = _error(f"RequestId: {request_id} Error: Runtime exited with error: "
-                             f"exit code {w.proc.exitcode}", "Runtime.ExitError")
+                             f"exit code {w.exitcode}", "Runtime.ExitError")
         return InvokeResult(payload, "Unhandled", elapsed, cold, request_id)

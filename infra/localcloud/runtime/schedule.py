@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 from croniter import croniter
 
-from localcloud.template import ACCOUNT_ID, Function, Schedule
+from localcloud.cfn import ACCOUNT_ID
+from localcloud.template import Function, Schedule
 from tributary.log import get_logger
 
 log = get_logger("runtime.schedule")

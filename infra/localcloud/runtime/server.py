@@ -9,8 +9,9 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,6 +24,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from localcloud.config import emulator_client, function_environment, load_stack
 from localcloud.runtime import sigv4
+from localcloud.runtime.built import starter
 from localcloud.runtime.http import (
     MAX_PAYLOAD_BYTES,
     CompiledRoute,
@@ -33,7 +35,7 @@ from localcloud.runtime.http import (
     invoke_api_response,
     match_route,
 )
-from localcloud.runtime.pool import FunctionPool, Throttled, percentile
+from localcloud.runtime.pool import Environment, FunctionPool, Throttled, percentile
 from localcloud.runtime.schedule import Scheduler
 from localcloud.runtime.sqs import SqsPoller
 from localcloud.runtime.websocket import FunctionFailed, Gateway
@@ -57,7 +59,9 @@ class Runtime:
         log_dir = settings.home_dir / "logs" / "functions"
         self.pools = {
             fn.name: FunctionPool(fn, function_environment(fn, settings), log_dir, account,
-                                  settings.runtime_default_concurrency)
+                                  settings.runtime_default_concurrency,
+                                  self._built(fn, log_dir) if settings.runtime_from_build
+                                  else None)
             for fn in self.template.functions
         }
         sqs = emulator_client("sqs", settings)
@@ -74,6 +78,12 @@ class Runtime:
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
         self.gateway = Gateway(self.template.sockets, self._invoke_json, settings.region,
                                f"{settings.host}:{settings.runtime_port}")
+
+    def _built(self, fn: Function, log_dir: Path) -> Callable[[], Environment]:
+        """Environments of ``fn``'s built artifact instead of the checkout's code."""
+        return starter(fn, self.settings.home_dir / "build",
+                       function_environment(fn, self.settings), str(log_dir / f"{fn.name}.log"),
+                       fn.arn)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -148,7 +158,8 @@ class Runtime:
     # -- HTTP -----------------------------------------------------------------------------------
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "functions": sorted(self.pools),
-                             "template": str(self.template.path)})
+                             "template": str(self.template.path),
+                             "from_build": self.settings.runtime_from_build})
 
     async def _stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())

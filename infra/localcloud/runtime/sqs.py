@@ -14,8 +14,9 @@ import time
 from collections import deque
 from typing import Any
 
+from localcloud.cfn import ACCOUNT_ID
 from localcloud.runtime.pool import FunctionPool, InvokeResult
-from localcloud.template import ACCOUNT_ID, SqsTrigger
+from localcloud.template import SqsTrigger
 from tributary.log import get_logger
 
 log = get_logger("runtime.sqs")

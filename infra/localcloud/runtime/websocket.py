@@ -30,7 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from localcloud.template import ACCOUNT_ID, SocketApi, SocketRoute
+from localcloud.cfn import ACCOUNT_ID
+from localcloud.template import SocketApi, SocketRoute
 
 MAX_FRAME_BYTES = 128 * 1024  # API Gateway's message limit
 Invoke = Callable[[str, dict[str, Any]], Awaitable[Any]]  # function name, event -> answer
