@@ -208,8 +208,18 @@ handler = getattr(importlib.import_module(module), name)
 if "tributary.sources.loader" in sys.modules:
     from tributary.settings import get_settings
     from tributary.sources import loader
-    if not loader.load_all(get_settings().sources_path):
+    declared = loader.load_all(get_settings().sources_path)
+    if not declared:
         sys.exit("no source declarations in the artifact")
+    # The hooks a declaration names are imported when first used: by the module that uses
+    # each kind, so by this function if it holds that module.
+    users = {"tributary.extract.stream": "fetcher", "tributary.normalize.declared": "normalize",
+             "tributary.live.changes": "message"}
+    for user, kind in users.items():
+        for ref in {getattr(s, kind, None) for src in declared.values() for s in src.streams}:
+            if user in sys.modules and ref:
+                hook, _, attr = ref.partition(":")
+                getattr(importlib.import_module(hook), attr)
 if handler.__module__ == "tributary.api.site":
     page = handler({"rawPath": "/viewer/"}, None)
     if page["statusCode"] != 200:

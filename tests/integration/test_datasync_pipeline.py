@@ -16,7 +16,7 @@ from localcloud.ingest import lake_ids
 from simulators.datasync.data import Dataset
 from simulators.settings import DatasyncServerSettings
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
-from tributary.normalize.timestamps import one_epoch_ms
+from tributary.normalize.epoch import one_epoch_ms
 
 pytestmark = pytest.mark.integration
 CHAOS = {

@@ -21,7 +21,7 @@ from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient, T
 from tributary.extract.stream import DeclaredStream, Page
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
-from tributary.normalize.timestamps import one_epoch_ms
+from tributary.normalize.epoch import one_epoch_ms
 from tributary.settings import DatasyncSettings, get_datasync_settings
 from tributary.sources.spec import Source, Stream
 

@@ -15,24 +15,30 @@ Anything else (booleans, NaN, infinities, words, impossible dates) is unreadable
 so, and the caller rejects the record naming the field.
 
 The common case, a page of ISO strings with a zone, is one pyarrow cast; numbers are numpy.
-Only a page with other string forms goes through the standard library, value by value.
+Only a page with other string forms goes through the standard library, value by value. One
+value at a time, without numpy or pyarrow (the fetch function has neither), is ``epoch.py``:
+the same rules, and a property test holds the two to the same answers.
 """
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SECONDS_BELOW = 1e11
-MILLIS_BELOW = 1e14
-MICROS_BELOW = 1e17
-_INT64 = 2**63
+from tributary.normalize.epoch import (
+    INT64_LIMIT,
+    MICROS_BELOW,
+    MILLIS_BELOW,
+    SECONDS_BELOW,
+    as_number,
+    from_text,
+    one_epoch_ms,
+)
+
 _NS = pa.timestamp("ns", tz="UTC")
 
 
@@ -53,7 +59,7 @@ def to_epoch_ms(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(v, str) and v.isdigit():  # cheap: ISO strings go on as strings
             v = int(v)
         if isinstance(v, int):
-            if -_INT64 < v < _INT64:
+            if -INT64_LIMIT < v < INT64_LIMIT:
                 int_idx.append(i)
                 ints.append(v)
         elif isinstance(v, float):
@@ -69,18 +75,6 @@ def to_epoch_ms(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     if strings:
         _place(ms, ok, str_idx, _strings_to_ms(strings))
     return ms, ok
-
-
-def _number(text: str) -> int | float | str:
-    """A numeric string as its number (exact for integers); any other string as it is."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def _place(ms: np.ndarray, ok: np.ndarray, idx: list[int],
@@ -121,28 +115,10 @@ def _strings_to_ms(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros(len(strings), dtype=np.int64)
     good = np.zeros(len(strings), dtype=bool)
     for i, s in enumerate(strings):
-        number = _number(s)
-        parsed = _one_string(s) if isinstance(number, str) else one_epoch_ms(number)
+        number = as_number(s)
+        parsed = from_text(s) if isinstance(number, str) else one_epoch_ms(number)
         if parsed is not None:
             out[i], good[i] = parsed, True
     return out, good
 
 
-def _one_string(text: str) -> int | None:
-    s = text.strip()
-    try:
-        dt = datetime.fromisoformat(s.upper())
-    except ValueError:
-        try:
-            dt = email.utils.parsedate_to_datetime(s)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
-def one_epoch_ms(value: Any) -> int | None:
-    ms, ok = to_epoch_ms([value])
-    return int(ms[0]) if ok[0] else None

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from tributary.normalize.datasync import events, sessions
 from tributary.normalize.declared import DeclaredNormalizer
 from tributary.normalize.stamp_forms import FORMS, kept, render
-from tributary.normalize.timestamps import one_epoch_ms, to_epoch_ms
+from tributary.normalize.epoch import one_epoch_ms
+from tributary.normalize.timestamps import to_epoch_ms
 from tributary.sources.loader import parse
 
 INSTANT = 1_790_812_800_123  # 2026-10-01T00:00:00.123Z
@@ -116,3 +117,23 @@ def test_a_record_with_two_unreadable_columns_is_one_reject() -> None:
     assert [r.reason for r in se.rejects] == [
         "startedAt: unreadable timestamp (got 'soon'); endedAt: unreadable timestamp "
         "(got 'later')"]
+
+
+anything = st.one_of(
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(), st.none(), st.text(max_size=12),
+    st.builds(lambda f, ms: render(f, ms), form_names, instants),
+    st.builds(str, st.integers(min_value=-(10**20), max_value=10**20)),
+    st.builds(str, st.floats(allow_nan=False, allow_infinity=False)),
+)
+
+
+@given(st.lists(anything, min_size=1, max_size=20))
+@settings(max_examples=500, deadline=None)
+def test_one_value_reads_as_a_whole_page_reads_it(values: list[Any]) -> None:
+    """``epoch.one_epoch_ms`` (no numpy, for the fetch function) is the page reader's rules,
+    value by value: the same milliseconds, and the same values unreadable."""
+    got, ok = to_epoch_ms(values)
+    assert [one_epoch_ms(v) for v in values] == [
+        int(g) if good else None for g, good in zip(got, ok, strict=True)]
