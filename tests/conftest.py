@@ -5,6 +5,7 @@ Ports differ from the defaults so the suite can run beside a developer's stack.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -125,14 +126,34 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
     return Cloud(settings, stack, {**os.environ, **env}), mp
 
 
-@pytest.fixture(scope="session")
-def probe_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    """The probe stack (tests/fixtures/probe/template.yaml) on ports 4610-4612."""
-    cloud, mp = start_cloud(tmp_path_factory.mktemp("probe-cloud"),
-                            FIXTURES / "probe" / "template.yaml", 4610)
+@pytest.fixture(scope="session", params=["checkout", "built"])
+def probe_cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[Cloud]:
+    """The probe stack (tests/fixtures/probe/template.yaml), twice: its functions run from
+    the checkout (ports 4610-4617), then from what ``tributary build`` made of them, each in
+    Python 3.13 with only its artifact, through the Lambda Runtime API (ports 4880-4887)."""
+    template = FIXTURES / "probe" / "template.yaml"
+    home = tmp_path_factory.mktemp(f"probe-{request.param}")
+    built = request.param == "built"
+    if built:
+        build(home, template, "--zip-only")
+    cloud, mp = start_cloud(home, template, 4880 if built else 4610,
+                            {"TRIBUTARY_RUNTIME_FROM_BUILD": str(built).lower()})
     yield cloud
     cloud.stack.down()
     mp.undo()
+
+
+def build(home: Path, template: Path, *args: str) -> dict[str, Any]:
+    """``tributary build`` of ``template`` into ``home/build``, as a user runs it; its
+    ``--json`` report."""
+    out = subprocess.run([sys.executable, "-m", "localcloud.cli", "build", "--json", *args],
+                         env=os.environ | {"TRIBUTARY_HOME": str(home),
+                                           "TRIBUTARY_TEMPLATE": str(template)},
+                         capture_output=True, text=True, timeout=1200, check=False)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    report: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return report
 
 
 LIVE_BASE = 4870

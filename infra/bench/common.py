@@ -14,9 +14,10 @@ __all__ = ["ROOT", "fresh_stack", "percentile"]
 
 
 def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
-                polling: frozenset[str] = frozenset()) -> Any:
+                polling: frozenset[str] = frozenset(), from_build: bool = False) -> Any:
     """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +6, with
-    only the ``polling`` sources' schedules enabled (no background traffic in a benchmark).
+    only the ``polling`` sources' schedules enabled (no background traffic in a benchmark);
+    ``from_build``: every function from ``tributary build``'s artifacts (built first).
 
     Returns ``(settings, stack)``; callers stop it with ``stack.down()``.
     """
@@ -31,6 +32,7 @@ def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
         "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
         "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 6}",
         "TRIBUTARY_TIMELINE_ROWS": "2000",
+        "TRIBUTARY_RUNTIME_FROM_BUILD": str(from_build).lower(),
         **(env or {}),
     })
     from localcloud.config import emulator_client, load_stack
@@ -39,6 +41,10 @@ def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
     from tributary.settings import Settings
 
     settings = Settings()
+    if from_build:
+        from localcloud.build import build
+
+        build(load_stack(settings), settings.template, home / "build", settings.build_tools)
     stack = Stack(settings)
     stack.up(lambda: Deployer(load_stack(settings), settings).run())
     events = emulator_client("events", settings)

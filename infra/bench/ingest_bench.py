@@ -74,6 +74,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--tight", action="store_true",
                         help="2 requests per 1 s window per endpoint, bulk feed off")
+    parser.add_argument("--from-build", action="store_true",
+                        help="run the built artifacts (tributary build first): zip functions "
+                             "in Python 3.13 alone, image functions in containers")
     parser.add_argument("--restart", action="store_true",
                         help="then time `stack up` over the full state: after `stack down`, "
                              "and after a SIGKILL of every daemon")
@@ -85,7 +88,8 @@ def main() -> None:
         env.update({"TRIBUTARY_DATASYNC_RATE_EVENTS": "2", "TRIBUTARY_DATASYNC_RATE_SESSIONS": "2",
                     "TRIBUTARY_DATASYNC_FEED_ENABLED": "false"})
     t = time.perf_counter()
-    settings, stack = fresh_stack(4670, "ingest", env, polling=frozenset({"datasync"}))
+    settings, stack = fresh_stack(4670, "ingest", env, polling=frozenset({"datasync"}),
+                                  from_build=args.from_build)
     startup = time.perf_counter() - t
     from localcloud import ingest as job
     sampler = MemorySampler([s.pid for s in stack.status() if s.pid], settings.runtime_url)
@@ -110,12 +114,14 @@ def main() -> None:
         sampler.stop.set()
         verdicts = job.verify(settings, {"datasync"})
         health = httpx.get("http://127.0.0.1:4673/health").json()
+        functions = httpx.get(f"{settings.runtime_url}/_runtime/stats").json()["functions"]
         restarts = _restarts(settings, stack) if args.restart else []
     finally:
         stack.down()
 
     total = sum(v.upstream_total for v in verdicts)
-    mode = " (tight: 2 req/s, no feed)" if args.tight else ""
+    mode = (" (tight: 2 req/s, no feed)" if args.tight else "") + (
+        " from the built artifacts" if args.from_build else " from the checkout")
     print(f"== DataSync ingestion: {events:,} events{mode}")
     print(f"  stack up (cold, fresh state):   {startup:8.1f} s")
     print(f"  wall time (trigger -> settled): {wall:8.1f} s")
@@ -145,7 +151,11 @@ def main() -> None:
         print(f"  {endpoint:9s} allowed {int(b['allowed']):5d} of a budget of {int(b['budget']):5d}"
               f" over {int(b['windows'])} windows = {b['budget_used']:.1%} used; "
               f"429s {int(b['rejected'])}")
-
+    print("== cold starts (init: environment started -> handler loaded), ms")
+    for name, f in sorted(functions.items()):
+        if f.get("init_ms_p50") is not None:
+            print(f"  {name:28s} p50 {f['init_ms_p50']:8.0f}  max {f['init_ms_max']:8.0f}  "
+                  f"({f['cold_starts']} cold starts)")
 
     for label, seconds, restored, same in restarts:
         print(f"== stack up over the full state, {label}: {seconds:.1f} s "

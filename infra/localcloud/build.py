@@ -54,9 +54,9 @@ class Artifact:
         return asdict(self) | {"fits": self.fits}
 
 
-def sam_executable(home: Path) -> Path:
-    """The pinned SAM CLI, installed into its own virtualenv on first use."""
-    venv = home / "tools" / SAM_CLI.replace("==", "-")
+def sam_executable(tools: Path) -> Path:
+    """The pinned SAM CLI, installed into its own virtualenv under ``tools`` on first use."""
+    venv = tools / SAM_CLI.replace("==", "-")
     sam = venv / "bin" / "sam"
     if not sam.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -104,7 +104,7 @@ def zip_template(template: Template, source: Path) -> dict[str, Any]:
             "Transform": "AWS::Serverless-2016-10-31", "Resources": keep}
 
 
-def build_zips(template: Template, source: Path, out: Path, home: Path) -> Path:
+def build_zips(template: Template, source: Path, out: Path, tools: Path) -> Path:
     """``sam build`` of the zip functions and layers into ``out``; returns the built
     template's folder."""
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ def build_zips(template: Template, source: Path, out: Path, home: Path) -> Path:
                             os.environ.get("PATH", "")])
     built = out / "sam"
     proc = subprocess.run(
-        [str(sam_executable(home)), "build", "--template-file", str(derived), "--build-dir",
+        [str(sam_executable(tools)), "build", "--template-file", str(derived), "--build-dir",
          str(built), "--cache-dir", str(out / "sam-cache"), "--cached", "--parallel"],
         env=os.environ | {"PATH": path, "SAM_CLI_TELEMETRY": "0"}, cwd=out,
         capture_output=True, text=True, check=False)
@@ -234,11 +234,17 @@ def check(fn: Function, out: Path) -> str | None:
     declarations, the viewer's site. None when that works, else what failed."""
     from localcloud import images
 
+    # What Lambda sets, and the template's variables: a handler may read them at import.
+    lambda_env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+                  "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+                  "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb)} | fn.environment
     if fn.image is None:
         command, env, cwd = zip_environment(fn, out)
         argv = [command[0], "-S", "-c", _CHECK, fn.handler]
+        env |= lambda_env
     else:
         argv = [*images.PODMAN, "run", "--rm", "--network", "none", *images.LIMITS,
+                *(f"--env={k}={v}" for k, v in lambda_env.items()),
                 "--entrypoint", "python3", image_uri(fn), "-c", _CHECK, fn.handler]
         env, cwd = {}, out
     proc = subprocess.run(argv, env={"PATH": os.environ.get("PATH", "")} | env, cwd=cwd,
@@ -248,14 +254,14 @@ def check(fn: Function, out: Path) -> str | None:
     return (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1][-500:]
 
 
-def build(template: Template, source: Path, out: Path, home: Path, *, images_too: bool = True,
+def build(template: Template, source: Path, out: Path, tools: Path, *, images_too: bool = True,
           image_base: str | None = None) -> list[Artifact]:
     """Every function (image functions unless ``images_too`` is off), measured; the
     artifacts' manifest (``out/manifest.json``) is what ``stack up --from-build`` runs."""
     from localcloud import images, viewer
 
     viewer.ensure_built()  # the viewer function's site is part of its artifact
-    built = build_zips(template, source, out, home)
+    built = build_zips(template, source, out, tools)
     artifacts = [zip_artifact(fn, built) for fn in template.functions if fn.image is None]
     for runtime in sorted({fn.runtime for fn in template.functions if fn.runtime}):
         runtime_dir(out, runtime)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     runtime_default_concurrency: int = Field(
         2, description="Per-function cap when the template sets no ReservedConcurrentExecutions."
     )
+    build_tools: Path = Field(Path.home() / ".cache" / "tributary", description="Where "
+                              "`tributary build` keeps its pinned SAM CLI (a virtualenv of "
+                              "its own, shared by every state folder).")
     runtime_from_build: bool = Field(False, description="Run every function from what "
                                      "`tributary build` built (zip: its runtime's Python with "
                                      "only the artifact; image: a container), not the checkout.")

@@ -127,7 +127,7 @@ def test_function_url_answers_http_with_the_handlers_response(probe_cloud: Cloud
     assert json.loads(seen["body"]) == {"hello": "world"}
     assert seen["query"] == {"x": "1", "y": "2"}
     assert 0 < seen["remaining_ms"] <= 10_000  # the template's Timeout, counting down
-    assert seen["memory_mb"] == 256 and seen["env_bucket"] == "probe-bucket"
+    assert seen["memory_mb"] == "256" and seen["env_bucket"] == "probe-bucket"  # str on Lambda
 
 
 def test_http_api_route_passes_path_parameters(probe_cloud: Cloud) -> None:
@@ -208,3 +208,15 @@ def test_sigkill_of_runtime_mid_batch_loses_no_message(probe_cloud: Cloud) -> No
     stack.start(runtime)
     stack.wait_healthy(runtime, 30)
     wait_for(lambda: done() == set(ids), 40, what="every message after restart")
+
+
+def test_a_function_over_its_memory_is_killed_and_reported(probe_cloud: Cloud) -> None:
+    lam = probe_cloud.client("lambda")
+    out = lam.invoke(FunctionName="probe-hog", Payload=b'{"mb": 600}')
+    error = json.loads(out["Payload"].read())
+    assert out.get("FunctionError") == "Unhandled", error
+    assert error["errorType"] == "Runtime.OutOfMemory"
+    assert "memory limit of 256 MB exceeded" in error["errorMessage"]
+    again = lam.invoke(FunctionName="probe-hog", Payload=b'{"mb": 8, "hold_s": 0}')
+    assert "FunctionError" not in again  # a new environment serves the next call
+    assert json.loads(again["Payload"].read()) == {"held_mb": 8}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
 import yaml
 
 from localcloud.cfn import load_yaml
@@ -20,8 +23,11 @@ def test_compose_runs_localstack_postgres_and_deploys_the_template() -> None:
     assert "--template template.yaml" in command and "samlocal deploy" in command
     # Every parameter override names a parameter that the template declares.
     params = load_yaml((ROOT / "template.yaml").read_text())["Parameters"]
-    overrides = command.split("--parameter-overrides", 1)[1].split()
-    assert overrides and all(o.split("=", 1)[0] in params for o in overrides)
+    overrides = shlex.split(command.split("--parameter-overrides", 1)[1].replace("$$", "$"))
+    names = [re.search(r"([A-Za-z]+)=", o).group(1) for o in overrides]  # type: ignore[union-attr]
+    assert names and all(n in params for n in names), names
+    # An unset secret passes no override at all (`WebhookSigningSecret=` fails sam deploy).
+    assert "${WEBHOOK_SECRET:+WebhookSigningSecret=$WEBHOOK_SECRET}" in overrides
     # The deployed fetch reads the simulator that compose runs, on the port it listens on.
     datasync = services["datasync"]["environment"]
     assert "DatasyncUrl=http://datasync:4590" in command

@@ -31,7 +31,7 @@ def build(zip_only: Annotated[bool, typer.Option(
     template = load_template(source, region=settings.region)
     out = settings.home_dir / "build"
     try:
-        artifacts = build_all(template, source, out, settings.home_dir,
+        artifacts = build_all(template, source, out, settings.build_tools,
                               images_too=not zip_only, image_base=image_base)
     except (BuildError, ImageError) as exc:
         fail(str(exc))

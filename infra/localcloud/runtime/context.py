@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass
 class LambdaContext:
     function_name: str
-    memory_limit_in_mb: int
+    memory_limit_in_mb: str  # a string on Lambda too (its runtime reads the environment)
     invoked_function_arn: str
     aws_request_id: str
     deadline_epoch: float

@@ -53,13 +53,15 @@ class PoolStats:
     cold_starts: int = 0
     throttles: int = 0
     durations_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    init_ms: deque[float] = field(default_factory=lambda: deque(maxlen=200))  # cold starts
 
     def as_dict(self) -> dict[str, Any]:
-        d = list(self.durations_ms)
+        d, i = list(self.durations_ms), list(self.init_ms)
         return {"invocations": self.invocations, "errors": self.errors,
                 "timeouts": self.timeouts, "cold_starts": self.cold_starts,
                 "throttles": self.throttles, "duration_ms_p50": percentile(d, 0.5),
-                "duration_ms_p99": percentile(d, 0.99)}
+                "duration_ms_p99": percentile(d, 0.99), "init_ms_p50": percentile(i, 0.5),
+                "init_ms_max": max(i, default=None)}
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -206,11 +208,13 @@ class FunctionPool:
 
     # -- internals ------------------------------------------------------------------------------
     def _start_worker(self) -> tuple[Environment, InvokeResult | None]:
+        started = time.perf_counter()
         w = self._start()
         with self._lock:
             self._live.add(w.ps.pid)
         answer = w.wait(time.time() + max(INIT_TIMEOUT_S, self.fn.timeout_s), None)
         if isinstance(answer, tuple) and answer[0]:
+            self.stats.init_ms.append((time.perf_counter() - started) * 1000)
             return w, None
         self._forget(w)
         payload = (answer[1] if isinstance(answer, tuple)

@@ -90,7 +90,7 @@ def run(spec: WorkerSpec, conn: Connection) -> None:
             return
         ctx = LambdaContext(
             function_name=spec.function_name,
-            memory_limit_in_mb=spec.memory_mb,
+            memory_limit_in_mb=str(spec.memory_mb),
             invoked_function_arn=spec.function_arn,
             aws_request_id=request_id,
             deadline_epoch=deadline,

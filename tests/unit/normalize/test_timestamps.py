@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tributary.normalize.datasync import events, sessions
 from tributary.normalize.declared import DeclaredNormalizer
-from tributary.normalize.stamp_forms import FORMS, kept, render
 from tributary.normalize.epoch import one_epoch_ms
+from tributary.normalize.stamp_forms import FORMS, kept, render
 from tributary.normalize.timestamps import to_epoch_ms
 from tributary.sources.loader import parse
 
