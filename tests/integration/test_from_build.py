@@ -18,7 +18,8 @@ from tests.conftest import ROOT, Cloud, build, start_cloud, wait_for
 
 BASE = 4890
 ENV = {"TRIBUTARY_DATASYNC_EVENTS": "20000", "TRIBUTARY_HALLOW_PUSH": "false",
-       "TRIBUTARY_RUNTIME_FROM_BUILD": "true", "TRIBUTARY_SCHEDULE_SCALE": "0.1"}
+       "TRIBUTARY_RUNTIME_FROM_BUILD": "true", "TRIBUTARY_SCHEDULE_SCALE": "0.1",
+       "TRIBUTARY_WEBHOOK_FLUSH_AGE_S": "0"}  # a flush takes whatever waits
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cloud, d
     home = tmp_path_factory.mktemp("shipped")
     report = build(home, ROOT / "template.yaml")
     cloud, mp = start_cloud(home, ROOT / "template.yaml", BASE, ENV,
-                            polling=frozenset({"timeline"}))
+                            polling=frozenset({"datasync", "timeline"}))
     yield cloud, report
     cloud.stack.down()
     mp.undo()
@@ -53,9 +54,6 @@ def test_every_artifact_fits_lambda_and_loads_inside_itself(
         assert a["unzipped_mb"] <= (250 if a["package_type"] == "Zip" else 10_240), a
     health = httpx.get(f"{cloud.settings.runtime_url}/_runtime/health").json()
     assert health["from_build"] is True
-    running = subprocess.run(["podman", "ps", "--format", "{{.Image}}"], capture_output=True,
-                             text=True, check=True).stdout
-    assert "livefunction" in running  # the live holder runs in its container
 
 
 def test_datasync_lands_exact_through_the_built_functions(
@@ -63,9 +61,11 @@ def test_datasync_lands_exact_through_the_built_functions(
     cloud, _ = shipped
     out = cloud.cli("ingest", "--source", "datasync", "--wait", "--timeout", "400", timeout=500)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert cloud.sql("SELECT count(*), count(DISTINCT id) FROM datasync_events")[0] == (
-        20_000, 20_000)
+    assert cloud.sql("SELECT count(*), count(DISTINCT id) FROM events")[0] == (20_000, 20_000)
     assert _sql(cloud, "SELECT count(*), count(DISTINCT id) FROM events") == [[20_000, 20_000]]
+    running = subprocess.run(["podman", "ps", "--format", "{{.Image}}"], capture_output=True,
+                             text=True, check=True).stdout
+    assert "transformfunction" in running  # the transform ran in its container
 
 
 def test_a_webhook_batch_lands_in_the_lake(shipped: tuple[Cloud, dict[str, Any]]) -> None:
@@ -95,6 +95,8 @@ def test_the_live_rows_api_answers_from_its_container(
 
     def rows() -> list[Any]:
         resp = httpx.get(api, params={"t": 0}, headers=cloud.auth, timeout=30)
+        if resp.status_code == 503:  # its holder has not made the copy yet
+            return []
         assert resp.status_code == 200, resp.text
         found: list[Any] = resp.json()["rows"]
         return found

@@ -143,6 +143,9 @@ def test_a_paused_source_stops_polling_and_resumes_where_it_stopped(cloud: Cloud
     assert _pull_calls() == calls, "a paused source was still polled"
     _fetch(cloud, "hallow")  # a fetch started now skips the paused source
     assert _pull_calls() == calls
+    refused = cloud.cli("ingest", "--source", "hallow", "--wait")  # as over HTTP: a 409
+    assert refused.returncode == 1 and "Traceback" not in refused.stdout + refused.stderr
+    assert "hallow is paused: resume it first (`tributary resume hallow`)" in refused.stdout
     stopped_at = len(_events_pages(cloud))
     assert stopped_at < math.ceil(PULL_EVENTS / 200), "paused too late to prove anything"
 

@@ -16,6 +16,7 @@ import typer
 
 from localcloud.cli.common import say
 from localcloud.endpoints import masked
+from tributary.control.sources import NotPulled, Paused
 from tributary.settings import get_settings
 from tributary.sources.loader import DeclarationError
 
@@ -41,8 +42,10 @@ def explain(exc: BaseException) -> str | None:
     if isinstance(exc, psycopg.OperationalError):
         return f"cannot reach PostgreSQL at {masked(settings.pg_dsn.get_secret_value())}: " \
                f"{START} ({str(exc).strip().splitlines()[-1]})"
-    if isinstance(exc, DeclarationError):
+    if isinstance(exc, DeclarationError | NotPulled):
         return str(exc)
+    if isinstance(exc, Paused):
+        return f"{exc} (`tributary resume {exc.name}`)"
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
         return f"{exc.operation_name} refused: {err.get('Code')}: {err.get('Message')}"

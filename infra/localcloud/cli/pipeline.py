@@ -23,7 +23,7 @@ from localcloud.cli.stack import deploy_template
 from localcloud.config import emulator_client
 from localcloud.schedules import schedule_events, template_block
 from tributary import heartbeat as beats
-from tributary.control.sources import set_polling
+from tributary.control.sources import set_polling, startable
 from tributary.pause import schedule_rule
 from tributary.settings import get_settings
 from tributary.sources import loader
@@ -97,6 +97,8 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
         raise typer.BadParameter("name a --source, or --all")
     settings = get_settings()
     only = None if all_sources else {loader.source(s).name for s in source or []}
+    for name in sorted(only or ()):
+        startable(emulator_client("events", settings), name)
     started = time.perf_counter()
     before = sum(s.transformed for s in job.progress(settings, only).streams.values())
     job.trigger_fetches(settings, only)

@@ -15,7 +15,7 @@ from tributary.api.resolver import answer, error, resolver
 from tributary.clients import aws_client, aws_resource
 from tributary.control import sources
 from tributary.control.progress import Aws, progress
-from tributary.pause import is_paused, paused_sources
+from tributary.pause import paused_sources
 from tributary.settings import get_settings
 from tributary.sources import loader
 from tributary.sources.loader import DeclarationError
@@ -68,11 +68,12 @@ def resume(name: str) -> Response[str]:
                      409: {"description": "The source is paused, or live (always running)"}})
 def ingest(name: str) -> Response[str]:
     try:
-        if not sources.check(name) and is_paused(aws_client("events"), name):
-            return error(409, f"{name} is paused: resume it first (POST /sources/{name}/resume)")
+        sources.startable(aws_client("events"), name)
         sources.start_fetch(aws_client("lambda"), name)
     except DeclarationError as exc:
         return error(404, str(exc))
+    except sources.Paused as exc:
+        return error(409, f"{exc} (POST /sources/{name}/resume)")
     except sources.NotPulled as exc:
         return error(409, str(exc))
     return answer(202, {"source": name, "started": True})

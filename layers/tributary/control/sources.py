@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from tributary.pause import schedule_rule
+from tributary.pause import is_paused, schedule_rule
 from tributary.sources import loader
 
 FETCH_FUNCTION = "tributary-fetch"
@@ -17,6 +17,23 @@ FETCH_FUNCTION = "tributary-fetch"
 
 class NotPulled(ValueError):
     """A live source runs continuously: it is resumed, not started."""
+
+
+class Paused(ValueError):
+    """A paused source is not fetched until it is resumed (its position is kept)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is paused: resume it first")
+        self.name = name
+
+
+def startable(events: Any, name: str) -> None:
+    """Whether ``name`` can be fetched now: ``NotPulled`` for a live source, ``Paused`` for a
+    paused one, ``DeclarationError`` for no source at all."""
+    if check(name):
+        raise NotPulled(f"{name} is a live source: it runs continuously; resume it instead")
+    if is_paused(events, name):
+        raise Paused(name)
 
 
 def check(name: str) -> bool:

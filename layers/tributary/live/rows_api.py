@@ -75,5 +75,14 @@ def histogram(buckets: Annotated[int, Query(ge=1, le=2000)] = 200,
     return answer(200, copy.histogram(_reader(), buckets, q))
 
 
+@app.exception_handler(psycopg.errors.UndefinedTable)  # type: ignore[untyped-decorator]
+def _not_copied_yet(exc: psycopg.errors.UndefinedTable) -> Response[str]:
+    """Before the first holder made the copy, there is nothing to read: say so (was a 500)."""
+    if _conn is not None and not _conn.closed:
+        _conn.rollback()
+    return error(503, "the live copy is not there yet: its holder has not made it (a paused "
+                      "source is not copied: `tributary resume <source>`)")
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)
