@@ -76,6 +76,9 @@ _ARN_SERVICE = {
 }
 
 
+NO_VALUE = object()  # ``!Ref AWS::NoValue``: the property or item is left out
+
+
 class Resolver:
     def __init__(
         self, raw: dict[str, Any], stack: str, region: str, emulator_url: str,
@@ -93,10 +96,10 @@ class Resolver:
             "AWS::URLSuffix": "amazonaws.com",
         }
         for name, spec in (raw.get("Parameters") or {}).items():
-            if name in overrides:
-                self.params[name] = overrides[name]
-            elif "Default" in spec:
-                self.params[name] = spec["Default"]
+            if name in overrides or "Default" in spec:
+                value = overrides.get(name, spec.get("Default"))
+                self.params[name] = ([v for v in str(value).split(",") if v]
+                                     if spec.get("Type") == "CommaDelimitedList" else value)
         self.stack = stack
 
     def physical_name(self, logical_id: str) -> str:
@@ -115,6 +118,8 @@ class Resolver:
             raise TemplateError(f"reference to unknown resource {logical_id!r}") from None
 
     def ref(self, name: str, where: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.params:
             return self.params[name]
         if name in self.resources:
@@ -141,7 +146,7 @@ class Resolver:
 
     def resolve(self, value: Any, where: str) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v, where) for v in value]
+            return [v for v in (self.resolve(v, where) for v in value) if v is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -159,9 +164,34 @@ class Resolver:
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items, where)[int(index)]
+            if key == "Fn::If":
+                name, yes, no = arg
+                return self.resolve(yes if self.condition(name, where) else no, where)
             if key.startswith("Fn::"):
                 raise TemplateError(f"{where}: intrinsic {key} is not supported locally")
-        return {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
+        out = {k: self.resolve(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not NO_VALUE}
+
+    def condition(self, name: str, where: str) -> bool:
+        """A named condition of the template's ``Conditions``, evaluated."""
+        conditions = self.raw.get("Conditions") or {}
+        if name not in conditions:
+            raise TemplateError(f"{where}: no condition {name!r} in Conditions")
+        return self._truth(conditions[name], f"Conditions.{name}")
+
+    def _truth(self, expr: Any, where: str) -> bool:
+        (key, arg), = expr.items()
+        if key == "Condition":
+            return self.condition(str(arg), where)
+        if key == "Fn::Equals":
+            a, b = (self.resolve(x, where) for x in arg)
+            return str(a) == str(b)
+        if key == "Fn::Not":
+            return not self._truth(arg[0], where)
+        if key in ("Fn::And", "Fn::Or"):
+            found = [self._truth(x, where) for x in arg]
+            return all(found) if key == "Fn::And" else any(found)
+        raise TemplateError(f"{where}: {key} is not a condition")
 
     def _sub(self, arg: Any, where: str) -> str:
         text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])

@@ -7,10 +7,11 @@ get started. Secrets are ``SecretStr`` so they never appear in logs or reprs.
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
         SecretStr("postgresql://tributary:tributary@127.0.0.1:5433/tributary"),
         description="PostgreSQL DSN. A local host makes the stack run an embedded server.",
     )
+    pg_password_secret: str = Field("", description="A Secrets Manager secret (ARN or name) "
+                                    "holding the database password, a plain string or RDS's "
+                                    "JSON with \"password\"; it replaces the DSN's password. "
+                                    "Empty: the DSN's own.")
     emulator_access_key_id: str = Field("test", description="The credentials functions get "
                                         "on the embedded cloud (the emulator accepts any).")
     emulator_secret_access_key: SecretStr = SecretStr("test")
@@ -172,7 +177,26 @@ class DatasyncSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    if not settings.pg_password_secret:
+        return settings
+    dsn = urlsplit(settings.pg_dsn.get_secret_value())
+    host = f"{dsn.hostname}:{dsn.port}" if dsn.port else str(dsn.hostname)
+    netloc = f"{dsn.username}:{quote(_secret_password(settings), safe='')}@{host}"
+    return settings.model_copy(update={"pg_dsn": SecretStr(urlunsplit(dsn._replace(
+        netloc=netloc)))})
+
+
+def _secret_password(settings: Settings) -> str:
+    import boto3  # only a deployment with a secret asks (and only once: get_settings caches)
+
+    value = boto3.client("secretsmanager", region_name=settings.region).get_secret_value(
+        SecretId=settings.pg_password_secret)["SecretString"]
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return str(value)
+    return str(found["password"]) if isinstance(found, dict) else str(value)
 
 
 @lru_cache(maxsize=1)

@@ -41,3 +41,25 @@ def test_unknown_timestamp_forms_are_named(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TRIBUTARY_DATASYNC_TIMESTAMP_FORMS", '["iso_z", "nope"]')
     with pytest.raises(ValueError, match=r"unknown timestamp forms \['nope'\]"):
         DatasyncServerSettings()
+
+
+@pytest.mark.parametrize("stored", ["s3cr3t/p@ss", '{"username": "u", "password": "s3cr3t/p@ss"}'])
+def test_the_database_password_comes_from_secrets_manager(
+        monkeypatch: pytest.MonkeyPatch, stored: str) -> None:
+    """On AWS the template passes the secret's ARN; the DSN's own password is replaced."""
+    import boto3
+    from moto import mock_aws
+
+    from tributary.settings import get_settings
+
+    with mock_aws():
+        arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name="tributary/pg", SecretString=stored)["ARN"]
+        monkeypatch.setenv("TRIBUTARY_PG_DSN", "postgresql://u:placeholder@db.example.com:5432/x")
+        monkeypatch.setenv("TRIBUTARY_PG_PASSWORD_SECRET", arn)
+        get_settings.cache_clear()
+        try:
+            dsn = get_settings().pg_dsn.get_secret_value()
+        finally:
+            get_settings.cache_clear()
+    assert dsn == "postgresql://u:s3cr3t%2Fp%40ss@db.example.com:5432/x"

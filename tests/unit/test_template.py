@@ -87,3 +87,30 @@ def test_missing_handler_is_refused(tmp_path: Path) -> None:
 """)
     with pytest.raises(TemplateError, match=r"Resources\.Fn\.Properties\.Handler is required"):
         load_template(path)
+
+
+@pytest.mark.parametrize(("overrides", "vpc"), [
+    ({}, None),  # the embedded stack: no VPC, no VpcConfig at all
+    ({"SubnetIds": "subnet-1,subnet-2", "SecurityGroupIds": "sg-1"},
+     {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]}),
+])
+def test_the_vpc_is_a_condition_of_the_parameters(overrides: dict[str, str],
+                                                  vpc: dict[str, list[str]] | None) -> None:
+    from localcloud.cfn import Resolver, load_yaml
+
+    raw = load_yaml((ROOT / "template.yaml").read_text())
+    resolved = Resolver(raw, "tributary", "us-east-1", "http://127.0.0.1:4566",
+                        overrides).resolve(raw["Globals"]["Function"], "Globals")
+    assert resolved.get("VpcConfig") == vpc
+
+
+def test_an_image_function_is_read_from_its_metadata() -> None:
+    t = load_template(ROOT / "template.yaml")
+    transform = t.function("tributary-transform")
+    assert transform.package_type == "Image" and transform.runtime is None
+    assert transform.image is not None and transform.image.build_args == {
+        "CODE": "functions/transform"}
+    assert transform.code_dir == (ROOT / "functions" / "transform").resolve()
+    assert transform.handler == "app.handler"
+    fetch = t.function("tributary-fetch")
+    assert (fetch.package_type, fetch.runtime) == ("Zip", "python3.13")
