@@ -106,6 +106,9 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
         "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 7}",
         "TRIBUTARY_TIMELINE_ROWS": "2000",
         "TRIBUTARY_RUNTIME_PREWARM": "false",  # a test uses a few functions: start those
+        # The checkout's code unless a stack asks for its built artifacts: a session fixture
+        # that did ask keeps its variables set while later modules start their stacks.
+        "TRIBUTARY_RUNTIME_FROM_BUILD": "false",
         **(extra or {}),
     }
     mp = pytest.MonkeyPatch()
