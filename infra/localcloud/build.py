@@ -109,8 +109,7 @@ def build_zips(template: Template, source: Path, out: Path, tools: Path) -> Path
     template's folder."""
     out.mkdir(parents=True, exist_ok=True)
     derived = out / "zip-template.yaml"
-    derived.write_text(yaml.safe_dump(_untagged(zip_template(template, source)),
-                                      sort_keys=False))
+    derived.write_text(yaml.safe_dump(zip_template(template, source), sort_keys=False))
     runtimes = {fn.runtime for fn in template.functions if fn.runtime}
     path = os.pathsep.join([*(str(python_for(r).parent) for r in sorted(runtimes)),
                             os.environ.get("PATH", "")])
@@ -123,15 +122,6 @@ def build_zips(template: Template, source: Path, out: Path, tools: Path) -> Path
     if proc.returncode:
         raise BuildError("sam build failed:\n" + (proc.stdout + proc.stderr).strip()[-3000:])
     return built
-
-
-def _untagged(node: Any) -> Any:
-    """YAML-safe: the loader turns ``!Ref X`` into ``{"Ref": X}`` already; tuples to lists."""
-    if isinstance(node, dict):
-        return {k: _untagged(v) for k, v in node.items()}
-    if isinstance(node, list | tuple):
-        return [_untagged(v) for v in node]
-    return node
 
 
 def size_mb(path: Path) -> float:
