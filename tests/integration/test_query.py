@@ -453,3 +453,18 @@ def test_the_control_api_refuses_clearly(cloud: Cloud) -> None:
     paths = _control(cloud, "GET", "/openapi.json").json()["paths"]
     assert {"/sources", "/sources/{name}/pause", "/sources/{name}/resume",
             "/sources/{name}/ingest"} <= set(paths)
+
+
+def test_the_glue_catalog_describes_the_lake(cloud: Cloud) -> None:
+    """What Athena reads: database tributary, one Delta table per lake table, current."""
+    out = cloud.cli("invoke", "tributary-catalog")
+    assert out.returncode == 0, out.stdout + out.stderr
+    glue = cloud.client("glue")
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="tributary")["TableList"]}
+    events = tables["events"]
+    assert events["Parameters"]["table_type"] == "DELTA"
+    assert events["StorageDescriptor"]["Location"] == "s3://tributary-lake/events/"
+    assert [k["Name"] for k in events["PartitionKeys"]] == ["dt"]  # typed as in the Delta log
+    assert {"Name": "id", "Type": "string"} in events["StorageDescriptor"]["Columns"]
+    again = cloud.cli("invoke", "tributary-catalog")
+    assert "events" in json.loads(again.stdout)["unchanged"]  # idempotent
