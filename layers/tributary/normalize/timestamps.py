@@ -56,7 +56,8 @@ def to_epoch_ms(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     for i, v in enumerate(values):
         if isinstance(v, bool):
             continue
-        if isinstance(v, str) and v.isdigit():  # cheap: ISO strings go on as strings
+        # Cheap: ISO strings go on as strings. ASCII only: '¹' is a digit that int() refuses.
+        if isinstance(v, str) and v.isascii() and v.isdigit():
             v = int(v)
         if isinstance(v, int):
             if -INT64_LIMIT < v < INT64_LIMIT:

@@ -136,4 +136,4 @@ def test_one_value_reads_as_a_whole_page_reads_it(values: list[Any]) -> None:
     value by value: the same milliseconds, and the same values unreadable."""
     got, ok = to_epoch_ms(values)
     assert [one_epoch_ms(v) for v in values] == [
-        int(g) if good else None for g, good in zip(got, ok, strict=True)]
+        int(g) if good else None for g, good in zip(got, ok, strict=True)], ascii(values)

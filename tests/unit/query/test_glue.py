@@ -31,8 +31,8 @@ def aws() -> Iterator[tuple[Lake, Any]]:
     url = f"http://127.0.0.1:{port}"
     kw: dict[str, Any] = {"endpoint_url": url, "region_name": "us-east-1",
                           "aws_access_key_id": "test", "aws_secret_access_key": "test"}
-    boto3.client("s3", **kw).create_bucket(Bucket="lake")
-    yield Lake("lake", "us-east-1", url), boto3.client("glue", **kw)
+    boto3.client("s3", **kw).create_bucket(Bucket="glue-lake")
+    yield Lake("glue-lake", "us-east-1", url), boto3.client("glue", **kw)
     server.stop()
 
 
@@ -49,7 +49,7 @@ def test_each_lake_table_is_a_glue_table_athena_reads_as_delta(aws: tuple[Lake, 
         "created": ["events"], "updated": [], "unchanged": [], "deleted": []}
     table = glue.get_table(DatabaseName=DATABASE, Name="events")["Table"]
     assert table["Parameters"]["table_type"] == "DELTA"
-    assert table["StorageDescriptor"]["Location"] == "s3://lake/events/"
+    assert table["StorageDescriptor"]["Location"] == "s3://glue-lake/events/"
     assert table["StorageDescriptor"]["Columns"] == [
         {"Name": "id", "Type": "string"}, {"Name": "n", "Type": "bigint"},
         {"Name": "at", "Type": "timestamp"}]
