@@ -218,24 +218,22 @@ print("ok")
 """
 
 
-def check(fn: Function, out: Path) -> str | None:
+def check(fn: Function, out: Path, environment: dict[str, str]) -> str | None:
     """Load ``fn``'s handler inside its own artifact, as Lambda would (its runtime's Python,
-    nothing but the artifact on the path), then read what it reads at start: the source
-    declarations, the viewer's site. None when that works, else what failed."""
+    nothing but the artifact on the path, ``environment`` as its variables: a handler may
+    read them at import), then read what it reads at start: the source declarations, the
+    viewer's site. None when that works, else what failed."""
     from localcloud import images
 
-    # What Lambda sets, and the template's variables: a handler may read them at import.
-    lambda_env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-                  "AWS_LAMBDA_FUNCTION_NAME": fn.name,
-                  "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb)} | fn.environment
     if fn.image is None:
         command, env, cwd = zip_environment(fn, out)
         argv = [command[0], "-S", "-c", _CHECK, fn.handler]
-        env |= lambda_env
+        env = environment | env
     else:
+        variables = images.env_file(out / "env" / f"{fn.name}.env", environment)
         argv = [*images.PODMAN, "run", "--rm", "--network", "none", *images.LIMITS,
-                *(f"--env={k}={v}" for k, v in lambda_env.items()),
-                "--entrypoint", "python3", image_uri(fn), "-c", _CHECK, fn.handler]
+                "--env-file", str(variables), "--entrypoint", "python3", image_uri(fn), "-c",
+                _CHECK, fn.handler]
         env, cwd = {}, out
     proc = subprocess.run(argv, env={"PATH": os.environ.get("PATH", "")} | env, cwd=cwd,
                           capture_output=True, text=True, check=False, timeout=300)

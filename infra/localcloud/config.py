@@ -62,6 +62,15 @@ def function_environment(fn: Function, settings: Settings) -> dict[str, str]:
     return env
 
 
+# The host's, not the function's: a container has its own, a built zip function gets Lambda's.
+HOST_ONLY = ("PATH", "HOME", "VIRTUAL_ENV", "PYTHONPATH", "LANG", "LC_ALL")
+
+
+def lambda_environment(fn: Function, settings: Settings) -> dict[str, str]:
+    """``function_environment`` without the host's variables: what a built artifact gets."""
+    return {k: v for k, v in function_environment(fn, settings).items() if k not in HOST_ONLY}
+
+
 def emulator_client(service: str, settings: Settings) -> Any:
     """A boto3 client for the local emulator (its fixed test credentials, never real ones)."""
     return _emulator_client(service, settings.emulator_url, settings.region)

@@ -9,6 +9,7 @@ ulimits below and the host's network (SPEC 3).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -104,3 +105,13 @@ def run_command(fn: Function, env_file: Path, cidfile: Path) -> list[str]:
     return [*PODMAN, "run", "--rm", "--network", "host", *LIMITS, "--env-file", str(env_file),
             "--env", "AWS_LAMBDA_RUNTIME_API", "--cidfile", str(cidfile), image_uri(fn),
             fn.handler]
+
+
+def env_file(path: Path, env: dict[str, str]) -> Path:
+    """Variables for ``podman run --env-file`` (owner-only: they hold the database password),
+    not on a command line anyone on the machine can read."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{k}={v}\n" for k, v in sorted(env.items()) if "\n" not in v)
+    return path

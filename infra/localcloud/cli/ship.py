@@ -11,6 +11,7 @@ from rich.table import Table
 from localcloud.build import Artifact, BuildError, check
 from localcloud.build import build as build_all
 from localcloud.cli.common import JsonFlag, console, fail, say
+from localcloud.config import lambda_environment
 from localcloud.images import ImageError
 from localcloud.template import load_template
 from tributary.settings import get_settings
@@ -36,7 +37,8 @@ def build(zip_only: Annotated[bool, typer.Option(
     except (BuildError, ImageError) as exc:
         fail(str(exc))
     built = {a.function for a in artifacts}
-    problems = {fn.name: check(fn, out) for fn in template.functions if fn.name in built}
+    problems = {fn.name: check(fn, out, lambda_environment(fn, settings))
+                for fn in template.functions if fn.name in built}
     if as_json:
         print(json.dumps({"build_dir": str(out), "artifacts": [
             a.as_dict() | {"loads": problems[a.function] is None,

@@ -22,7 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from localcloud.config import emulator_client, function_environment, load_stack
+from localcloud.config import (
+    emulator_client,
+    function_environment,
+    lambda_environment,
+    load_stack,
+)
 from localcloud.runtime import sigv4
 from localcloud.runtime.built import starter
 from localcloud.runtime.http import (
@@ -82,7 +87,7 @@ class Runtime:
     def _built(self, fn: Function, log_dir: Path) -> Callable[[], Environment]:
         """Environments of ``fn``'s built artifact instead of the checkout's code."""
         return starter(fn, self.settings.home_dir / "build",
-                       function_environment(fn, self.settings), str(log_dir / f"{fn.name}.log"),
+                       lambda_environment(fn, self.settings), str(log_dir / f"{fn.name}.log"),
                        fn.arn)
 
     # -- lifecycle ------------------------------------------------------------------------------
