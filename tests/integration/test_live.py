@@ -193,13 +193,25 @@ def test_rows_by_keyset_and_the_histogram_read_the_copy(cloud: Cloud) -> None:
 
 
 def test_pause_stops_the_holder(cloud: Cloud) -> None:
+    def newest() -> int:
+        return int(cloud.sql("SELECT coalesce(max(seq), 0) FROM timeline_changes")[0][0])
+
+    def still_for(seconds: float) -> bool:
+        seen = newest()
+        time.sleep(seconds)
+        return newest() == seen
+
+    # Changes flow while it runs, so a copy standing still says the holder stopped.
+    start = newest()
+    wait_for(lambda: newest() > start, 30, what="changes to flow before the pause")
     out = cloud.cli("pause", "timeline")
     assert out.returncode == 0, out.stderr
     try:
         wait_for(lambda: any(r["result"] == "paused" for r in _results(cloud)), 20,
                  what="the holder to stop")
-        seen = cloud.sql("SELECT coalesce(max(seq), 0) FROM timeline_changes")[0][0]
-        time.sleep(3)
-        assert cloud.sql("SELECT coalesce(max(seq), 0) FROM timeline_changes")[0][0] == seen
+        # A "paused" may come from an invocation that never held the stream while the holder
+        # is still finishing its batch and last flush: wait for stillness, then that it stays.
+        wait_for(lambda: still_for(3), 30, every=0, what="the copy to stand still")
+        assert still_for(3)
     finally:
         cloud.cli("resume", "timeline")
