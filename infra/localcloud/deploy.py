@@ -79,6 +79,8 @@ class Deployer:
             self._queue(q)
         for table in self.t.tables:
             self._table(table)
+        for database in self.t.glue_databases:
+            self._glue_database(database)
         role_arn = self._role()
         for fn in self.t.functions:
             self._function(fn, role_arn)
@@ -92,6 +94,15 @@ class Deployer:
         except ClientError:
             self.s3.create_bucket(Bucket=name)
             self.report.add("bucket", name, True)
+
+    def _glue_database(self, name: str) -> None:
+        glue = emulator_client("glue", self.settings)
+        try:
+            glue.get_database(Name=name)
+            self.report.add("glue database", name, False)
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_database(DatabaseInput={"Name": name})
+            self.report.add("glue database", name, True)
 
     def _queue_arn(self, name: str) -> str:
         return f"arn:aws:sqs:{self.settings.region}:123456789012:{name}"

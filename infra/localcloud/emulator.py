@@ -107,7 +107,13 @@ def _call_name(environ: dict[str, Any]) -> str:
     return f"{service or 'other'} {'LIST' if listing else method} {where}".rstrip()
 
 
-def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def build_app(runtime_url: str, state_dir: Path | None = None,
+              athena_url: str | None = None) -> WsgiApp:
     """moto behind our routes; with ``state_dir``, its state restored from there and every
     acknowledged write kept there (see ``localcloud.persist``)."""
     _keep_sqs_polling_to_the_runtime()
@@ -121,6 +127,7 @@ def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
         moto_app = persist.persisting(moto_app, store)
     calls: Counter[str] = Counter()  # what the stack asks of the emulator, for operators
     client = httpx.Client(base_url=runtime_url, timeout=httpx.Timeout(960.0, connect=2.0))
+    athena = httpx.Client(base_url=athena_url or "", timeout=httpx.Timeout(60.0, connect=2.0))
 
     def respond(start: StartResponse, status: int, body: bytes,
                 headers: list[tuple[str, str]]) -> list[bytes]:
@@ -134,10 +141,11 @@ def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
             body = orjson.dumps(health | {"calls": dict(calls.most_common())})
             return respond(start, 200, body, [("Content-Type", "application/json")])
         calls[_call_name(environ)] += 1
+        if athena_url and environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonAthena."):
+            return _forward_athena(environ, start, athena, respond)
         match = INVOKE_PATH.match(path)
         if match and environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
+            body = _read_body(environ)
             headers = {
                 h: environ[f"HTTP_{h.upper().replace('-', '_')}"]
                 for h in _FORWARDED_HEADERS if f"HTTP_{h.upper().replace('-', '_')}" in environ
@@ -158,11 +166,28 @@ def build_app(runtime_url: str, state_dir: Path | None = None) -> WsgiApp:
     return app
 
 
+def _forward_athena(environ: dict[str, Any], start: StartResponse, athena: httpx.Client,
+                    respond: Callable[..., list[bytes]]) -> list[bytes]:
+    """Athena's calls go to the Athena service (moto's Athena answers every query empty)."""
+    try:
+        resp = athena.post("/", content=_read_body(environ), headers={
+            "X-Amz-Target": environ["HTTP_X_AMZ_TARGET"],
+            "Content-Type": environ.get("CONTENT_TYPE", "application/x-amz-json-1.1")})
+    except httpx.TransportError as exc:
+        body = orjson.dumps({"__type": "InternalServerException",
+                             "Message": f"the Athena service is unreachable: {exc}"})
+        return respond(start, 500, body, [("Content-Type", "application/x-amz-json-1.1")])
+    return respond(start, resp.status_code, resp.content,
+                   [("Content-Type", resp.headers.get("Content-Type", "application/json"))])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--runtime-url", default="http://127.0.0.1:4580")
+    parser.add_argument("--athena-url", default=None,
+                        help="The Athena service (default: moto's own, which runs nothing).")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="Keep all state here (default: in memory only).")
     args = parser.parse_args()
@@ -174,7 +199,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     try:
-        app = build_app(args.runtime_url, args.state_dir)
+        app = build_app(args.runtime_url, args.state_dir, args.athena_url)
     except DamagedState as exc:
         print(exc, file=sys.stderr, flush=True)
         sys.exit(3)

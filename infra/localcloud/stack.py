@@ -97,6 +97,7 @@ class Stack:
             Service("emulator", settings.emulator_port,
                     [py, "-m", "localcloud.emulator", "--host", settings.host,
                      "--port", str(settings.emulator_port), "--runtime-url", settings.runtime_url,
+                     "--athena-url", settings.athena_url,
                      "--state-dir", str(self.home / "emulator")],
                     _http_ok(f"{settings.emulator_url}/_tributary/health"), "localcloud.emulator"),
         ]
@@ -128,6 +129,10 @@ class Stack:
             "runtime", settings.runtime_port, [py, "-m", "localcloud.runtime"],
             _http_ok(f"{settings.runtime_url}/_runtime/health"), "localcloud.runtime",
             env=child_env | {"TRIBUTARY_RUNTIME_FROM_BUILD": str(self.from_build).lower()}))
+        # Queries reach the lake and PostgreSQL: it starts once they are there.
+        self.services.append(Service(
+            "athena", settings.athena_port, [py, "-m", "localcloud.athena"],
+            _http_ok(f"{settings.athena_url}/health"), "localcloud.athena", after_runtime=True))
         hallow = HallowSettings()
         self.services.append(Service(
             "hallow", hallow.port, [py, "-m", "simulators.hallow"],

@@ -138,6 +138,7 @@ class Template:
     tables: tuple[DynamoTable, ...]
     functions: tuple[Function, ...]
     sockets: tuple[SocketApi, ...] = ()
+    glue_databases: tuple[str, ...] = ()
 
     def function(self, name: str) -> Function:
         for fn in self.functions:
@@ -379,7 +380,7 @@ def load_template(
     stack = str((raw.get("Metadata") or {}).get("StackName", "tributary"))
     r = Resolver(raw, stack, region, emulator_url, parameters or {})
     globals_ = (raw.get("Globals") or {}).get("Function") or {}
-    buckets, queues, tables, functions = [], [], [], []
+    buckets, queues, tables, functions, databases = [], [], [], [], []
     for logical_id, spec in r.resources.items():
         if not isinstance(spec, dict) or "Type" not in spec:
             raise TemplateError(f"Resources.{logical_id}: Type is required")
@@ -393,6 +394,9 @@ def load_template(
             tables.append(DynamoTable(logical_id, r.physical_name(logical_id), props))
         elif rtype == "AWS::Serverless::Function":
             functions.append(_function(r, path.parent, logical_id, spec, globals_))
+        elif rtype == "AWS::Glue::Database":
+            props = r.resolve(spec.get("Properties") or {}, f"Resources.{logical_id}")
+            databases.append(str(props["DatabaseInput"]["Name"]))
     return Template(
         path=path,
         stack_name=stack,
@@ -401,4 +405,5 @@ def load_template(
         tables=tuple(tables),
         functions=tuple(functions),
         sockets=tuple(_socket_apis(r)),
+        glue_databases=tuple(databases),
     )

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     emulator_port: int = Field(4566, description="moto server; awslocal expects 4566.")
     runtime_port: int = Field(4580, description="Function runtime: function URLs, HTTP APIs.")
+    athena_port: int = Field(4568, description="The Athena service; reached through the "
+                             "emulator's endpoint, as on AWS.")
+    athena_output_location: str = Field(
+        "s3://tributary-query-results/athena/", description="Where work group primary puts "
+        "query results when a call names none (the bucket is in the template).")
     pg_dsn: SecretStr = Field(
         SecretStr("postgresql://tributary:tributary@127.0.0.1:5433/tributary"),
         description="PostgreSQL DSN. A local host makes the stack run an embedded server.",
@@ -144,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def runtime_url(self) -> str:
         return f"http://{self.host}:{self.runtime_port}"
+
+    @property
+    def athena_url(self) -> str:
+        return f"http://{self.host}:{self.athena_port}"
 
     @property
     def reader_dsn(self) -> str:

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from tributary.query.catalog import CatalogError, LakeViews, attach, quote
 from tributary.settings import Settings
@@ -40,7 +43,11 @@ class Result:
 
 
 class Engine:
-    def __init__(self, settings: Settings, s3: Any, endpoint_url: str | None) -> None:
+    """``schema``: where the lake's views live, and the first place a bare name is looked up
+    (the HTTP API uses ``main``; the Athena service ``tributary``, the Glue database)."""
+
+    def __init__(self, settings: Settings, s3: Any, endpoint_url: str | None,
+                 schema: str = "main") -> None:
         self.settings = settings
         # In memory only, and no spilling: a query that needs more is refused, naming the limit.
         self.con = duckdb.connect(":memory:", config={
@@ -49,11 +56,13 @@ class Engine:
             attach(self.con, settings, endpoint_url)
         except CatalogError as exc:
             raise QueryError(str(exc)) from None
-        self.views = LakeViews(self.con, settings, endpoint_url, s3=s3)
+        self.views = LakeViews(self.con, settings, endpoint_url, schema=schema, s3=s3)
         self.refresh(force=True)
+        self.con.execute(f"SET search_path = {quote(schema + ',main')}")
         self.con.execute(f"SET allowed_directories = [{quote(f's3://{settings.lake_bucket}/')}]")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
+        self._stopped = False
 
     @property
     def lake_tables(self) -> list[str]:
@@ -66,7 +75,7 @@ class Engine:
         self.refresh()
         out: list[dict[str, Any]] = []
         for name in self.lake_tables:
-            cols = self.con.execute(f'DESCRIBE "{name}"').fetchall()
+            cols = self.con.execute(f'DESCRIBE "{self.views.schema}"."{name}"').fetchall()
             out.append({"name": name, "source": "lake",
                         "columns": [{"name": c[0], "type": c[1]} for c in cols]})
         for schema, table, column, dtype in self.con.execute(
@@ -79,35 +88,20 @@ class Engine:
             out[-1]["columns"].append({"name": column, "type": dtype})
         return out
 
+    def stop(self) -> None:
+        """Interrupt the query under way (from another thread)."""
+        self._stopped = True
+        self.con.interrupt()
+
     def run(self, sql: str, params: list[Any] | None = None, arrow: bool = False,
             max_rows: int | None | bool = True) -> Result:
         """Run one read-only query; with ``arrow`` the rows come as a pyarrow table.
 
         ``max_rows``: the cap (True: the setting; None: no cap, for materializing models)."""
-        self.refresh()
-        try:
-            statements = self.con.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from None
-        if len(statements) != 1:
-            raise QueryError(f"send exactly one statement (got {len(statements)})")
-        kind = statements[0].type
-        if kind not in ALLOWED:
-            raise QueryError(f"only read-only SELECT queries are allowed; this is "
-                             f"{kind.name}")
         cap = self.settings.query_max_rows if max_rows is True else max_rows
-        timer = threading.Timer(self.settings.query_timeout_s, self.con.interrupt)
         started = time.perf_counter()
-        timer.start()
-        try:
-            try:
-                cursor = self.con.execute(sql, params or [])
-            except duckdb.CatalogException:
-                known = len(self.lake_tables)
-                self.refresh(force=True)  # a table may have appeared this very moment
-                if len(self.lake_tables) == known:
-                    raise
-                cursor = self.con.execute(sql, params or [])
+        with self._guarded():
+            cursor = self._execute(sql, params)
             description = cursor.description or []
             if arrow:
                 table = (cursor.fetch_arrow_table() if cap is None
@@ -117,7 +111,50 @@ class Engine:
             else:
                 rows = cursor.fetchall() if cap is None else cursor.fetchmany(cap + 1)
                 extra, count = {}, len(rows)
+        truncated = cap is not None and count > cap
+        return Result(columns=[d[0] for d in description],
+                      types=[str(d[1]) for d in description], rows=rows[:cap],
+                      truncated=truncated, elapsed_ms=(time.perf_counter() - started) * 1000,
+                      note=f"result cut at {cap} rows" if truncated else None, extra=extra)
+
+    @contextlib.contextmanager
+    def stream(self, sql: str, params: list[Any] | None = None,
+               batch_rows: int = 65_536) -> Iterator[pa.RecordBatchReader]:
+        """Any number of rows, a batch at a time, under the same rules and timeout: for
+        exports, never held in memory whole. Reading a batch may raise ``QueryError``."""
+        with self._guarded():
+            yield self._execute(sql, params).fetch_record_batch(batch_rows)
+
+    def _execute(self, sql: str, params: list[Any] | None) -> duckdb.DuckDBPyConnection:
+        """One read-only statement, started; a table that appeared this moment is found."""
+        self.refresh()
+        statements = self.con.extract_statements(sql)
+        if len(statements) != 1:
+            raise QueryError(f"send exactly one statement (got {len(statements)})")
+        kind = statements[0].type
+        if kind not in ALLOWED:
+            raise QueryError(f"only read-only SELECT queries are allowed; this is "
+                             f"{kind.name}")
+        try:
+            return self.con.execute(sql, params or [])
+        except duckdb.CatalogException:
+            known = len(self.lake_tables)
+            self.refresh(force=True)
+            if len(self.lake_tables) == known:
+                raise
+            return self.con.execute(sql, params or [])
+
+    @contextlib.contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """The timeout, and DuckDB's errors said for the person who wrote the query."""
+        self._stopped = False
+        timer = threading.Timer(self.settings.query_timeout_s, self.con.interrupt)
+        timer.start()
+        try:
+            yield
         except duckdb.InterruptException:
+            if self._stopped:
+                raise QueryError("query stopped on request") from None
             raise QueryError(f"query interrupted after the {self.settings.query_timeout_s:g} s "
                              "timeout") from None
         except duckdb.OutOfMemoryException:
@@ -128,8 +165,3 @@ class Engine:
             raise QueryError(str(exc)) from None
         finally:
             timer.cancel()
-        truncated = cap is not None and count > cap
-        return Result(columns=[d[0] for d in description],
-                      types=[str(d[1]) for d in description], rows=rows[:cap],
-                      truncated=truncated, elapsed_ms=(time.perf_counter() - started) * 1000,
-                      note=f"result cut at {cap} rows" if truncated else None, extra=extra)

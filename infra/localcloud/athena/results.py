@@ -1,0 +1,158 @@
+"""Results where Athena puts them, written as the rows stream in (never held whole).
+
+- A query's rows go to ``<OutputLocation>/<id>.csv`` (a header, every value quoted, nulls
+  empty) and to a local Arrow file that ``GetQueryResults`` pages through. Both are written
+  beside their final names and uploaded (or renamed) only once the query has succeeded, so a
+  failed query leaves no result file.
+- ``UNLOAD`` writes Parquet (typed), TEXTFILE (one line per row) or JSON lines to its ``TO``
+  location, which must be empty, as Athena requires, and lists what it wrote in
+  ``<OutputLocation>/<id>-manifest.csv``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from localcloud.athena.dialect import Unload
+from localcloud.athena.errors import QueryFailed
+from localcloud.athena.types import column_info, text_batch
+
+_EXTENSION = {"PARQUET": ".parquet", "TEXTFILE": "", "JSON": ".json"}
+_SUFFIX = {"GZIP": ".gz", "ZSTD": ".zst", "SNAPPY": "", "NONE": ""}
+
+
+@dataclass
+class Written:
+    columns: list[dict[str, Any]]
+    rows: int
+    files: list[str]  # s3:// URIs written
+
+
+def split(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` as (bucket, key)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+@contextlib.contextmanager
+def _parts(*paths: Path) -> Iterator[None]:
+    """Files written under ``.part`` names; removed if anything fails before they are done."""
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(str(p) + ".part")
+        raise
+
+
+def write_select(reader: pa.RecordBatchReader, local: Path, output: str, s3: Any) -> Written:
+    """The CSV at ``output`` (s3://...) and the local Arrow copy at ``local``."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    csv_path = local.with_suffix(".csv")
+    schema = reader.schema
+    text_schema = pa.schema([(n, pa.string()) for n in schema.names])
+    rows = 0
+    with _parts(local, csv_path):
+        with pa.OSFile(f"{local}.part", "wb") as sink, \
+                pa.ipc.new_file(sink, text_schema) as arrow, \
+                pacsv.CSVWriter(f"{csv_path}.part", text_schema, write_options=pacsv.WriteOptions(
+                    quoting_style="all_valid")) as csv:
+            for batch in reader:
+                text = text_batch(batch)
+                arrow.write_batch(text)
+                csv.write_batch(text)
+                rows += batch.num_rows
+        bucket, key = split(output)
+        s3.upload_file(f"{csv_path}.part", bucket, key)
+        os.replace(f"{local}.part", local)
+        os.unlink(f"{csv_path}.part")
+    return Written(column_info(schema), rows, [output])
+
+
+def page(local: Path, offset: int, limit: int) -> list[list[str | None]]:
+    """Rows ``offset`` .. ``offset + limit`` of a stored result (memory-mapped, not read)."""
+    with pa.memory_map(str(local)) as source:
+        table = pa.ipc.open_file(source).read_all().slice(offset, limit)
+        return [list(r.values()) for r in table.to_pylist()]
+
+
+def count(local: Path) -> int:
+    with pa.memory_map(str(local)) as source:
+        reader = pa.ipc.open_file(source)
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+
+
+def write_unload(reader: pa.RecordBatchReader, unload: Unload, scratch: Path, execution_id: str,
+                 manifest: str, s3: Any) -> Written:
+    """Every row to one file under ``unload.location``; then the manifest."""
+    bucket, prefix = split(unload.location)
+    if s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0):
+        raise QueryFailed(f"HIVE_PATH_ALREADY_EXISTS: Target directory for UNLOAD already "
+                          f"exists: {unload.location} (UNLOAD writes only to an empty "
+                          "location: remove what is there or choose another)")
+    scratch.mkdir(parents=True, exist_ok=True)
+    name = (f"{execution_id}_00000{_EXTENSION[unload.format]}"
+            f"{_SUFFIX[unload.compression] if unload.format != 'PARQUET' else ''}")
+    local = scratch / name
+    with _parts(local):
+        rows = _WRITERS[unload.format](reader, Path(f"{local}.part"), unload)
+        s3.upload_file(f"{local}.part", bucket, prefix + name)
+        os.unlink(f"{local}.part")
+    uri = unload.location + name
+    mb, mk = split(manifest)
+    s3.put_object(Bucket=mb, Key=mk, Body=(uri + "\n").encode())
+    return Written(column_info(reader.schema), rows, [uri])
+
+
+def _compressed(path: Path, unload: Unload) -> pa.NativeFile:
+    codec = {"GZIP": "gzip", "ZSTD": "zstd"}.get(unload.compression)
+    return pa.output_stream(str(path), compression=codec)
+
+
+def _parquet(reader: pa.RecordBatchReader, path: Path, unload: Unload) -> int:
+    rows = 0
+    codec = "none" if unload.compression == "NONE" else unload.compression.lower()
+    with pq.ParquetWriter(str(path), reader.schema, compression=codec) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def _textfile(reader: pa.RecordBatchReader, path: Path, unload: Unload) -> int:
+    """Hive's text form: fields joined by the delimiter, ``\\N`` for null, a row a line."""
+    rows = 0
+    with _compressed(path, unload) as out:
+        for batch in reader:
+            cols = [pc.fill_null(c, "\\N") for c in text_batch(batch).columns]
+            lines = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(
+                *cols, unload.delimiter)
+            if batch.num_rows:
+                out.write(("\n".join(lines.to_pylist()) + "\n").encode())
+            rows += batch.num_rows
+    return rows
+
+
+def _json(reader: pa.RecordBatchReader, path: Path, unload: Unload) -> int:
+    rows = 0
+    with _compressed(path, unload) as out:
+        for batch in reader:
+            out.write(b"".join(orjson.dumps(r, default=str) + b"\n"
+                               for r in batch.to_pylist()))
+            rows += batch.num_rows
+    return rows
+
+
+_WRITERS = {"PARQUET": _parquet, "TEXTFILE": _textfile, "JSON": _json}
