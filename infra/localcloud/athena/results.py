@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from localcloud.athena.dialect import Unload
 from localcloud.athena.errors import QueryFailed
-from localcloud.athena.types import column_info, text_batch
+from localcloud.athena.types import column_info
+from tributary.query import export
+from tributary.query.text import text_batch
 
 _EXTENSION = {"PARQUET": ".parquet", "TEXTFILE": "", "JSON": ".json"}
+_EXPORT_FORMAT: dict[str, export.Format] = {"PARQUET": "parquet", "TEXTFILE": "lines",
+                                            "JSON": "json"}
 _SUFFIX = {"GZIP": ".gz", "ZSTD": ".zst", "SNAPPY": "", "NONE": ""}
 
 
@@ -58,27 +58,27 @@ def _parts(*paths: Path) -> Iterator[None]:
 
 
 def write_select(reader: pa.RecordBatchReader, local: Path, output: str, s3: Any) -> Written:
-    """The CSV at ``output`` (s3://...) and the local Arrow copy at ``local``."""
+    """The local Arrow copy at ``local`` (text), then from it the CSV at ``output``."""
     local.parent.mkdir(parents=True, exist_ok=True)
     csv_path = local.with_suffix(".csv")
-    schema = reader.schema
-    text_schema = pa.schema([(n, pa.string()) for n in schema.names])
+    text_schema = pa.schema([(n, pa.string()) for n in reader.schema.names])
     rows = 0
     with _parts(local, csv_path):
         with pa.OSFile(f"{local}.part", "wb") as sink, \
-                pa.ipc.new_file(sink, text_schema) as arrow, \
-                pacsv.CSVWriter(f"{csv_path}.part", text_schema, write_options=pacsv.WriteOptions(
-                    quoting_style="all_valid")) as csv:
+                pa.ipc.new_file(sink, text_schema) as arrow:
             for batch in reader:
-                text = text_batch(batch)
-                arrow.write_batch(text)
-                csv.write_batch(text)
+                arrow.write_batch(text_batch(batch))
                 rows += batch.num_rows
+        with pa.memory_map(f"{local}.part") as source:
+            stored = pa.ipc.open_file(source)
+            batches = (stored.get_batch(i) for i in range(stored.num_record_batches))
+            export.write(pa.RecordBatchReader.from_batches(text_schema, batches),
+                         Path(f"{csv_path}.part"), "csv")
         bucket, key = split(output)
         s3.upload_file(f"{csv_path}.part", bucket, key)
         os.replace(f"{local}.part", local)
         os.unlink(f"{csv_path}.part")
-    return Written(column_info(schema), rows, [output])
+    return Written(column_info(reader.schema), rows, [output])
 
 
 def page(local: Path, offset: int, limit: int) -> list[list[str | None]]:
@@ -107,52 +107,11 @@ def write_unload(reader: pa.RecordBatchReader, unload: Unload, scratch: Path, ex
             f"{_SUFFIX[unload.compression] if unload.format != 'PARQUET' else ''}")
     local = scratch / name
     with _parts(local):
-        rows = _WRITERS[unload.format](reader, Path(f"{local}.part"), unload)
+        rows = export.write(reader, Path(f"{local}.part"), _EXPORT_FORMAT[unload.format],
+                            unload.compression, unload.delimiter)
         s3.upload_file(f"{local}.part", bucket, prefix + name)
         os.unlink(f"{local}.part")
     uri = unload.location + name
     mb, mk = split(manifest)
     s3.put_object(Bucket=mb, Key=mk, Body=(uri + "\n").encode())
     return Written(column_info(reader.schema), rows, [uri])
-
-
-def _compressed(path: Path, unload: Unload) -> pa.NativeFile:
-    codec = {"GZIP": "gzip", "ZSTD": "zstd"}.get(unload.compression)
-    return pa.output_stream(str(path), compression=codec)
-
-
-def _parquet(reader: pa.RecordBatchReader, path: Path, unload: Unload) -> int:
-    rows = 0
-    codec = "none" if unload.compression == "NONE" else unload.compression.lower()
-    with pq.ParquetWriter(str(path), reader.schema, compression=codec) as writer:
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    return rows
-
-
-def _textfile(reader: pa.RecordBatchReader, path: Path, unload: Unload) -> int:
-    """Hive's text form: fields joined by the delimiter, ``\\N`` for null, a row a line."""
-    rows = 0
-    with _compressed(path, unload) as out:
-        for batch in reader:
-            cols = [pc.fill_null(c, "\\N") for c in text_batch(batch).columns]
-            lines = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(
-                *cols, unload.delimiter)
-            if batch.num_rows:
-                out.write(("\n".join(lines.to_pylist()) + "\n").encode())
-            rows += batch.num_rows
-    return rows
-
-
-def _json(reader: pa.RecordBatchReader, path: Path, unload: Unload) -> int:
-    rows = 0
-    with _compressed(path, unload) as out:
-        for batch in reader:
-            out.write(b"".join(orjson.dumps(r, default=str) + b"\n"
-                               for r in batch.to_pylist()))
-            rows += batch.num_rows
-    return rows
-
-
-_WRITERS = {"PARQUET": _parquet, "TEXTFILE": _textfile, "JSON": _json}

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import orjson
 import psycopg
@@ -25,19 +25,29 @@ from tributary.sources import loader
 
 
 def query(sql: str,
-          fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+          fmt: Annotated[str, typer.Option("--format", help="table, csv or json; with --out: "
+                                           "csv, parquet, lines or json")] = "table",
           param: Annotated[list[str] | None, typer.Option(help="A ? parameter (repeat).")]
-          = None) -> None:
+          = None,
+          out: Annotated[Path | None, typer.Option(
+              help="Write every row to this file, streamed (no row cap): csv, parquet, "
+                   "lines (one row per line, comma-separated) or json lines.")] = None) -> None:
     """Read-only SQL over the lake tables and PostgreSQL (as pg.public.<table>)."""
     from tributary.query.engine import Engine, QueryError
     from tributary.query.http import result_json
 
-    if fmt not in ("table", "csv", "json"):
-        fail("--format is table, csv or json", 2)
+    formats = _OUT_FORMATS if out else ("table", "csv", "json")
+    if fmt == "table" and out:
+        fmt = "csv"
+    if fmt not in formats:
+        fail(f"--format is {', '.join(formats[:-1])} or {formats[-1]}"
+             f"{' with --out' if out else ''}", 2)
     settings = get_settings()
     try:
-        result = Engine(settings, emulator_client("s3", settings),
-                        settings.emulator_url).run(sql, list(param or []))
+        engine = Engine(settings, emulator_client("s3", settings), settings.emulator_url)
+        if out:
+            return _query_to_file(engine, sql, list(param or []), out, fmt)
+        result = engine.run(sql, list(param or []))
     except QueryError as exc:
         fail(str(exc))
     if fmt == "json":
@@ -53,6 +63,26 @@ def query(sql: str,
         t.caption = f"{len(result.rows)} rows in {result.elapsed_ms:.0f} ms" + (
             f"; {result.note}" if result.note else "")
         console.print(t)
+
+
+_OUT_FORMATS = ("csv", "parquet", "lines", "json")
+
+
+def _query_to_file(engine: Any, sql: str, params: list[str], out: Path, fmt: str) -> None:
+    """Stream every row to ``out``; a failed query leaves no file (it is written beside)."""
+    from tributary.query import export
+
+    started = time.perf_counter()
+    part = out.with_name(out.name + ".part")
+    try:
+        with engine.stream(sql, params) as reader:
+            rows = export.write(reader, part, cast(export.Format, fmt))
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
+    took = time.perf_counter() - started
+    mb = out.stat().st_size / 1e6
+    console.print(f"{rows:,} rows to {out} ({fmt}, {mb:.1f} MB) in {took:.1f}s")
 
 
 def rejects_cmd(stream: Annotated[str | None, typer.Option(
