@@ -13,7 +13,9 @@ from tests.conftest import FIXTURES, ROOT
 
 def test_real_template_model() -> None:
     t = load_template(ROOT / "template.yaml", parameters={"PgDsn": "postgresql://x@h/db"})
-    assert {b.name for b in t.buckets} == {"tributary-raw", "tributary-lake"}
+    assert {b.name for b in t.buckets} == {"tributary-raw", "tributary-lake",
+                                           "tributary-query-results"}
+    assert t.glue_databases == ("tributary",)
     queue = next(q for q in t.queues if q.name == "tributary-heartbeat")
     assert (queue.dlq_name, queue.max_receive_count, queue.visibility_timeout_s) == (
         "tributary-heartbeat-dlq", 3, 60)

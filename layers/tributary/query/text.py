@@ -21,21 +21,23 @@ def as_text(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
             pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_string(t) or \
             pa.types.is_large_string(t) or pa.types.is_time(t):
         return pc.cast(column, pa.string())
-    return pa.array([None if v is None else _value(v) for v in column.to_pylist()],
+    return pa.array([None if v is None else _value(v, t) for v in column.to_pylist()],
                     pa.string())
 
 
-def _value(v: Any) -> str:
-    """Trino's text for a nested value."""
+def _value(v: Any, t: pa.DataType) -> str:
+    """Trino's text for a value of type ``t`` (nested ones included)."""
+    if v is None:
+        return "null"
+    if pa.types.is_map(t):
+        return "{" + ", ".join(f"{_value(k, t.key_type)}={_value(x, t.item_type)}"
+                               for k, x in v) + "}"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return "[" + ", ".join(_value(x, t.value_type) for x in v) + "]"
+    if pa.types.is_struct(t):
+        return "{" + ", ".join(f"{f.name}={_value(v[f.name], f.type)}" for f in t) + "}"
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, list) and v and isinstance(v[0], tuple):  # a map, as pyarrow gives it
-        return "{" + ", ".join(f"{_value(k)}={_value(x)}" for k, x in v) + "}"
-    if isinstance(v, list):
-        return "[" + ", ".join("null" if x is None else _value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}={'null' if x is None else _value(x)}"
-                               for k, x in v.items()) + "}"
     if isinstance(v, bytes):
         return v.hex(" ")
     return str(v)
