@@ -131,6 +131,18 @@ class RateLimitedClient:
         self.stats = CallStats()
         self._lock = threading.Lock()
 
+    def same_origin(self, url: str) -> str:
+        """``url`` if it is a path or on the API's own origin: a next-page link elsewhere
+        would take the credentials with it, so it is refused."""
+        target = httpx.URL(url)
+        base = self.http.base_url
+        if target.is_absolute_url and (target.scheme, target.host, target.port) != (
+                base.scheme, base.host, base.port):
+            raise ApiError(0, "FOREIGN_LINK", f"refusing to follow a link to another origin "
+                           f"({target.scheme}://{target.host}): the API's credentials would "
+                           "go with it")
+        return url
+
     def pacer(self, endpoint: str) -> Pacer:
         with self._lock:
             return self.pacers.setdefault(endpoint, Pacer())

@@ -1,16 +1,23 @@
 """One small class per pagination style, behind one interface (as dlt does).
 
-A paginator only knows how to ask for a page and where the next one starts. Its position is
-a string (a cursor, an offset, a page number) so a checkpoint can store any of them.
+A paginator only knows how to ask for a page and where the next one starts, from the body
+and the headers of the page before. Its position is a string (a cursor, an offset, a page
+number, a next page's URL) so a checkpoint can store any of them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
+
+import httpx
 
 from tributary.sources.spec import (
     CursorPagination,
+    HeaderCursorPagination,
+    HeaderLinkPagination,
+    JsonLinkPagination,
     OffsetPagination,
     PageNumberPagination,
     Pagination,
@@ -20,6 +27,7 @@ from tributary.sources.spec import (
 )
 
 S = TypeVar("S", bound=PaginationStyle)
+NO_HEADERS: Mapping[str, str] = {}
 
 
 def dig(body: Any, path: str) -> Any:
@@ -45,8 +53,15 @@ class Paginator(ABC, Generic[S]):
         """Query parameters for the page at ``position`` (``None``: the first page)."""
 
     @abstractmethod
-    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
         """Where the page after this one starts; ``None`` when this was the last."""
+
+    def target(self, endpoint: str, fixed: Mapping[str, Any],
+               position: str | None) -> tuple[str, dict[str, Any]]:
+        """The path and query parameters of the page at ``position`` (``fixed``: the
+        stream's declared parameters)."""
+        return endpoint, {**fixed, **self.params(position)}
 
 
 class CursorPaginator(Paginator[CursorPagination]):
@@ -56,7 +71,8 @@ class CursorPaginator(Paginator[CursorPagination]):
             out[self.spec.cursor_param] = position
         return out
 
-    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
         if self.spec.has_more_path and not dig(body, self.spec.has_more_path):
             return None
         nxt = dig(body, self.spec.next_cursor_path)
@@ -67,7 +83,8 @@ class OffsetPaginator(Paginator[OffsetPagination]):
     def params(self, position: str | None) -> dict[str, Any]:
         return {self.spec.offset_param: int(position or 0), self.spec.limit_param: self.spec.limit}
 
-    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
         if self.spec.next_offset_path is None:  # no hint: a short page is the last
             return str(int(position or 0) + count) if count >= self.spec.limit else None
         nxt = dig(body, self.spec.next_offset_path)
@@ -81,7 +98,8 @@ class PageNumberPaginator(Paginator[PageNumberPagination]):
         page = int(position) if position else self.spec.first_page
         return {self.spec.page_param: page, self.spec.limit_param: self.spec.limit}
 
-    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
         page = int(position) if position else self.spec.first_page
         last = dig(body, self.spec.total_pages_path) if self.spec.total_pages_path else None
         if count == 0 or (last is not None and page >= int(last)) or (
@@ -90,11 +108,56 @@ class PageNumberPaginator(Paginator[PageNumberPagination]):
         return str(page + 1)
 
 
+class LinkPaginator(Paginator[S]):
+    """The next page is a URL the API gives; it already holds every parameter."""
+
+    def params(self, position: str | None) -> dict[str, Any]:
+        limit_param = getattr(self.spec, "limit_param", None)
+        return {limit_param: self.spec.limit} if limit_param else {}
+
+    def target(self, endpoint: str, fixed: Mapping[str, Any],
+               position: str | None) -> tuple[str, dict[str, Any]]:
+        return (position, {}) if position else super().target(endpoint, fixed, None)
+
+
+class HeaderLinkPaginator(LinkPaginator[HeaderLinkPagination]):
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+        link = headers.get("link")
+        if not link:
+            return None
+        for rel in httpx.Response(200, headers={"link": link}).links.values():
+            if self.spec.rel in str(rel.get("rel", "")).split() and rel.get("url"):
+                return str(rel["url"])
+        return None
+
+
+class JsonLinkPaginator(LinkPaginator[JsonLinkPagination]):
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+        nxt = dig(body, self.spec.next_url_path)
+        return str(nxt) if nxt not in (None, "") else None
+
+
+class HeaderCursorPaginator(Paginator[HeaderCursorPagination]):
+    def params(self, position: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {self.spec.limit_param: self.spec.limit}
+        if position:
+            out[self.spec.cursor_param] = position
+        return out
+
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+        nxt = headers.get(self.spec.cursor_header.lower()) or headers.get(self.spec.cursor_header)
+        return nxt or None
+
+
 class SinglePaginator(Paginator[SinglePagination | SnapshotPagination]):
     def params(self, position: str | None) -> dict[str, Any]:
         return {}
 
-    def next_position(self, body: Any, position: str | None, count: int) -> str | None:
+    def next_position(self, body: Any, position: str | None, count: int,
+                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
         return None
 
 
@@ -105,7 +168,9 @@ class SnapshotPaginator(SinglePaginator):
 # Each pagination style's paginator: a new style is a model in sources/spec.py and a row here.
 PAGINATORS: dict[type[PaginationStyle], type[Paginator[Any]]] = {
     CursorPagination: CursorPaginator, OffsetPagination: OffsetPaginator,
-    PageNumberPagination: PageNumberPaginator, SinglePagination: SinglePaginator,
+    PageNumberPagination: PageNumberPaginator, HeaderLinkPagination: HeaderLinkPaginator,
+    JsonLinkPagination: JsonLinkPaginator, HeaderCursorPagination: HeaderCursorPaginator,
+    SinglePagination: SinglePaginator,
     SnapshotPagination: SnapshotPaginator,
 }
 

@@ -8,7 +8,7 @@ feed) names a subclass in its declaration's ``fetcher`` hook.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,7 +16,7 @@ import orjson
 
 from tributary.extract.checkpoints import Checkpoints, Partition
 from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient
-from tributary.extract.paginators import dig, paginator_for
+from tributary.extract.paginators import NO_HEADERS, dig, paginator_for
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
 from tributary.sources.spec import CursorPagination, Source, Stream
@@ -79,10 +79,11 @@ class DeclaredStream:
         while True:
             headers = ({"If-None-Match": p.etag} if self.paginator.conditional and p.etag
                        else None)
+            path, params = self.paginator.target(self.stream.endpoint, self.stream.params,
+                                                 position)
             try:
-                resp = self.client.request(
-                    "GET", self.stream.endpoint, self.stream.name, headers=headers,
-                    params={**self.stream.params, **self.paginator.params(position)})
+                resp = self.client.request("GET", self.client.same_origin(path),
+                                           self.stream.name, headers=headers, params=params)
             except CursorExpired:
                 # A listing cannot resume from a position: start again from the top; pages
                 # already landed are absorbed by the upserts.
@@ -92,13 +93,14 @@ class DeclaredStream:
             if resp.status_code == 304:
                 yield Page(b"", 0, position, None, etag=p.etag, not_modified=True)
                 return
-            page = self.page(resp.content, position, resp.headers.get("etag"))
+            page = self.page(resp.content, position, resp.headers.get("etag"), resp.headers)
             yield page
             if page.next_position is None or (p.high_water and p.high_water in page.ids):
                 return
             position = page.next_position
 
-    def page(self, raw: bytes, position: str | None, etag: str | None) -> Page:
+    def page(self, raw: bytes, position: str | None, etag: str | None,
+             headers: Mapping[str, str] = NO_HEADERS) -> Page:
         with paused_gc():
             body = orjson.loads(raw)
         records = dig(body, self.stream.records_path)
@@ -113,7 +115,7 @@ class DeclaredStream:
         if total is None and self.stream.pagination.one_response:
             total = len(records)
         return Page(raw, len(records), position,
-                    self.paginator.next_position(body, position, len(records)),
+                    self.paginator.next_position(body, position, len(records), headers),
                     first_id=None if first is None else str(first), ids=ids, etag=etag,
                     total=None if total is None else int(total))
 

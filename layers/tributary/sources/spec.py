@@ -74,6 +74,36 @@ class PageNumberPagination(PaginationStyle):
     total_pages_path: str | None = None
 
 
+class HeaderLinkPagination(PaginationStyle):
+    """The next page's URL in the ``Link`` header, ``rel="next"`` (RFC 8288: GitHub, Shopify
+    and many others). The URL carries every parameter; only the first request sends ours."""
+
+    style: Literal["header_link"]
+    rel: str = "next"
+    limit_param: str | None = "per_page"
+    limit: int = Field(100, gt=0)
+
+
+class JsonLinkPagination(PaginationStyle):
+    """The next page's URL in the body (``links.next``, ``next_page``, HAL's
+    ``_links.next.href``); absent, null or empty on the last page."""
+
+    style: Literal["json_link"]
+    next_url_path: str = Field(description="Dotted path to the next page's URL.")
+    limit_param: str | None = "limit"
+    limit: int = Field(100, gt=0)
+
+
+class HeaderCursorPagination(PaginationStyle):
+    """The next cursor in a response header, sent back as a query parameter."""
+
+    style: Literal["header_cursor"]
+    cursor_header: str = "X-Next-Cursor"
+    cursor_param: str = "cursor"
+    limit_param: str = "limit"
+    limit: int = Field(100, gt=0)
+
+
 class SinglePagination(PaginationStyle):
     one_response: ClassVar[bool] = True
     style: Literal["single"]
@@ -87,6 +117,7 @@ class SnapshotPagination(PaginationStyle):
 
 
 Pagination = Annotated[CursorPagination | OffsetPagination | PageNumberPagination
+                       | HeaderLinkPagination | JsonLinkPagination | HeaderCursorPagination
                        | SinglePagination | SnapshotPagination, Field(discriminator="style")]
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
+from tributary.extract.http import ApiError, RateLimitedClient
 from tributary.extract.paginators import (
     PAGINATORS,
     CursorPaginator,
@@ -14,6 +18,9 @@ from tributary.extract.paginators import (
 )
 from tributary.sources.spec import (
     CursorPagination,
+    HeaderCursorPagination,
+    HeaderLinkPagination,
+    JsonLinkPagination,
     OffsetPagination,
     PageNumberPagination,
     SinglePagination,
@@ -73,7 +80,8 @@ def test_every_declarable_style_has_a_paginator() -> None:
     first fetch of a source that names it."""
     for style, model in pagination_styles().items():
         assert model in PAGINATORS, f"pagination style {style!r} has no paginator"
-    assert set(pagination_styles()) == {"cursor", "offset", "page_number", "single", "snapshot"}
+    assert set(pagination_styles()) == {"cursor", "offset", "page_number", "single", "snapshot",
+                                        "header_link", "json_link", "header_cursor"}
 
 
 def test_dig_reads_dotted_paths() -> None:
@@ -81,3 +89,43 @@ def test_dig_reads_dotted_paths() -> None:
     assert dig(body, "a.b") == [1, 2]
     assert dig(body, "") is body
     assert dig(body, "a.x") is None and dig(body, "c.d") is None
+
+
+def test_header_link_follows_rel_next_and_sends_our_parameters_only_first() -> None:
+    p = paginator_for(HeaderLinkPagination(style="header_link", limit=50))
+    assert p.target("/users", {"state": "open"}, None) == (
+        "/users", {"state": "open", "per_page": 50})
+    nxt = '<https://api.example.com/users?page=3&per_page=50>; rel="next", ' \
+          '<https://api.example.com/users?page=9&per_page=50>; rel="last"'
+    assert p.next_position([], None, 50, {"link": nxt}) == \
+        "https://api.example.com/users?page=3&per_page=50"
+    assert p.target("/users", {"state": "open"}, "https://api.example.com/users?page=3") == (
+        "https://api.example.com/users?page=3", {})
+    last = '<https://api.example.com/users?page=1>; rel="first", <x>; rel="prev"'
+    assert p.next_position([], "x", 50, {"link": last}) is None
+    assert p.next_position([], "x", 50, {}) is None
+
+
+def test_json_link_reads_the_next_url_from_the_body() -> None:
+    p = paginator_for(JsonLinkPagination(style="json_link", next_url_path="_links.next.href"))
+    assert p.next_position({"_links": {"next": {"href": "/orders?after=9"}}}, None, 100) == \
+        "/orders?after=9"
+    assert p.target("/orders", {}, "/orders?after=9") == ("/orders?after=9", {})
+    for last in ({"_links": {"next": None}}, {"_links": {}}, {"_links": {"next": {"href": ""}}}):
+        assert p.next_position(last, "/orders?after=9", 3) is None
+
+
+def test_header_cursor_reads_the_cursor_from_a_header() -> None:
+    p = paginator_for(HeaderCursorPagination(style="header_cursor", cursor_header="X-Cursor"))
+    assert p.params(None) == {"limit": 100}
+    assert p.params("c2") == {"limit": 100, "cursor": "c2"}
+    assert p.next_position([], None, 100, httpx.Headers({"X-Cursor": "c2"})) == "c2"
+    assert p.next_position([], "c2", 7, httpx.Headers({})) is None
+
+
+def test_a_link_to_another_origin_is_refused() -> None:
+    client = RateLimitedClient("https://api.example.com", {"Authorization": "x"}, 5)
+    assert client.same_origin("/users?page=2") == "/users?page=2"
+    assert client.same_origin("https://api.example.com/users?page=2").endswith("page=2")
+    with pytest.raises(ApiError, match="another origin"):
+        client.same_origin("https://evil.example.net/users?page=2")
