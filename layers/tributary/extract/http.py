@@ -122,8 +122,10 @@ class Pacer:
 
 class RateLimitedClient:
     def __init__(self, base_url: str, headers: dict[str, str], timeout_s: float,
-                 max_attempts: int = 8) -> None:
-        self.http = httpx.Client(base_url=base_url, headers=headers,
+                 max_attempts: int = 8, auth: httpx.Auth | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.http = httpx.Client(base_url=base_url, headers=headers, auth=auth,
+                                 transport=transport,
                                  timeout=httpx.Timeout(timeout_s, connect=5.0),
                                  limits=httpx.Limits(max_connections=32))
         self.max_attempts = max_attempts

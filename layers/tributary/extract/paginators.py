@@ -18,6 +18,7 @@ from tributary.sources.spec import (
     HeaderCursorPagination,
     HeaderLinkPagination,
     JsonLinkPagination,
+    LinkPagination,
     OffsetPagination,
     PageNumberPagination,
     Pagination,
@@ -108,12 +109,14 @@ class PageNumberPaginator(Paginator[PageNumberPagination]):
         return str(page + 1)
 
 
-class LinkPaginator(Paginator[S]):
+L = TypeVar("L", bound=LinkPagination)
+
+
+class LinkPaginator(Paginator[L]):
     """The next page is a URL the API gives; it already holds every parameter."""
 
     def params(self, position: str | None) -> dict[str, Any]:
-        limit_param = getattr(self.spec, "limit_param", None)
-        return {limit_param: self.spec.limit} if limit_param else {}
+        return {self.spec.limit_param: self.spec.limit} if self.spec.limit_param else {}
 
     def target(self, endpoint: str, fixed: Mapping[str, Any],
                position: str | None) -> tuple[str, dict[str, Any]]:

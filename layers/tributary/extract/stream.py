@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from tributary.extract.auth import auth_for
 from tributary.extract.checkpoints import Checkpoints, Partition
 from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient
 from tributary.extract.paginators import NO_HEADERS, dig, paginator_for
@@ -121,13 +122,8 @@ class DeclaredStream:
 
 
 def client_for(source: Source) -> RateLimitedClient:
-    headers: dict[str, str] = {}
-    secret = source.auth.secret.get_secret_value()
-    if source.auth.kind == "header":
-        headers[source.auth.header] = secret
-    elif source.auth.kind == "bearer":
-        headers["Authorization"] = f"Bearer {secret}"
-    client = RateLimitedClient(source.base_url, headers, source.timeout_s)
+    client = RateLimitedClient(source.base_url, {}, source.timeout_s,
+                               auth=auth_for(source.auth, source.base_url))
     for s in source.streams:
         limit = s.rate_limit or source.rate_limit
         if limit:

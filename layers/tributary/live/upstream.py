@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
+from tributary.extract.auth import AuthError, auth_for, prepared
 from tributary.load.tables import COLUMN_TYPES
 from tributary.log import get_logger
 from tributary.sources.live import ChangeStream, LiveSource
@@ -66,7 +67,7 @@ class Upstream:
     def __init__(self, source: LiveSource) -> None:
         self.source = source
         self.http = httpx.Client(base_url=source.base_url, timeout=source.timeout_s,
-                                 headers=_auth(source))
+                                 auth=auth_for(source.auth, source.base_url))
 
     def window(self, start: int, stop: int, attempts: int = 5) -> Window:
         s = self.source.stream
@@ -109,33 +110,33 @@ def as_csv(stream: ChangeStream, rows: list[dict[str, Any]]) -> bytes:
     return buf.getvalue()
 
 
-def _auth(source: LiveSource) -> dict[str, str]:
-    a = source.auth
-    if a.kind == "header":
-        return {a.header: a.secret.get_secret_value()}
-    if a.kind == "bearer":
-        return {"Authorization": f"Bearer {a.secret.get_secret_value()}"}
-    return {}
-
-
 class Listener(threading.Thread):
     """Reads the change stream into ``inbox`` until ``stop`` is set."""
 
     def __init__(self, source: LiveSource, inbox: queue.Queue[Message | Connected],
                  stop: threading.Event) -> None:
         super().__init__(daemon=True, name=f"listen-{source.name}")
-        self.url = source.socket_url
-        self.headers = _auth(source)
+        self.source = source
+        self.auth = auth_for(source.auth, source.base_url)  # one token across reconnects
         self.inbox = inbox
         self.stop = stop
         self.connects = 0
         self.drops = 0
 
+    def _signed(self) -> httpx.Request:
+        """The socket's URL and headers with the credentials (a query key goes in the URL,
+        which is therefore never logged)."""
+        with httpx.Client(timeout=self.source.timeout_s) as client:
+            return prepared(self.auth, self.source.socket_url, client)
+
     def run(self) -> None:
         failures = 0
         while not self.stop.is_set():
             try:
-                with connect(self.url, additional_headers=self.headers, open_timeout=10,
+                signed = self._signed()
+                headers = {k: v for k, v in signed.headers.items() if k.lower() != "host"}
+                with connect(str(signed.url), additional_headers=headers,
+                             open_timeout=10,
                              ping_interval=5, ping_timeout=10, max_size=2**22) as ws:
                     self.connects += 1
                     failures = 0
@@ -146,9 +147,9 @@ class Listener(threading.Thread):
                         except TimeoutError:
                             continue
                         self.inbox.put(Message(str(text), time.time()))
-            except (OSError, WebSocketException) as exc:
+            except (OSError, WebSocketException, httpx.HTTPError, AuthError) as exc:
                 self.drops += 1
                 failures += 1
                 log.warning("change stream dropped; reconnecting", extra={
-                    "url": self.url, "error": str(exc), "failures": failures})
+                    "url": self.source.socket_url, "error": str(exc), "failures": failures})
                 self.stop.wait(min(5.0, 0.1 * 2**failures) * (0.5 + random.random() / 2))

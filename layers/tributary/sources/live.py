@@ -13,7 +13,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from tributary.sources.spec import Auth, Column, HookRef, Identifier, Strict
+from tributary.sources.auth import Auth, NoAuth
+from tributary.sources.spec import Column, HookRef, Identifier, Strict
 
 
 class ChangeStream(Strict):
@@ -57,7 +58,7 @@ class LiveSource(Strict):
     name: Identifier
     kind: Literal["live"]
     base_url: str = Field(pattern=r"^https?://")
-    auth: Auth = Auth()
+    auth: Auth = NoAuth()
     timeout_s: float = Field(30.0, gt=0)
     streams: list[ChangeStream] = Field(min_length=1, max_length=1)
 

@@ -10,22 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from tributary.sources.auth import Auth, NoAuth
+from tributary.sources.base import Strict
+
+__all__ = ["Auth", "Strict"]  # where declarations' parts are imported from
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
 HookRef = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
-
-
-class Strict(BaseModel):
-    """A part of a declaration: unknown fields are refused, values never change."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Auth(Strict):
-    kind: Literal["none", "header", "bearer"] = "none"
-    header: str = "X-API-Key"  # for kind "header"
-    secret: SecretStr = SecretStr("")
 
 
 class RateLimit(Strict):
@@ -74,24 +67,28 @@ class PageNumberPagination(PaginationStyle):
     total_pages_path: str | None = None
 
 
-class HeaderLinkPagination(PaginationStyle):
-    """The next page's URL in the ``Link`` header, ``rel="next"`` (RFC 8288: GitHub, Shopify
-    and many others). The URL carries every parameter; only the first request sends ours."""
+class LinkPagination(PaginationStyle):
+    """The API gives the next page's URL, which carries every parameter: only the first
+    request sends the stream's own (and ``limit_param``, if any)."""
 
-    style: Literal["header_link"]
-    rel: str = "next"
     limit_param: str | None = "per_page"
     limit: int = Field(100, gt=0)
 
 
-class JsonLinkPagination(PaginationStyle):
+class HeaderLinkPagination(LinkPagination):
+    """The next page's URL in the ``Link`` header, ``rel="next"`` (RFC 8288: GitHub, Shopify
+    and many others)."""
+
+    style: Literal["header_link"]
+    rel: str = "next"
+
+
+class JsonLinkPagination(LinkPagination):
     """The next page's URL in the body (``links.next``, ``next_page``, HAL's
     ``_links.next.href``); absent, null or empty on the last page."""
 
     style: Literal["json_link"]
     next_url_path: str = Field(description="Dotted path to the next page's URL.")
-    limit_param: str | None = "limit"
-    limit: int = Field(100, gt=0)
 
 
 class HeaderCursorPagination(PaginationStyle):
@@ -186,7 +183,7 @@ class Source(Strict):
     name: Identifier
     kind: Literal["pulled"] = "pulled"
     base_url: str = Field(pattern=r"^https?://")
-    auth: Auth = Auth()
+    auth: Auth = NoAuth()
     timeout_s: float = Field(10.0, gt=0)
     rate_limit: RateLimit | None = None
     interval_s: float = Field(300.0, gt=0, description="Default poll interval of its streams.")
