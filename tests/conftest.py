@@ -88,7 +88,7 @@ def serve(routes: list[Any], port: int) -> Any:
 def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None,
                 polling: frozenset[str] = frozenset({"datasync"})
                 ) -> tuple[Cloud, pytest.MonkeyPatch]:
-    """A stack on ports base..base+8 (+6 is left for a test's stub partner API); only the
+    """A stack on ports base..base+9 (+6 is left for a test's stub partner API); only the
     ``polling`` sources' schedules stay enabled,
     so a test sees no traffic from sources it does not look at."""
     hallow_port = int((extra or {}).get("TRIBUTARY_HALLOW_PORT", base_port + 4))
@@ -105,6 +105,7 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
         "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
         "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 7}",
         "TRIBUTARY_ATHENA_PORT": str(base_port + 8),
+        "TRIBUTARY_BAZAAR_URL": f"http://127.0.0.1:{base_port + 9}",
         "TRIBUTARY_TIMELINE_ROWS": "2000",
         "TRIBUTARY_RUNTIME_PREWARM": "false",  # a test uses a few functions: start those
         # The checkout's code unless a stack asks for its built artifacts: a session fixture

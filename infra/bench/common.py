@@ -15,7 +15,7 @@ __all__ = ["ROOT", "fresh_stack", "percentile"]
 
 def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
                 polling: frozenset[str] = frozenset(), from_build: bool = False) -> Any:
-    """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +7, with
+    """Start (and deploy) a stack in a temporary state folder on ``base_port`` .. +8, with
     only the ``polling`` sources' schedules enabled (no background traffic in a benchmark);
     ``from_build``: every function from ``tributary build``'s artifacts (built first).
 
@@ -32,6 +32,7 @@ def fresh_stack(base_port: int, name: str, env: dict[str, str] | None = None,
         "TRIBUTARY_SNAPSHOTS_URL": f"http://127.0.0.1:{base_port + 5}",
         "TRIBUTARY_TIMELINE_URL": f"http://127.0.0.1:{base_port + 6}",
         "TRIBUTARY_ATHENA_PORT": str(base_port + 7),
+        "TRIBUTARY_BAZAAR_URL": f"http://127.0.0.1:{base_port + 8}",
         "TRIBUTARY_TIMELINE_ROWS": "2000",
         "TRIBUTARY_RUNTIME_FROM_BUILD": str(from_build).lower(),
         **(env or {}),

@@ -12,6 +12,7 @@ from botocore.config import Config
 from localcloud.credentials import api_token
 from localcloud.template import Function, Template, load_template
 from simulators.settings import (
+    BazaarSettings,
     DatasyncServerSettings,
     HallowSettings,
     SnapshotsSettings,
@@ -25,7 +26,7 @@ def stack_parameters(settings: Settings) -> dict[str, str]:
     datasync = DatasyncServerSettings()  # read now, not cached: one process may run several stacks
     params = {"PgDsn": settings.pg_dsn.get_secret_value(), "DatasyncUrl": datasync.url,
               "HallowUrl": HallowSettings().url, "SnapshotsUrl": SnapshotsSettings().url,
-              "TimelineUrl": TimelineSettings().url,
+              "TimelineUrl": TimelineSettings().url, "BazaarUrl": BazaarSettings().url,
               "DatasyncApiKey": datasync.api_key.get_secret_value(),
               "WebhookSigningSecret": settings.webhook_signing_secret.get_secret_value()
               if settings.webhook_signing_secret else "", "ApiToken": api_token(settings)}

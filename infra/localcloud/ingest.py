@@ -113,7 +113,7 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
         for source, stream, table in all_tables():
             if (sources and source not in sources) or source in paused:
                 continue
-            total = int(store.meta(source, stream).get("total", 0))
+            total = store.total(source, stream)
             exists = conn.execute("SELECT to_regclass(%s)", (table.name,)).fetchone() != (None,)
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier(table.name))).fetchone()[0] if exists else 0  # type: ignore[index]

@@ -24,6 +24,7 @@ import psutil
 
 from localcloud import postgres, viewer
 from simulators.settings import (
+    BazaarSettings,
     DatasyncServerSettings,
     HallowSettings,
     SnapshotsSettings,
@@ -120,6 +121,11 @@ class Stack:
             self.services.append(Service(
                 "snapshots", snapshots.port, [py, "-m", "simulators.snapshots"],
                 _http_ok(f"http://127.0.0.1:{snapshots.port}/health"), "simulators.snapshots"))
+        bazaar = BazaarSettings()
+        if bazaar.is_local:
+            self.services.append(Service(
+                "bazaar", bazaar.port, [py, "-m", "simulators.bazaar"],
+                _http_ok(f"http://127.0.0.1:{bazaar.port}/health"), "simulators.bazaar"))
         timeline = TimelineSettings()
         if timeline.is_local:
             self.services.append(Service(

@@ -149,3 +149,36 @@ class TimelineSettings(Simulated):
                          "operations.")
     chaos_drop_rate: float = Field(0.0, ge=0, le=1, description="Chance per broadcast that "
                                    "a socket is dropped.")
+
+
+class BazaarSettings(Simulated):
+    """The bazaar simulator (docs/bazaar.md): a marketplace API with one endpoint per kind of
+    API people connect: Link-header pages, links in the body, cursors in a header, page
+    numbers with an ``updated_since`` filter, parent-child routes, and four kinds of auth."""
+
+    model_config = _env("BAZAAR")
+
+    url: str = Field("http://127.0.0.1:4594", description="Base URL; a local host makes the "
+                     "stack run the simulator.")
+    seed: int = 11
+    users: int = Field(240, gt=0)
+    products: int = Field(400, gt=0)
+    reviews: int = Field(350, gt=0)
+    articles: int = Field(300, gt=0)
+    edit_every_s: float = Field(0.0, ge=0, description="Articles are edited every this many "
+                                "seconds (0: only when POST /_edit asks).")
+    edits_per_tick: int = Field(3, ge=0)
+    client_id: str = "bazaar-client"
+    client_secret: SecretStr = SecretStr("bazaar-secret")
+    api_key: SecretStr = SecretStr("bz-key")
+    session: SecretStr = SecretStr("bz-session")
+    basic_user: str = "bazaar"
+    basic_password: SecretStr = SecretStr("bz-pass")
+    token_ttl_s: float = Field(20.0, gt=0)
+    revoke_rate: float = Field(0.02, ge=0, le=1, description="Share of requests whose token "
+                               "is refused early (401): the client must fetch a new one.")
+    requests_per_s: int = Field(40, gt=0, description="Each endpoint's budget per 1 s window.")
+    rate_429: float = Field(0.02, ge=0, le=1)
+    rate_5xx: float = Field(0.02, ge=0, le=1)
+    stall_rate: float = Field(0.0, ge=0, le=1, description="Share of requests that stall.")
+    stall_s: float = 15.0

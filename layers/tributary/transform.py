@@ -24,11 +24,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from tributary.clients import aws_client, pg_shared
-from tributary.extract.paginators import dig
 from tributary.gcpause import paused_gc
 from tributary.load import lake, pages, postgres
 from tributary.load.tables import Table, table_for
 from tributary.log import get_logger
+from tributary.sources.paths import records_at
 
 log = get_logger("transform")
 
@@ -51,10 +51,19 @@ def _records(body: bytes, key: str, table: Table) -> list[Any]:
         page = orjson.loads(gzip.decompress(body))
     except (OSError, orjson.JSONDecodeError) as exc:
         raise BadPage(f"{key}: not a gzip JSON page: {exc}") from exc
-    data = dig(page, table.records_path)
-    if not isinstance(data, list):
+    data = records_at(page, table.records_path)
+    if data is None:
         raise BadPage(f"{key}: no record list at {table.records_path!r} in the page")
     return data
+
+
+def _with_parent(records: list[Any], meta: dict[str, str]) -> list[Any]:
+    """A child stream's records with the fields of their parent record (kept beside the raw
+    page as its ``parent`` metadata)."""
+    if "parent" not in meta:
+        return records
+    parent = orjson.loads(meta["parent"])
+    return [{**r, **parent} if isinstance(r, dict) else r for r in records]
 
 
 @dataclass
@@ -175,8 +184,8 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> S
         return Staged(table, load_key, {"key": load_key, "skipped": "already loaded"})
     if state is False:  # died before the lake write
         return Staged(table, load_key, {"key": load_key, "rebuilt_lake": True}, pending=True)
-    records = _records(aws_client("s3").get_object(Bucket=msg["bucket"], Key=key)["Body"].read(),
-                       key, table)
+    raw = aws_client("s3").get_object(Bucket=msg["bucket"], Key=key)
+    records = _with_parent(_records(raw["Body"].read(), key, table), raw.get("Metadata", {}))
     # A replay reads again only the records the page had rejected, so it cannot roll back a
     # row that a later page changed.
     picked = [i for i in pages.rejected_indices(conn, key) if i < len(records)] \

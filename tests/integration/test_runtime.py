@@ -37,7 +37,7 @@ def test_every_part_is_healthy_and_status_reports_it(probe_cloud: Cloud) -> None
     parts = {p["name"]: p for p in status["services"]}
     assert status["endpoints"]["aws"] == probe_cloud.settings.emulator_url
     assert set(parts) == {"emulator", "postgres", "datasync", "runtime", "hallow", "snapshots",
-                          "timeline", "athena"}
+                          "timeline", "athena", "bazaar"}
     for part in parts.values():
         assert part["healthy"] and part["state"] == "running"
         assert psutil.pid_exists(part["pid"])

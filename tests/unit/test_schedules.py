@@ -29,6 +29,7 @@ def test_runtime_reads_one_rule_per_source_with_its_input() -> None:
         "tributary-fetch-datasync": ("rate(5 minutes)", {"source": "datasync"}),
         "tributary-fetch-hallow": ("rate(1 minute)", {"source": "hallow"}),
         "tributary-fetch-snapshots": ("rate(1 minute)", {"source": "snapshots", "poll_s": 55}),
+        "tributary-fetch-bazaar": ("rate(5 minutes)", {"source": "bazaar"}),
     }
 
 

@@ -37,7 +37,8 @@ class Partition:
     pass_top: str | None = None  # newest id of the pass under way; high water once it ends
     etag: str | None = None  # snapshots: the version last landed
     finished_at: float = 0.0  # when the last pass ended (schedules: is the next one due?)
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # a child's parent: params, include
+    total: int | None = None  # a child's: the upstream's count for its parent
 
     @property
     def pk(self) -> str:
@@ -62,7 +63,8 @@ class Checkpoints:
     def add(self, p: Partition) -> bool:
         """Record a planned partition unless it exists; True when it was new."""
         item = {"pk": p.pk, "sk": p.name, "kind": p.kind, "since": p.since, "until": p.until,
-                "seq": 0, "records": 0, "status": "pending"}
+                "seq": 0, "records": 0, "status": "pending"} | (
+                    {"extra": p.extra} if p.extra else {})
         try:
             self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(sk)")
             return True
@@ -94,7 +96,16 @@ class Checkpoints:
         return Partition(source, stream, i["sk"], i["kind"], i.get("since", 0),
                          i.get("until", 0), i.get("cursor"), i.get("last_ts"), i.get("seq", 0),
                          i.get("records", 0), i.get("status", "pending"), i.get("high_water"),
-                         i.get("pass_top"), i.get("etag"), float(i.get("finished_at", 0)))
+                         i.get("pass_top"), i.get("etag"), float(i.get("finished_at", 0)),
+                         i.get("extra") or {}, i.get("total"))
+
+    def total(self, source: str, stream: str) -> int:
+        """The upstream's record count: the stream's, or for a child stream the sum of what
+        each parent's partition was told."""
+        total = self.meta(source, stream).get("total")
+        if total is not None:
+            return int(total)
+        return sum(p.total or 0 for p in self.partitions(source, stream, only=("total",)))
 
     def meta(self, source: str, stream: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")
@@ -130,7 +141,8 @@ class Checkpoints:
         fields = {"seq": p.seq, "records": p.records, "status": "done" if done else "pending",
                   "lease_until": Decimal(str(time.time() + self.lease_s)), "cursor": p.cursor,
                   "last_ts": p.last_ts, "high_water": p.high_water, "pass_top": p.pass_top,
-                  "etag": p.etag, "finished_at": Decimal(str(round(p.finished_at, 3)))}
+                  "etag": p.etag, "finished_at": Decimal(str(round(p.finished_at, 3))),
+                  "total": p.total}
         values: dict[str, Any] = {f":{k}": v for k, v in fields.items()} | {":o": owner}
         try:
             self.table.update_item(

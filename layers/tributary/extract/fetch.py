@@ -12,6 +12,7 @@ re-checking before each round that its schedule is still enabled (``tributary pa
 from __future__ import annotations
 
 import gzip
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +24,13 @@ import orjson
 from tributary.clients import aws_client
 from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition
 from tributary.extract.http import RateLimitedClient
-from tributary.extract.stream import Page, StreamFetcher, client_for, fetcher_for
+from tributary.extract.stream import Page, StreamFetcher, client_for, fetcher_for, newer
 from tributary.log import get_logger
 from tributary.pause import PauseSwitch
 from tributary.settings import Settings, get_settings
 from tributary.sources import loader
-from tributary.sources.spec import Source
+from tributary.sources.paths import dig, records_at
+from tributary.sources.spec import Source, Stream
 
 log = get_logger("extract.fetch")
 
@@ -55,18 +57,21 @@ class Fetcher:
         self.paused = PauseSwitch()
 
     def run(self, source: Source, streams: list[str], force: bool) -> dict[str, Any]:
-        """One round: plan the streams (passes that are due), fetch every open partition."""
+        """One round: plan the streams (passes that are due), fetch every open partition;
+        parents before their children, whose partitions the parents' records make."""
         started = time.monotonic()
         if source.name not in self.clients:
             self.clients[source.name] = client_for(source)
         client = self.clients[source.name]
         fetchers = [fetcher_for(source, source.stream(s), client) for s in streams]
-        for f in fetchers:
-            f.plan(self.store, force)
-        todo = [(f, p) for f in fetchers
-                for p in self.store.partitions(source.name, f.stream.name) if p.status != "done"]
-        with ThreadPoolExecutor(self.settings.fetch_parallelism) as pool:
-            worked = sum(pool.map(lambda fp: self._partition(*fp), todo))
+        worked = 0
+        for level in _levels(source, fetchers):
+            for f in level:
+                f.plan(self.store, force)
+            todo = [(f, p) for f in level for p in
+                    self.store.partitions(source.name, f.stream.name) if p.status != "done"]
+            with ThreadPoolExecutor(self.settings.fetch_parallelism) as pool:
+                worked += sum(pool.map(lambda fp: self._partition(*fp), todo))
         left = sum(1 for f in fetchers for p in self.store.partitions(source.name, f.stream.name)
                    if p.status != "done")
         return {"source": source.name, "partitions_worked": worked, "partitions_left": left,
@@ -79,15 +84,18 @@ class Fetcher:
         run = datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S")
         try:
             for page in f.pages(p):
-                if page.not_modified:  # the snapshot is the one already landed
-                    self.not_modified += 1
+                if page.not_modified or page.skipped:  # the version landed, or nothing to land
+                    self.not_modified += page.not_modified
                     self.store.advance(p, self.owner, landed=p.seq, done=True)
                     break
                 # The high water is the top of the listing as this pass first saw it, even when
                 # the pass is resumed by another fetcher from a checkpointed cursor.
                 if f.incremental == "high_water" and p.pass_top is None:
                     p.pass_top = page.first_id
+                elif f.incremental == "param":
+                    p.pass_top = newer(p.pass_top, page.top)
                 self._land(p, page, run)
+                self._children(f, p, page)
                 p.seq += 1
                 p.records += page.records
                 p.etag = page.etag or p.etag
@@ -99,7 +107,9 @@ class Fetcher:
                     f.incremental == "resume" else page.next_position
                 if finished and p.pass_top:
                     p.high_water, p.pass_top = p.pass_top, None
-                if page.total is not None:
+                if page.total is not None and f.stream.parent:
+                    p.total = page.total  # the count for this parent (summed by the reader)
+                elif page.total is not None:
                     self.store.set_meta(p.source, p.stream, total=page.total)
                 self.store.advance(p, self.owner, landed=p.seq, done=finished)
                 if finished or self.remaining_s() < self.settings.fetch_margin_s or \
@@ -111,10 +121,23 @@ class Fetcher:
             self.store.release(p, self.owner)
         return 1
 
+    def _children(self, f: StreamFetcher, p: Partition, page: Page) -> None:
+        """A partition per record of this page for each child stream: before the page's
+        checkpoint moves, so a crash repeats the page and finds them (adding is idempotent)."""
+        kids = [s for s in f.source.streams if s.parent and s.parent.stream == f.stream.name]
+        if not kids or not page.records:
+            return
+        records = records_at(orjson.loads(page.body), f.stream.records_path) or []
+        for kid in kids:
+            for part in child_partitions(f.source.name, kid, records):
+                self.store.add(part)
+
     def _land(self, p: Partition, page: Page, run: str) -> None:
         key = raw_key(p, p.seq, run)
+        # A child's page carries its parent's fields beside the body, which stays as sent.
+        meta = {"parent": json.dumps(p.extra["include"])} if p.extra.get("include") else {}
         self.s3.put_object(Bucket=self.settings.raw_bucket, Key=key,
-                           Body=gzip.compress(page.body, compresslevel=1),
+                           Body=gzip.compress(page.body, compresslevel=1), Metadata=meta,
                            ContentType="application/json", ContentEncoding="gzip")
         self.sqs.send_message(QueueUrl=self.settings.transform_queue_url, MessageBody=orjson.dumps({
             "bucket": self.settings.raw_bucket, "key": key, "source": p.source,
@@ -123,6 +146,32 @@ class Fetcher:
         }).decode())
         self.pages += 1
         self.records += page.records
+
+
+def _levels(source: Source, fetchers: list[StreamFetcher]) -> list[list[StreamFetcher]]:
+    """The streams in rounds: those with no parent, then their children, and so on."""
+    depth: dict[str, int] = {}
+    for s in source.streams:  # a parent is declared before its children
+        depth[s.name] = depth[s.parent.stream] + 1 if s.parent else 0
+    return [[f for f in fetchers if depth[f.stream.name] == d]
+            for d in sorted({depth[f.stream.name] for f in fetchers})]
+
+
+def child_partitions(source: str, stream: Stream, parents: list[Any]) -> list[Partition]:
+    """One partition per parent record: named by its placeholder values, holding them and
+    the parent's fields the child copies."""
+    assert stream.parent is not None
+    out = []
+    for record in parents:
+        params = {k: dig(record, path) for k, path in stream.parent.params.items()}
+        if not isinstance(record, dict) or any(v is None for v in params.values()):
+            continue  # no key to ask with: the parent's own load rejects it
+        include = {k: dig(record, path) for k, path in stream.parent.include.items()}
+        name = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        out.append(Partition(source, stream.name, name, stream.pagination.style,
+                             extra={"params": {k: str(v) for k, v in params.items()},
+                                    "include": include}))
+    return out
 
 
 def _targets(event: dict[str, Any]) -> list[tuple[Source, list[str]]]:

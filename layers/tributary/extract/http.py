@@ -129,6 +129,7 @@ class RateLimitedClient:
                                  timeout=httpx.Timeout(timeout_s, connect=5.0),
                                  limits=httpx.Limits(max_connections=32))
         self.max_attempts = max_attempts
+        self.auths: dict[str, httpx.Auth | None] = {}  # an endpoint's own, if it differs
         self.pacers: dict[str, Pacer] = {}
         self.stats = CallStats()
         self._lock = threading.Lock()
@@ -158,7 +159,8 @@ class RateLimitedClient:
         while True:
             self.stats.add(waited_s=pacer.acquire(), requests=1)
             try:
-                resp = self.http.request(method, path, params=params, headers=headers)
+                resp = self.http.request(method, path, params=params, headers=headers,
+                                         auth=self.auths.get(endpoint, httpx.USE_CLIENT_DEFAULT))
             except httpx.TimeoutException:
                 pacer.update(httpx.Headers())
                 self.stats.add(timeouts=1)

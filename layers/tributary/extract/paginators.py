@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from tributary.sources.paths import dig
 from tributary.sources.spec import (
     CursorPagination,
     HeaderCursorPagination,
@@ -27,18 +28,9 @@ from tributary.sources.spec import (
     SnapshotPagination,
 )
 
+__all__ = ["PAGINATORS", "Paginator", "dig", "paginator_for"]
 S = TypeVar("S", bound=PaginationStyle)
 NO_HEADERS: Mapping[str, str] = {}
-
-
-def dig(body: Any, path: str) -> Any:
-    """The value at a dotted path (``pagination.nextCursor``); ``''`` is the body itself."""
-    node = body
-    for part in path.split(".") if path else ():
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 class Paginator(ABC, Generic[S]):

@@ -17,9 +17,11 @@ import orjson
 from tributary.extract.auth import auth_for
 from tributary.extract.checkpoints import Checkpoints, Partition
 from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient
-from tributary.extract.paginators import NO_HEADERS, dig, paginator_for
+from tributary.extract.paginators import NO_HEADERS, paginator_for
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
+from tributary.normalize.base import record_id
+from tributary.sources.paths import dig, records_at
 from tributary.sources.spec import CursorPagination, Source, Stream
 
 log = get_logger("extract.stream")
@@ -37,6 +39,8 @@ class Page:
     etag: str | None = None
     not_modified: bool = False  # a 304: nothing to land
     total: int | None = None  # the upstream's count, when the page says
+    top: str | None = None  # incremental by parameter: the highest cursor value in the page
+    skipped: str | None = None  # a response action ended the partition: what it said
 
 
 class StreamFetcher(Protocol):
@@ -61,12 +65,15 @@ class DeclaredStream:
     @property
     def incremental(self) -> str:
         spec = self.stream.pagination
+        if self.stream.incremental is not None:
+            return "param"
         return spec.incremental if isinstance(spec, CursorPagination) else "full"
 
     def plan(self, store: Checkpoints, force: bool) -> None:
-        """A first partition, or the next pass of a finished one once it is due."""
+        """A first partition (a child's come from its parent's records), or the next pass of
+        a finished one once it is due."""
         parts = store.partitions(self.source.name, self.stream.name)
-        if not parts:
+        if not parts and self.stream.parent is None:
             store.add(Partition(self.source.name, self.stream.name, "all",
                                 self.stream.pagination.style))
             return
@@ -77,11 +84,12 @@ class DeclaredStream:
 
     def pages(self, p: Partition) -> Iterator[Page]:
         position = p.cursor
+        endpoint = self.stream.endpoint.format(**p.extra.get("params", {}))
+        fixed = {**self.stream.params, **self._since(p)}
         while True:
             headers = ({"If-None-Match": p.etag} if self.paginator.conditional and p.etag
                        else None)
-            path, params = self.paginator.target(self.stream.endpoint, self.stream.params,
-                                                 position)
+            path, params = self.paginator.target(endpoint, fixed, position)
             try:
                 resp = self.client.request("GET", self.client.same_origin(path),
                                            self.stream.name, headers=headers, params=params)
@@ -91,6 +99,14 @@ class DeclaredStream:
                 log.info("cursor expired; restarting listing", extra={"stream": p.stream})
                 position = None
                 continue
+            except ApiError as exc:
+                action = self.stream.response_actions.get(exc.status)
+                if action is None:
+                    raise
+                log.info("response action", extra={"stream": p.stream, "partition": p.name,
+                                                   "status": exc.status, "action": action})
+                yield Page(b"", 0, position, None, skipped=action)
+                return
             if resp.status_code == 304:
                 yield Page(b"", 0, position, None, etag=p.etag, not_modified=True)
                 return
@@ -100,25 +116,62 @@ class DeclaredStream:
                 return
             position = page.next_position
 
+    def _since(self, p: Partition) -> dict[str, str]:
+        """An incremental stream's bounds: from the highest value the passes before saw."""
+        inc = self.stream.incremental
+        if inc is None:
+            return {}
+        out = {inc.param: p.high_water or inc.initial_value}
+        if inc.end_param and inc.end_value:
+            out[inc.end_param] = inc.end_value
+        return out
+
     def page(self, raw: bytes, position: str | None, etag: str | None,
              headers: Mapping[str, str] = NO_HEADERS) -> Page:
         with paused_gc():
             body = orjson.loads(raw)
-        records = dig(body, self.stream.records_path)
-        if not isinstance(records, list):
+        records = records_at(body, self.stream.records_path)
+        if records is None:
             raise ApiError(200, "NO_RECORDS", f"{self.source.name}/{self.stream.name}: no "
                            f"record list at {self.stream.records_path!r}")
         key = self.stream.primary_key
-        ids = frozenset(str(r.get(key)) for r in records if isinstance(r, dict)) \
+        ids = frozenset(str(record_id(r, key)) for r in records) \
             if self.incremental == "high_water" else frozenset()
-        first = records[0].get(key) if records and isinstance(records[0], dict) else None
+        first = record_id(records[0], key) if records else None
         total = dig(body, self.stream.total_path) if self.stream.total_path else None
         if total is None and self.stream.pagination.one_response:
             total = len(records)
         return Page(raw, len(records), position,
                     self.paginator.next_position(body, position, len(records), headers),
-                    first_id=None if first is None else str(first), ids=ids, etag=etag,
-                    total=None if total is None else int(total))
+                    first_id=first, ids=ids, etag=etag,
+                    total=None if total is None else int(total), top=self._top(records))
+
+    def _top(self, records: list[Any]) -> str | None:
+        inc = self.stream.incremental
+        if inc is None:
+            return None
+        values = [v for r in records if isinstance(r, dict)
+                  and (v := dig(r, inc.cursor_path)) is not None]
+        return str(max(values, key=_order)) if values else None
+
+
+def _order(value: Any) -> tuple[int, float, str]:
+    """Numbers by value, anything else (ISO timestamps) as text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def newer(a: str | None, b: str | None) -> str | None:
+    """The later of two cursor values (either may be missing)."""
+    if a is None or b is None:
+        return a or b
+    def num(v: str) -> Any:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return max(a, b, key=lambda v: _order(num(v)))
 
 
 def client_for(source: Source) -> RateLimitedClient:
@@ -128,6 +181,8 @@ def client_for(source: Source) -> RateLimitedClient:
         limit = s.rate_limit or source.rate_limit
         if limit:
             client.pacer(s.name).declare(limit.requests, limit.per_s)
+        if s.auth is not None:  # its own, "none" included
+            client.auths[s.name] = auth_for(s.auth, source.base_url)
     return client
 
 

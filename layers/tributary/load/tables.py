@@ -54,9 +54,11 @@ class Table:
 def from_stream(stream: Stream) -> Table:
     cols = [TableColumn(name, *COLUMN_TYPES["text" if name == stream.primary_key else c.type])
             for name, c in stream.columns.items()]
+    if isinstance(stream.primary_key, list):
+        cols.insert(0, TableColumn("_key", *COLUMN_TYPES["text"]))
     if stream.keep_extra:
         cols.append(TableColumn("extra", *COLUMN_TYPES["json"]))
-    return Table(stream.table, stream.primary_key, tuple(cols),
+    return Table(stream.table, stream.key_column, tuple(cols),
                  stream.partition_by or INGESTED, normalizer(stream), stream.records_path,
                  stream.is_snapshot)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from tributary.normalize.timestamps import to_epoch_ms
@@ -29,7 +30,10 @@ class Normalized:
     rejects: list[Reject]
 
 
-def validate(adapter: TypeAdapter[list[Any]], records: list[Any], key: str = "id",
+Key = str | list[str]  # a column, or a composite key's columns
+
+
+def validate(adapter: TypeAdapter[list[Any]], records: list[Any], key: Key = "id",
              originals: list[Any] | None = None) -> tuple[list[Any], list[int], list[Reject]]:
     """Valid rows (with their page index) and rejects naming the field and the problem.
 
@@ -52,13 +56,23 @@ def validate(adapter: TypeAdapter[list[Any]], records: list[Any], key: str = "id
     return adapter.validate_python([records[i] for i in keep]), keep, rejects
 
 
-def record_id(record: Any, key: str = "id") -> str | None:
-    return str(record.get(key)) if isinstance(record, dict) and record.get(key) is not None \
-        else None
+def record_id(record: Any, key: Key = "id") -> str | None:
+    """The record's key as the table keeps it: the value as text, or for a composite key the
+    JSON array of its values as text (the ``_key`` column)."""
+    if not isinstance(record, dict):
+        return None
+    if isinstance(key, list):
+        parts = [record.get(k) for k in key]
+        return None if any(v is None for v in parts) else composite_key(parts)
+    return str(record.get(key)) if record.get(key) is not None else None
+
+
+def composite_key(parts: list[Any]) -> str:
+    return orjson.dumps([str(v) for v in parts]).decode()
 
 
 def stamps(values: list[Any], label: str, keep: list[int], records: list[Any],
-           rejects: list[Reject], key: str = "id", nullable: bool = False
+           rejects: list[Reject], key: Key = "id", nullable: bool = False
            ) -> tuple[np.ndarray, np.ndarray]:
     """Milliseconds and a mask of the readable ones; each unreadable one becomes a reject
     (``None`` is readable, as null, when ``nullable``)."""

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from pydantic import ConfigDict, TypeAdapter, create_model
 
-from tributary.normalize.base import Normalized, stamps, validate
+from tributary.normalize.base import Normalized, composite_key, stamps, validate
 from tributary.sources.spec import Stream
 
 Normalizer = Callable[[list[Any]], Normalized]
@@ -85,6 +85,9 @@ class DeclaredNormalizer:
                 columns[name] = [getattr(r, name) for _, r in good_rows]
         for r in rejects:  # the id read where the declaration says; the record as sent
             r.record = records[r.index]
+        if isinstance(self.stream.primary_key, list):
+            parts = [columns[k] for k in self.stream.primary_key]
+            columns["_key"] = [composite_key(list(v)) for v in zip(*parts, strict=True)]
         if self.stream.keep_extra:
             columns["extra"] = [_json({k: v for k, v in records[i].items()
                                        if k not in self.used}) for i, _ in good_rows]

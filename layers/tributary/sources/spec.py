@@ -8,6 +8,7 @@ fetched) or ``normalize`` (how a page of records becomes columns), both ``module
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -127,6 +128,34 @@ def pagination_styles() -> dict[str, type[PaginationStyle]]:
 ColumnType = Literal["text", "bigint", "double", "boolean", "timestamp", "json"]
 
 
+class ParentRef(Strict):
+    """A child stream: fetched once for every record of its parent (a stream declared before
+    it in the same source), e.g. ``/users/{user_id}/orders`` for every user."""
+
+    stream: Identifier
+    params: dict[str, str] = Field(description="Each ``{placeholder}`` of the endpoint: the "
+                                   "dotted path of its value in the parent record.")
+    include: dict[Identifier, str] = Field(
+        default_factory=dict, description="Fields of the parent record copied into each "
+        "child record: their name in the child -> dotted path in the parent.")
+
+
+class IncrementalParam(Strict):
+    """Ask only for what changed: each pass sends ``param`` = the highest ``cursor_path`` seen
+    by the passes before (``initial_value`` at first); ``end_param`` = ``end_value`` bounds
+    it."""
+
+    param: str
+    cursor_path: str = Field(description="Dotted path in the record of the value to track "
+                             "(an updated-at timestamp or a growing number).")
+    initial_value: str
+    end_param: str | None = None
+    end_value: str | None = None
+
+
+ResponseAction = Literal["empty", "skip"]
+
+
 class Column(Strict):
     type: ColumnType = "text"
     source: str | None = Field(None, alias="from",
@@ -141,11 +170,20 @@ class Stream(Strict):
     name: Identifier
     endpoint: str = Field(pattern=r"^/")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    records_path: str = Field(description="Dotted path to the record list; '' for a bare list.")
+    records_path: str = Field(pattern=r"^(\$\.?)?([\w-]+(\[\*\])?(\.[\w-]+(\[\*\])?)*)?$",
+                              description="Where the records are: a dotted path to a list ('' "
+                              "for a bare list), or JSONPath with [*] to gather them from "
+                              "nested lists (``data.orders[*].lines[*]``).")
     total_path: str | None = Field(None, description="Dotted path to the upstream's record "
                                    "count; default for one-response streams: the records.")
-    primary_key: Identifier
+    primary_key: Identifier | list[Identifier] = Field(
+        description="A column, or several (a composite key, kept as the JSON array ``_key``).")
     pagination: Pagination
+    parent: ParentRef | None = None
+    incremental: IncrementalParam | None = None
+    response_actions: dict[int, ResponseAction] = Field(
+        default_factory=dict, description="What an error status means for this stream: "
+        "``empty`` (no records, e.g. a 404 on a child) or ``skip`` (leave it, logged).")
     table: Identifier
     columns: dict[Identifier, Column]
     partition_by: Identifier | None = Field(
@@ -158,8 +196,20 @@ class Stream(Strict):
     interval_s: float | None = Field(None, gt=0, description="Poll interval; default: the "
                                      "source's.")
     rate_limit: RateLimit | None = None
+    auth: Auth | None = Field(None, description="This endpoint's own auth, where it differs "
+                              "from the source's.")
     fetcher: HookRef | None = None
     normalize: HookRef | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """The primary key's columns."""
+        return self.primary_key if isinstance(self.primary_key, list) else [self.primary_key]
+
+    @property
+    def key_column(self) -> str:
+        """The table's key column: the declared one, or ``_key`` for a composite key."""
+        return self.primary_key if isinstance(self.primary_key, str) else "_key"
 
     @property
     def is_snapshot(self) -> bool:
@@ -167,8 +217,21 @@ class Stream(Strict):
 
     @model_validator(mode="after")
     def _columns_agree(self) -> Stream:
-        if self.primary_key not in self.columns:
-            raise ValueError(f"primary_key {self.primary_key!r} is not among the columns")
+        for key in self.keys:
+            if key not in self.columns:
+                raise ValueError(f"primary_key {key!r} is not among the columns")
+        if isinstance(self.primary_key, list) and (
+                len(self.primary_key) < 2 or "_key" in self.columns):
+            raise ValueError("a composite primary_key names two columns or more, and adds a "
+                             "column '_key': do not declare one")
+        placeholders = set(re.findall(r"{(\w+)}", self.endpoint))
+        wanted = set(self.parent.params) if self.parent else set()
+        if placeholders != wanted:
+            raise ValueError(f"the endpoint's placeholders {sorted(placeholders)} must be "
+                             f"exactly parent.params {sorted(wanted)}")
+        if self.incremental and getattr(self.pagination, "incremental", "full") != "full":
+            raise ValueError("incremental (a request parameter) and pagination.incremental "
+                             "exclude each other")
         if self.partition_by is not None and (
                 self.columns.get(self.partition_by, Column()).type != "timestamp"):
             raise ValueError(f"partition_by {self.partition_by!r} must be a timestamp column")
@@ -192,6 +255,10 @@ class Source(Strict):
     @field_validator("streams")
     @classmethod
     def _unique(cls, streams: list[Stream]) -> list[Stream]:
+        for i, s in enumerate(streams):
+            if s.parent and s.parent.stream not in [p.name for p in streams[:i]]:
+                raise ValueError(f"stream {s.name!r}: its parent {s.parent.stream!r} must be "
+                                 "a stream declared before it")
         for attr in ("name", "table"):
             seen = [getattr(s, attr) for s in streams]
             dup = {x for x in seen if seen.count(x) > 1}

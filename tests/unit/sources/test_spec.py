@@ -33,7 +33,7 @@ def _error(text: str) -> str:
 
 def test_the_shipped_declarations_load() -> None:
     sources = load_dir(ROOT / "sources")
-    assert sorted(sources) == ["datasync", "hallow", "snapshots"]
+    assert sorted(sources) == ["bazaar", "datasync", "hallow", "snapshots"]
     styles = {(src, s.name): s.pagination.style for src, v in sources.items() for s in v.streams}
     assert styles[("hallow", "users")] == "offset"
     assert styles[("hallow", "content")] == "single"
