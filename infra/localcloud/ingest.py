@@ -85,6 +85,7 @@ class Verdict:
     rejected_records: int = 0
     reject_threshold: float = 0.01
     reasons: list[Reason] = field(default_factory=list)
+    upstream_known: bool = True  # False: the API never says its count (nothing is "missing")
 
     @property
     def rejects(self) -> RejectRate:
@@ -113,7 +114,8 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
         for source, stream, table in all_tables():
             if (sources and source not in sources) or source in paused:
                 continue
-            total = store.total(source, stream)
+            told = store.total(source, stream)
+            total = told or 0
             exists = conn.execute("SELECT to_regclass(%s)", (table.name,)).fetchone() != (None,)
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier(table.name))).fetchone()[0] if exists else 0  # type: ignore[index]
@@ -125,7 +127,7 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
                     "stream = %s ORDER BY fetched_at DESC NULLS LAST LIMIT 1), "
                     "(SELECT count(*) FROM {})").format(sql.Identifier(table.name)),
                     (source, stream)).fetchone() or (None, rows)
-                total = total if latest is None else latest
+                total, told = (total, told) if latest is None else (latest, latest)
             rejected = conn.execute(sql.SQL(
                 "SELECT count(DISTINCT r.record_id) FROM rejects r WHERE r.source = %s AND "
                 "r.stream = %s AND NOT EXISTS (SELECT 1 FROM {} t WHERE t.{} = r.record_id)"
@@ -134,9 +136,11 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
             lake_rows, lake_distinct = lake_ids(settings, table.name, table.key)
             name = f"{source}/{stream}"
             seen = found.get(name, StreamRejects(name))
+            # An API that never says its count: nothing can be called missing.
+            missing = total - rows - rejected if told is not None else 0
             out.append(Verdict(name, total, rows, lake_rows, lake_rows - lake_distinct,
-                               rejected, total - rows - rejected, read.get(name, 0),
-                               seen.rejected, settings.reject_threshold, seen.reasons))
+                               rejected, missing, read.get(name, 0), seen.rejected,
+                               settings.reject_threshold, seen.reasons, told is not None))
     return out
 
 

@@ -101,7 +101,8 @@ class Display:
                   "result", title="summary")
         for v in verdicts:
             colour = "green" if v.ok else "red"
-            t.add_row(v.stream, f"{v.upstream_total:,}", f"{v.postgres_rows:,}",
+            t.add_row(v.stream, f"{v.upstream_total:,}" if v.upstream_known else "not said",
+                      f"{v.postgres_rows:,}",
                       f"{v.lake_rows:,}", f"[{colour}]{v.lake_duplicates}[/]",
                       _rejects_cell(v), f"[{colour}]{v.missing}[/]", _result(v))
         t.caption = (f"wall time {wall:.1f}s; {loaded:,} records fetched and loaded this run "

@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -122,7 +122,7 @@ class Bazaar:
 
     # -- endpoints ----------------------------------------------------------------------------
     async def token(self, request: Request) -> Response:
-        form = await request.form()
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         if not self._basic(request, self.cfg.client_id,
                            self.cfg.client_secret.get_secret_value()):
             return _json({"error": "invalid_client"}, 401)

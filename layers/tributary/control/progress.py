@@ -118,7 +118,7 @@ def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
         if sources and source not in sources:
             continue
         sp = StreamProgress(f"{source}/{stream}", paused=source in paused,
-                            upstream_total=store.total(source, stream),
+                            upstream_total=store.total(source, stream) or 0,
                             continuous=table.snapshot,
                             reject_threshold=settings.reject_threshold)
         for p in store.partitions(source, stream,

@@ -66,7 +66,7 @@ class ClientCredentials(httpx.Auth):
         self.token_url = str(httpx.URL(base_url).join(spec.token_url))
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires_at = 0.0
+        self._renew_at = 0.0
         self.issued = 0  # tokens fetched, for tests and stats
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -83,7 +83,7 @@ class ClientCredentials(httpx.Auth):
 
     def _current(self) -> str | None:
         with self._lock:
-            if self._token and time.monotonic() < self._expires_at - self.spec.renew_before_s:
+            if self._token and time.monotonic() < self._renew_at:
                 return self._token
             return None
 
@@ -115,8 +115,11 @@ class ClientCredentials(httpx.Auth):
         if not token:
             raise AuthError(f"the token endpoint {self.token_url} sent no access_token")
         with self._lock:
+            lifetime = float(body.get("expires_in") or 3600)
+            # Renewed ahead of expiry: renew_before_s, or half its life for a short one.
             self._token = token
-            self._expires_at = time.monotonic() + float(body.get("expires_in") or 3600)
+            self._renew_at = time.monotonic() + lifetime - min(self.spec.renew_before_s,
+                                                               lifetime / 2)
             self.issued += 1
         return token
 

@@ -99,13 +99,15 @@ class Checkpoints:
                          i.get("pass_top"), i.get("etag"), float(i.get("finished_at", 0)),
                          i.get("extra") or {}, i.get("total"))
 
-    def total(self, source: str, stream: str) -> int:
+    def total(self, source: str, stream: str) -> int | None:
         """The upstream's record count: the stream's, or for a child stream the sum of what
-        each parent's partition was told."""
+        each parent's partition was told; None when the API never says."""
         total = self.meta(source, stream).get("total")
         if total is not None:
             return int(total)
-        return sum(p.total or 0 for p in self.partitions(source, stream, only=("total",)))
+        told = [p.total for p in self.partitions(source, stream, only=("total",))
+                if p.total is not None]
+        return sum(told) if told else None
 
     def meta(self, source: str, stream: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")

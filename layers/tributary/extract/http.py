@@ -159,7 +159,8 @@ class RateLimitedClient:
         while True:
             self.stats.add(waited_s=pacer.acquire(), requests=1)
             try:
-                resp = self.http.request(method, path, params=params, headers=headers,
+                # No params at all for a next-page URL: httpx would drop the URL's own query.
+                resp = self.http.request(method, path, params=params or None, headers=headers,
                                          auth=self.auths.get(endpoint, httpx.USE_CLIENT_DEFAULT))
             except httpx.TimeoutException:
                 pacer.update(httpx.Headers())

@@ -111,6 +111,9 @@ class DeclaredStream:
                 yield Page(b"", 0, position, None, etag=p.etag, not_modified=True)
                 return
             page = self.page(resp.content, position, resp.headers.get("etag"), resp.headers)
+            if page.next_position is not None and page.next_position == position:
+                raise ApiError(200, "PAGE_LOOP", f"{self.source.name}/{self.stream.name}: the "
+                               f"next page is this page again ({position})")
             yield page
             if page.next_position is None or (p.high_water and p.high_water in page.ids):
                 return

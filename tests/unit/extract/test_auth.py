@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -95,9 +96,15 @@ def test_oauth2_fetches_a_token_once_and_reuses_it() -> None:
 
 
 def test_oauth2_renews_before_expiry_and_after_a_401() -> None:
-    server = TokenServer(ttl=30)
-    client = _oauth(server, renew_before_s=60)  # always inside the renewal margin
+    lasting = TokenServer(ttl=30)
+    client = _oauth(lasting, renew_before_s=60)  # a short life: renewed at half of it
     client.request("GET", "/items", "items")
+    client.request("GET", "/items", "items")
+    assert lasting.issued == ["tok-0"]
+    server = TokenServer(ttl=0.01)
+    client = _oauth(server)
+    client.request("GET", "/items", "items")
+    time.sleep(0.02)  # past half its life: a new one before the request
     client.request("GET", "/items", "items")
     assert server.issued == ["tok-0", "tok-1"]
     revoked = TokenServer(revoke_first=True)
