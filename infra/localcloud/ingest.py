@@ -72,6 +72,18 @@ def lake_ids(settings: Settings, table: str, key: str = "id") -> tuple[int, int]
     return data.num_rows, pc.count_distinct(data[key]).as_py()
 
 
+def lake_versions(settings: Settings, table: str, key: str) -> tuple[int, int]:
+    """(distinct keys, rows that repeat a version) of a lake table. The lake keeps every
+    version of a row (each change is appended), so a key may appear more than once; the same
+    version twice (the same key ingested at the same instant) is a duplicate."""
+    files = lake(settings).read(table, [key, "_ingested_at"])
+    if not files:
+        return 0, 0
+    data = pa.concat_tables([t for _, t in files])
+    versions = data.group_by([key, "_ingested_at"]).aggregate([]).num_rows
+    return pc.count_distinct(data[key]).as_py(), data.num_rows - versions
+
+
 @dataclass
 class Verdict:
     stream: str
@@ -133,12 +145,12 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
                 "r.stream = %s AND NOT EXISTS (SELECT 1 FROM {} t WHERE t.{} = r.record_id)"
             ).format(sql.Identifier(table.name), sql.Identifier(table.key)),
                 (source, stream)).fetchone()[0] if exists else 0  # type: ignore[index]
-            lake_rows, lake_distinct = lake_ids(settings, table.name, table.key)
+            lake_rows, lake_duplicates = lake_versions(settings, table.name, table.key)
             name = f"{source}/{stream}"
             seen = found.get(name, StreamRejects(name))
             # An API that never says its count: nothing can be called missing.
             missing = total - rows - rejected if told is not None else 0
-            out.append(Verdict(name, total, rows, lake_rows, lake_rows - lake_distinct,
+            out.append(Verdict(name, total, rows, lake_rows, lake_duplicates,
                                rejected, missing, read.get(name, 0), seen.rejected,
                                settings.reject_threshold, seen.reasons, told is not None))
     return out

@@ -1,7 +1,7 @@
 """A declared ``auth`` as an ``httpx.Auth``: every request of a source's client carries it.
 
 OAuth2 client credentials fetch a token before the first request, renew it
-``renew_before_s`` before it expires, and once more when the API answers 401 (revoked or
+``renew_before_s`` before it expires, and again when the API answers 401 (revoked or
 expired early). Tokens are kept in memory only: never logged, never in the raw zone.
 """
 
@@ -75,11 +75,14 @@ class ClientCredentials(httpx.Auth):
             token = self._store((yield self._token_request()))
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401:  # revoked or expired early: one fresh token
+        # Revoked or expired early: a fresh token, twice at most (a third 401 is the answer).
+        for _ in range(2):
+            if response.status_code != 401:
+                return
             self._forget(token)
-            fresh = self._store((yield self._token_request()))
-            request.headers["Authorization"] = f"Bearer {fresh}"
-            yield request
+            token = self._store((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {token}"
+            response = yield request
 
     def _current(self) -> str | None:
         with self._lock:

@@ -91,3 +91,50 @@ def test_a_folder_rejects_a_misnamed_file_and_a_table_written_twice(tmp_path: Pa
     with pytest.raises(DeclarationError, match=r"streams\[books\].table: 'books' is already "
                                                "written by books/books"):
         load_dir(tmp_path)
+
+
+BAZAAR_STREAM = """name: shop
+base_url: http://127.0.0.1:1
+streams:
+  - name: users
+    endpoint: /users
+    records_path: ""
+    primary_key: id
+    pagination: {style: header_link}
+    table: shop_users
+    columns: {id: {}}
+  - name: orders
+    endpoint: /users/{user_id}/orders
+    parent: {stream: users, params: {user_id: id}}
+    records_path: orders
+    primary_key: id
+    pagination: {style: single}
+    table: shop_orders
+    columns: {id: {}, n: {}}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "named"), [
+    ("parent: {stream: users, params: {user_id: id}}",
+     "parent: {stream: users, params: {uid: id}}", "streams[orders]: Value error, the "
+     "endpoint's placeholders ['user_id'] must be exactly parent.params ['uid']"),
+    ("parent: {stream: users,", "parent: {stream: buyers,", "its parent 'buyers' must be a "
+     "stream declared before it"),
+    ("primary_key: id\n    pagination: {style: single}",
+     "primary_key: [id]\n    pagination: {style: single}", "a composite primary_key names two "
+     "columns or more"),
+    ("records_path: orders", "records_path: 'orders[0]'", "streams[orders].records_path"),
+    ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
+     "{kind: oauth2_client_credentials, token_url: /t, secret: x}",
+     "streams[users].auth.oauth2_client_credentials.client_id: Field required"),
+    ("pagination: {style: single}", "pagination: {style: single}\n    response_actions: "
+     "{404: ignore}", "streams[orders].response_actions.404"),
+    ("pagination: {style: single}", "pagination: {style: single}\n    incremental: "
+     "{param: since}", "streams[orders].incremental.cursor_path: Field required"),
+])
+def test_each_new_capability_names_its_mistakes(old: str, new: str, named: str) -> None:
+    assert old in BAZAAR_STREAM
+    parse(BAZAAR_STREAM, "shop.yaml")  # the unbroken one loads
+    with pytest.raises(DeclarationError) as err:
+        parse(BAZAAR_STREAM.replace(old, new, 1), "shop.yaml")
+    assert named in str(err.value)

@@ -1,0 +1,124 @@
+"""Declared sources for the APIs people connect, against the bazaar simulator with chaos
+(429s, 5xx, tokens refused early and expiring mid-run): Link-header pages, child streams with
+their parent's fields, JSONPath records and a composite key, the next URL in the body, a
+cursor in a header, an updated_since parameter; OAuth2, a query key, a cookie, HTTP basic.
+Every stream lands exactly the simulator's records, through a SIGKILL of the runtime."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from localcloud.config import emulator_client
+from localcloud.ingest import verify
+from simulators.bazaar import data
+from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+
+pytestmark = pytest.mark.integration
+BASE = 4920
+SIM = f"http://127.0.0.1:{BASE + 9}"
+ENV = {"TRIBUTARY_BAZAAR_TOKEN_TTL_S": "4", "TRIBUTARY_BAZAAR_REVOKE_RATE": "0.05",
+       "TRIBUTARY_BAZAAR_RATE_429": "0.04", "TRIBUTARY_BAZAAR_RATE_5XX": "0.04",
+       "TRIBUTARY_BAZAAR_USERS": "180", "TRIBUTARY_HALLOW_PUSH": "false",
+       # A killed fetcher's partitions and a killed transform's messages come back soon.
+       "TRIBUTARY_FETCH_LEASE_S": "4", "TRIBUTARY_PARAM_TransformVisibilityTimeout": "6"}
+SECRETS = ("bazaar-secret", "bz-key", "bz-session", "bz-pass")
+TABLES = {"users": "bazaar_users", "orders": "bazaar_orders", "order_lines": "bazaar_order_lines",
+          "products": "bazaar_products", "reviews": "bazaar_reviews",
+          "articles": "bazaar_articles"}
+
+
+def _count(cloud: Cloud, table: str) -> int:
+    exists = cloud.sql("SELECT to_regclass(%s)", table)[0][0]
+    return int(cloud.sql(f"SELECT count(*) FROM {table}")[0][0]) if exists else 0
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    c, mp = start_cloud(tmp_path_factory.mktemp("bazaar"), ROOT / "template.yaml", BASE, ENV,
+                        polling=frozenset())
+    try:
+        yield c
+    finally:
+        c.stack.down()
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def ingested(cloud: Cloud) -> dict[str, Any]:
+    """An ingestion with the runtime SIGKILLed while the child streams are under way."""
+    assert cloud.cli("resume", "bazaar").returncode == 0
+    assert cloud.cli("ingest", "--source", "bazaar").returncode == 0
+    wait_for(lambda: _count(cloud, "bazaar_orders") > 0, 90, 0.05, what="child pages loading")
+    runtime = cloud.stack.service("runtime")
+    pid = cloud.stack.pid(runtime)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: cloud.stack.pid(runtime) is None, 10, what="the runtime to die")
+    cloud.stack.start(runtime)
+    cloud.stack.wait_healthy(runtime, 30)
+    done = cloud.cli("ingest", "--source", "bazaar", "--wait", "--timeout", "240")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    stats: dict[str, Any] = httpx.get(f"{SIM}/stats", timeout=10).json()
+    return stats
+
+
+def test_every_stream_lands_exactly_the_upstreams_records(cloud: Cloud,
+                                                          ingested: dict[str, Any]) -> None:
+    for stream, table in TABLES.items():
+        assert _count(cloud, table) == ingested[stream], stream
+    assert ingested["tokens_issued"] > 1 and ingested["refused_401"] > 0  # renewed mid-run
+    assert ingested["rate_limited"] > 0 and ingested["server_errors"] > 0  # chaos happened
+    seed, users = 11, int(ENV["TRIBUTARY_BAZAAR_USERS"])
+    want = {o["order_id"]: f"user{uid:04d}" for uid in range(1, users + 1)
+            if data.user_status(uid) == 200 for o in data.orders(seed, uid)}
+    assert dict(cloud.sql("SELECT order_id, user_login FROM bazaar_orders")) == want
+    lines = cloud.sql("SELECT _key, order_id, line_no FROM bazaar_order_lines")
+    assert all(k == f'["{o}","{n}"]' for k, o, n in lines)
+    assert len({(o, n) for _, o, n in lines}) == ingested["order_lines"]
+    assert cloud.sql("SELECT price_cents, currency FROM bazaar_products WHERE sku = 'p-00001'"
+                     ) == [(data.products(seed, 1)[0]["price"]["cents"], "EUR")]
+
+
+def test_the_lake_holds_each_row_once(cloud: Cloud, ingested: dict[str, Any]) -> None:
+    verdicts = {v.stream: v for v in verify(cloud.settings, {"bazaar"})}
+    assert sorted(verdicts) == sorted(f"bazaar/{s}" for s in TABLES)
+    for v in verdicts.values():
+        assert v.ok and v.lake_rows == v.postgres_rows and v.lake_duplicates == 0, v
+
+
+def test_an_incremental_stream_fetches_only_what_changed(cloud: Cloud,
+                                                         ingested: dict[str, Any]) -> None:
+    before = dict(cloud.sql("SELECT id, revision FROM bazaar_articles"))
+    pages = cloud.sql("SELECT count(*) FROM load_log WHERE stream = 'articles'")[0][0]
+    edited = httpx.post(f"{SIM}/_edit", timeout=10).json()["ticks"]
+    done = cloud.cli("ingest", "--source", "bazaar", "--wait", "--timeout", "240")
+    assert done.returncode == 0, done.stdout[-3000:]
+    after = dict(cloud.sql("SELECT id, revision FROM bazaar_articles"))
+    changed = {i for i in after if after[i] != before[i]}
+    truth = data.articles(11, 300, edited, 3)
+    assert changed == {str(a["id"]) for a in truth if a["revision"] > 1} and len(changed) == 3
+    read = cloud.sql("SELECT sum(records) FROM load_log WHERE stream = 'articles'")[0][0]
+    new_pages = cloud.sql("SELECT count(*) FROM load_log WHERE stream = 'articles'")[0][0]
+    assert new_pages == pages + 1 and read == 300 + 3  # one page with just the three edits
+
+
+def test_no_secret_is_logged_or_kept(cloud: Cloud, ingested: dict[str, Any]) -> None:
+    logs = cloud.settings.home_dir / "logs"
+    text = "".join(p.read_text(errors="replace") for p in logs.rglob("*.log")
+                   if "bazaar.log" not in p.name)
+    assert not [s for s in SECRETS if s in text]
+    s3 = emulator_client("s3", cloud.settings)
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket="tributary-raw", Prefix="source=bazaar/") for o in page.get("Contents", [])]
+    assert keys
+    for key in keys[:40]:
+        obj = s3.get_object(Bucket="tributary-raw", Key=key)
+        body = gzip.decompress(obj["Body"].read()).decode()
+        assert not [s for s in SECRETS if s in body + str(obj["Metadata"])]
