@@ -78,6 +78,7 @@ class Bazaar:
         """Auth, the rate budget and chaos; None when the request may be answered."""
         with self._lock:
             self.counts["requests"] += 1
+            self.counts[f"requests_{endpoint}"] = self.counts.get(f"requests_{endpoint}", 0) + 1
             roll = self.rng.random()
             window = int(time.time())
             start, used = self.windows.get(endpoint, (window, 0))
