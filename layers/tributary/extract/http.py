@@ -130,6 +130,7 @@ class RateLimitedClient:
                                  limits=httpx.Limits(max_connections=32))
         self.max_attempts = max_attempts
         self.auths: dict[str, httpx.Auth | None] = {}  # an endpoint's own, if it differs
+        self.budgets: dict[str, str] = {}  # streams of one endpoint spend one budget
         self.pacers: dict[str, Pacer] = {}
         self.stats = CallStats()
         self._lock = threading.Lock()
@@ -154,7 +155,7 @@ class RateLimitedClient:
                 params: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None) -> httpx.Response:
         """One call, paced and retried; raises ApiError for answers that retrying won't fix."""
-        pacer = self.pacer(endpoint)
+        pacer = self.pacer(self.budgets.get(endpoint, endpoint))
         failures = 0
         while True:
             self.stats.add(waited_s=pacer.acquire(), requests=1)

@@ -181,9 +181,10 @@ def client_for(source: Source) -> RateLimitedClient:
     client = RateLimitedClient(source.base_url, {}, source.timeout_s,
                                auth=auth_for(source.auth, source.base_url))
     for s in source.streams:
+        client.budgets[s.name] = s.endpoint  # /users/{id}/orders: one budget for all users
         limit = s.rate_limit or source.rate_limit
         if limit:
-            client.pacer(s.name).declare(limit.requests, limit.per_s)
+            client.pacer(s.endpoint).declare(limit.requests, limit.per_s)
         if s.auth is not None:  # its own, "none" included
             client.auths[s.name] = auth_for(s.auth, source.base_url)
     return client

@@ -47,6 +47,22 @@ def _expand(value: Any, where: str) -> Any:
     return _VAR.sub(sub, value)
 
 
+def _secrets_from_env(value: Any, where: str, path: str = "") -> None:
+    """Every ``secret`` is a ``${VAR}`` (a local default after ``:-`` is allowed, for the
+    simulators), never a value written in the YAML."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{path}.{k}" if path else str(k)
+            if k == "secret" and not (isinstance(v, str) and _VAR.fullmatch(v.strip())):
+                raise DeclarationError(f"{where}: {here}: a secret comes from the environment "
+                                       "(write \"${VAR}\"), never from the declaration")
+            _secrets_from_env(v, where, here)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            name = v.get("name", i) if isinstance(v, dict) else i
+            _secrets_from_env(v, where, f"{path}[{name}]")
+
+
 def _field(loc: tuple[int | str, ...], doc: Any) -> str:
     """``streams[users].pagination.limit`` rather than ``streams.0.offset.limit``."""
     parts: list[str] = []
@@ -83,6 +99,7 @@ def parse_any(text: str, where: str) -> Source | LiveSource:
     if not isinstance(doc, dict):
         raise DeclarationError(f"{where}: a declaration is a mapping with name, base_url and "
                                "streams")
+    _secrets_from_env(doc, where)
     doc = _expand(doc, where)
     try:
         return DECLARATION.validate_python(doc)

@@ -125,8 +125,11 @@ streams:
      "columns or more"),
     ("records_path: orders", "records_path: 'orders[0]'", "streams[orders].records_path"),
     ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
-     "{kind: oauth2_client_credentials, token_url: /t, secret: x}",
+     "{kind: oauth2_client_credentials, token_url: /t, secret: \"${SHOP_SECRET:-x}\"}",
      "streams[users].auth.oauth2_client_credentials.client_id: Field required"),
+    ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
+     "{kind: bearer, secret: written-here}", "streams[users].auth.secret: a secret comes "
+     "from the environment"),
     ("pagination: {style: single}", "pagination: {style: single}\n    response_actions: "
      "{404: ignore}", "streams[orders].response_actions.404"),
     ("pagination: {style: single}", "pagination: {style: single}\n    incremental: "
