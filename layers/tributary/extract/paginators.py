@@ -95,8 +95,8 @@ class PageNumberPaginator(Paginator[PageNumberPagination]):
                       headers: Mapping[str, str] = NO_HEADERS) -> str | None:
         page = int(position) if position else self.spec.first_page
         last = dig(body, self.spec.total_pages_path) if self.spec.total_pages_path else None
-        if count == 0 or (last is not None and page >= int(last)) or (
-                last is None and count < self.spec.limit):
+        short = count < self.spec.limit and self.spec.until == "short_page"
+        if count == 0 or (last is not None and page >= int(last)) or (last is None and short):
             return None
         return str(page + 1)
 

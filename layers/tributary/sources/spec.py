@@ -66,6 +66,9 @@ class PageNumberPagination(PaginationStyle):
     limit: int = Field(100, gt=0)
     first_page: int = 1
     total_pages_path: str | None = None
+    until: Literal["short_page", "empty_page"] = Field(
+        "short_page", description="Without a total: the last page is the first one shorter "
+        "than the limit, or (for APIs whose pages vary in size) the first empty one.")
 
 
 class LinkPagination(PaginationStyle):

@@ -129,3 +129,11 @@ def test_a_link_to_another_origin_is_refused() -> None:
     assert client.same_origin("https://api.example.com/users?page=2").endswith("page=2")
     with pytest.raises(ApiError, match="another origin"):
         client.same_origin("https://evil.example.net/users?page=2")
+
+
+def test_page_number_until_an_empty_page_goes_on_past_short_ones() -> None:
+    p = paginator_for(PageNumberPagination(style="page_number", limit=50, until="empty_page"))
+    assert p.next_position([], None, 37) == "2"  # a short page is not the end here
+    assert p.next_position([], "2", 0) is None
+    short = paginator_for(PageNumberPagination(style="page_number", limit=50))
+    assert short.next_position([], None, 37) is None
