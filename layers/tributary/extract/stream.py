@@ -20,7 +20,7 @@ from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient
 from tributary.extract.paginators import NO_HEADERS, paginator_for
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
-from tributary.normalize.base import record_id
+from tributary.sources.keys import record_id
 from tributary.sources.paths import dig, records_at
 from tributary.sources.spec import CursorPagination, Source, Stream
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from tributary.normalize.timestamps import to_epoch_ms
+from tributary.sources.keys import Key, record_id
 
 
 @dataclass
@@ -28,9 +28,6 @@ class Reject:
 class Normalized:
     columns: dict[str, list[Any] | np.ndarray]
     rejects: list[Reject]
-
-
-Key = str | list[str]  # a column, or a composite key's columns
 
 
 def validate(adapter: TypeAdapter[list[Any]], records: list[Any], key: Key = "id",
@@ -54,21 +51,6 @@ def validate(adapter: TypeAdapter[list[Any]], records: list[Any], key: Key = "id
                for i, r in reasons.items()]
     keep = [i for i in range(len(records)) if i not in reasons]
     return adapter.validate_python([records[i] for i in keep]), keep, rejects
-
-
-def record_id(record: Any, key: Key = "id") -> str | None:
-    """The record's key as the table keeps it: the value as text, or for a composite key the
-    JSON array of its values as text (the ``_key`` column)."""
-    if not isinstance(record, dict):
-        return None
-    if isinstance(key, list):
-        parts = [record.get(k) for k in key]
-        return None if any(v is None for v in parts) else composite_key(parts)
-    return str(record.get(key)) if record.get(key) is not None else None
-
-
-def composite_key(parts: list[Any]) -> str:
-    return orjson.dumps([str(v) for v in parts]).decode()
 
 
 def stamps(values: list[Any], label: str, keep: list[int], records: list[Any],

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 from pydantic import ConfigDict, TypeAdapter, create_model
 
-from tributary.normalize.base import Normalized, composite_key, stamps, validate
+from tributary.normalize.base import Normalized, stamps, validate
+from tributary.sources.keys import composite_key
 from tributary.sources.spec import Stream
 
 Normalizer = Callable[[list[Any]], Normalized]
