@@ -44,20 +44,29 @@ def main() -> None:
         wall = time.perf_counter() - t
         stats = httpx.get(f"{sim}/stats", timeout=10).json()
         with psycopg.connect(settings.pg_dsn.get_secret_value()) as pg:
-            spans = {s: (n, (b - a) / 1000) for s, n, a, b in pg.execute(
+            rows = pg.execute(
                 "SELECT stream, sum(records), min(fetched_at), max(fetched_at) FROM load_log "
-                "WHERE source = 'bazaar' GROUP BY stream").fetchall()}
+                "WHERE source = 'bazaar' GROUP BY stream").fetchall()
+        spans = {s: (n, (b - a) / 1000) for s, n, a, b in rows}
+        # An endpoint's span runs from the first to the last page of any of its streams.
+        ends: dict[str, tuple[int, int]] = {}
+        for stream, _, first, last in rows:
+            e = ENDPOINT[stream]
+            a, b = ends.get(e, (first, last))
+            ends[e] = (min(a, first), max(b, last))
         print(f"== bazaar: {args.users:,} users, budget {args.budget} requests/s per endpoint, "
-              f"wall {wall:.1f} s (trigger -> settled)")
+              f"wall {wall:.1f} s (trigger -> settled); the simulator answered "
+              f"{stats['rate_limited']} 429s")
         print(f"{'stream':12} {'records':>8} {'requests':>9} {'span s':>7} {'records/s':>10} "
-              f"{'requests/s':>11} {'of budget':>10}")
+              f"{'endpoint requests/s':>20} {'of budget':>10}")
         for stream, endpoint in ENDPOINT.items():
             records, span = spans.get(stream, (0, 0.0))
             # orders and order_lines share an endpoint, its requests and its budget
             requests = stats.get(f"requests_{endpoint}", 0)
-            rate = requests / span if span else 0.0
+            a, b = ends.get(endpoint, (0, 0))
+            rate = requests / ((b - a) / 1000) if b > a else 0.0
             print(f"{stream:12} {int(records):>8,} {requests:>9,} {span:>7.1f} "
-                  f"{(records / span if span else 0):>10,.0f} {rate:>11.1f} "
+                  f"{(records / span if span else 0):>10,.0f} {rate:>20.1f} "
                   f"{rate / args.budget:>9.0%}")
     finally:
         stack.down()
