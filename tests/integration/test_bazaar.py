@@ -50,12 +50,14 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         mp.undo()
 
 
-@pytest.fixture(scope="module")
-def ingested(cloud: Cloud) -> dict[str, Any]:
-    """An ingestion with the runtime SIGKILLed while the child streams are under way."""
-    assert cloud.cli("resume", "bazaar").returncode == 0
-    assert cloud.cli("ingest", "--source", "bazaar").returncode == 0
-    wait_for(lambda: _count(cloud, "bazaar_orders") > 0, 90, 0.05, what="child pages loading")
+def _pages(cloud: Cloud, stream: str) -> int:
+    if cloud.sql("SELECT to_regclass('load_log')")[0][0] is None:
+        return 0
+    return int(cloud.sql("SELECT count(*) FROM load_log WHERE source = 'bazaar' AND "
+                         "stream = %s", stream)[0][0])
+
+
+def _kill_runtime(cloud: Cloud) -> None:
     runtime = cloud.stack.service("runtime")
     pid = cloud.stack.pid(runtime)
     assert pid is not None
@@ -63,6 +65,20 @@ def ingested(cloud: Cloud) -> dict[str, Any]:
     wait_for(lambda: cloud.stack.pid(runtime) is None, 10, what="the runtime to die")
     cloud.stack.start(runtime)
     cloud.stack.wait_healthy(runtime, 30)
+
+
+@pytest.fixture(scope="module")
+def ingested(cloud: Cloud) -> dict[str, Any]:
+    """An ingestion with the runtime SIGKILLed twice: while the Link-paginated, OAuth2 users
+    listing is under way, and while the child streams are."""
+    assert cloud.cli("resume", "bazaar").returncode == 0
+    assert cloud.cli("ingest", "--source", "bazaar").returncode == 0
+    wait_for(lambda: _pages(cloud, "users") >= 1, 90, 0.02, what="users pages landing")
+    assert _pages(cloud, "users") < 4, "the users listing ended before the kill"
+    _kill_runtime(cloud)
+    assert cloud.cli("ingest", "--source", "bazaar").returncode == 0
+    wait_for(lambda: _count(cloud, "bazaar_orders") > 0, 90, 0.05, what="child pages loading")
+    _kill_runtime(cloud)
     done = cloud.cli("ingest", "--source", "bazaar", "--wait", "--timeout", "240")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     stats: dict[str, Any] = httpx.get(f"{SIM}/stats", timeout=10).json()
