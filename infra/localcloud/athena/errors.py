@@ -9,11 +9,6 @@ class InvalidRequest(ValueError):
     code = "InvalidRequestException"
 
 
-class NotFound(InvalidRequest):
-    """Athena answers an unknown execution or table as an invalid request too, with a
-    ``ResourceNotFound``-style message; ``MetadataException`` for catalog objects."""
-
-
 class MetadataError(InvalidRequest):
     code = "MetadataException"
 
@@ -21,7 +16,7 @@ class MetadataError(InvalidRequest):
 class QueryFailed(ValueError):
     """The query ran (or was read) and failed: the execution ends FAILED with this reason.
 
-    ``kind`` is Athena's error-type family: 1 system, 2 user, 3 other."""
+    ``category`` is Athena's error category: 1 system, 2 user, 3 other."""
 
     def __init__(self, reason: str, category: int = 2, error_type: int = 1100) -> None:
         super().__init__(reason)

@@ -36,7 +36,6 @@ _SUFFIX = {"GZIP": ".gz", "ZSTD": ".zst", "SNAPPY": "", "NONE": ""}
 class Written:
     columns: list[dict[str, Any]]
     rows: int
-    files: list[str]  # s3:// URIs written
 
 
 def split(uri: str) -> tuple[str, str]:
@@ -78,7 +77,7 @@ def write_select(reader: pa.RecordBatchReader, local: Path, output: str, s3: Any
         s3.upload_file(f"{csv_path}.part", bucket, key)
         os.replace(f"{local}.part", local)
         os.unlink(f"{csv_path}.part")
-    return Written(column_info(reader.schema), rows, [output])
+    return Written(column_info(reader.schema), rows)
 
 
 def page(local: Path, offset: int, limit: int) -> list[list[str | None]]:
@@ -86,12 +85,6 @@ def page(local: Path, offset: int, limit: int) -> list[list[str | None]]:
     with pa.memory_map(str(local)) as source:
         table = pa.ipc.open_file(source).read_all().slice(offset, limit)
         return [list(r.values()) for r in table.to_pylist()]
-
-
-def count(local: Path) -> int:
-    with pa.memory_map(str(local)) as source:
-        reader = pa.ipc.open_file(source)
-        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
 
 
 def write_unload(reader: pa.RecordBatchReader, unload: Unload, scratch: Path, execution_id: str,
@@ -114,4 +107,4 @@ def write_unload(reader: pa.RecordBatchReader, unload: Unload, scratch: Path, ex
     uri = unload.location + name
     mb, mk = split(manifest)
     s3.put_object(Bucket=mb, Key=mk, Body=(uri + "\n").encode())
-    return Written(column_info(reader.schema), rows, [uri])
+    return Written(column_info(reader.schema), rows)

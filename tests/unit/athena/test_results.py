@@ -56,7 +56,6 @@ def test_a_result_is_paged_and_its_csv_quoted(tmp_path: Path, s3: Any) -> None:
     assert written.rows == 2500 and [c["Name"] for c in written.columns] == ["id", "n"]
     assert results.page(local, 999, 3) == [["e999", "999"], ["e1000", "1000"],
                                            ["e1001", "1001"]]
-    assert results.count(local) == 2500
     body = s3.get_object(Bucket=BUCKET, Key="out/q1.csv")["Body"].read().decode().splitlines()
     assert body[:2] == ['"id","n"', '"e0","0"'] and len(body) == 2501
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q1.arrow"]  # no leftovers
