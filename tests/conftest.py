@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -68,6 +69,17 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(every)
+
+
+def sigkill_and_restart(cloud: Cloud, name: str = "runtime") -> None:
+    """SIGKILL one of the stack's daemons, wait for it to die, start it again."""
+    svc = cloud.stack.service(name)
+    pid = cloud.stack.pid(svc)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: cloud.stack.pid(svc) is None, 10, what=f"the {name} to die")
+    cloud.stack.start(svc)
+    cloud.stack.wait_healthy(svc, 30)
 
 
 def serve(routes: list[Any], port: int) -> Any:

@@ -7,8 +7,6 @@ Every stream lands exactly the simulator's records, through a SIGKILL of the run
 from __future__ import annotations
 
 import gzip
-import os
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 from localcloud.config import emulator_client
 from localcloud.ingest import verify
 from simulators.bazaar import data
-from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tests.conftest import ROOT, Cloud, sigkill_and_restart, start_cloud, wait_for
 
 pytestmark = pytest.mark.integration
 BASE = 4920
@@ -57,16 +55,6 @@ def _pages(cloud: Cloud, stream: str) -> int:
                          "stream = %s", stream)[0][0])
 
 
-def _kill_runtime(cloud: Cloud) -> None:
-    runtime = cloud.stack.service("runtime")
-    pid = cloud.stack.pid(runtime)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: cloud.stack.pid(runtime) is None, 10, what="the runtime to die")
-    cloud.stack.start(runtime)
-    cloud.stack.wait_healthy(runtime, 30)
-
-
 @pytest.fixture(scope="module")
 def ingested(cloud: Cloud) -> dict[str, Any]:
     """An ingestion with the runtime SIGKILLed twice: while the Link-paginated, OAuth2 users
@@ -75,10 +63,10 @@ def ingested(cloud: Cloud) -> dict[str, Any]:
     assert cloud.cli("ingest", "--source", "bazaar").returncode == 0
     wait_for(lambda: _pages(cloud, "users") >= 1, 90, 0.02, what="users pages landing")
     assert _pages(cloud, "users") < 4, "the users listing ended before the kill"
-    _kill_runtime(cloud)
+    sigkill_and_restart(cloud)
     assert cloud.cli("ingest", "--source", "bazaar").returncode == 0
     wait_for(lambda: _count(cloud, "bazaar_orders") > 0, 90, 0.05, what="child pages loading")
-    _kill_runtime(cloud)
+    sigkill_and_restart(cloud)
     done = cloud.cli("ingest", "--source", "bazaar", "--wait", "--timeout", "240")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     stats: dict[str, Any] = httpx.get(f"{SIM}/stats", timeout=10).json()

@@ -4,8 +4,6 @@ Hive partitions, and no acknowledged event lost across a runtime SIGKILL."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ import pytest
 from localcloud.ingest import lake
 from simulators.hallow.push import Pusher
 from simulators.settings import HallowSettings
-from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tests.conftest import ROOT, Cloud, sigkill_and_restart, start_cloud, wait_for
 from tributary.webhook.signature import sign
 
 pytestmark = pytest.mark.integration
@@ -170,13 +168,7 @@ def test_acknowledged_events_survive_a_runtime_sigkill_before_flush(cloud: Cloud
         batch = [_event(event_id=f"kill-{uuid.uuid4()}") for _ in range(50)]
         resp = _post(cloud, json.dumps({"events": batch}).encode())
         assert resp.status_code == 200 and resp.json()["accepted"] == 50
-        runtime = cloud.stack.service("runtime")
-        pid = cloud.stack.pid(runtime)
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: cloud.stack.pid(runtime) is None, 10, what="the runtime to die")
-        cloud.stack.start(runtime)
-        cloud.stack.wait_healthy(runtime, 30)
+        sigkill_and_restart(cloud)
     finally:
         events.enable_rule(Name="tributary-webhook-flush")
     wait_for(lambda: _waiting(cloud) == 0, 30, what="the inbox to flush after restart")

@@ -88,7 +88,7 @@ def page(local: Path, offset: int, limit: int) -> list[list[str | None]]:
 
 
 def write_unload(reader: pa.RecordBatchReader, unload: Unload, scratch: Path, execution_id: str,
-                 manifest: str, s3: Any) -> Written:
+                 manifest: str, s3: Any) -> None:
     """Every row to one file under ``unload.location``; then the manifest."""
     bucket, prefix = split(unload.location)
     if s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0):
@@ -100,11 +100,10 @@ def write_unload(reader: pa.RecordBatchReader, unload: Unload, scratch: Path, ex
             f"{_SUFFIX[unload.compression] if unload.format != 'PARQUET' else ''}")
     local = scratch / name
     with _parts(local):
-        rows = export.write(reader, Path(f"{local}.part"), _EXPORT_FORMAT[unload.format],
-                            unload.compression, unload.delimiter)
+        export.write(reader, Path(f"{local}.part"), _EXPORT_FORMAT[unload.format],
+                     unload.compression, unload.delimiter)
         s3.upload_file(f"{local}.part", bucket, prefix + name)
         os.unlink(f"{local}.part")
     uri = unload.location + name
     mb, mk = split(manifest)
     s3.put_object(Bucket=mb, Key=mk, Body=(uri + "\n").encode())
-    return Written(column_info(reader.schema), rows)

@@ -216,19 +216,17 @@ class Athena:
             table = self.catalog.answer(statement)
             written = results.write_select(table.to_reader(), self._local(ex.id), ex.output,
                                            self.s3)
-        elif isinstance(statement, dialect.Unload):
+        elif isinstance(statement, dialect.Unload):  # its rows went elsewhere: no result set
             with self.engine.stream(statement.query.sql) as reader:
-                written = results.write_unload(
-                    reader, statement, self.state / "scratch", ex.id,
-                    ex.output.removesuffix(".csv") + "-manifest.csv", self.s3)
+                results.write_unload(reader, statement, self.state / "scratch", ex.id,
+                                     ex.output.removesuffix(".csv") + "-manifest.csv", self.s3)
             ex.scanned_bytes = self._scanned(statement.query.sql)
+            return
         else:
             with self.engine.stream(statement.sql) as reader:
                 written = results.write_select(reader, self._local(ex.id), ex.output, self.s3)
             ex.scanned_bytes = self._scanned(statement.sql)
         ex.columns, ex.rows = written.columns, written.rows
-        if isinstance(statement, dialect.Unload):
-            ex.columns, ex.rows = [], 0
 
     def _scanned(self, sql: str) -> int:
         """The bytes of the lake files of the tables a query names: what a scan reads without

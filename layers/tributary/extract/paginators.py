@@ -16,6 +16,7 @@ import httpx
 from tributary.sources.paths import dig
 from tributary.sources.spec import (
     CursorPagination,
+    CursorParams,
     HeaderCursorPagination,
     HeaderLinkPagination,
     JsonLinkPagination,
@@ -57,12 +58,20 @@ class Paginator(ABC, Generic[S]):
         return endpoint, {**fixed, **self.params(position)}
 
 
-class CursorPaginator(Paginator[CursorPagination]):
+C = TypeVar("C", bound=CursorParams)
+
+
+class CursorParamsPaginator(Paginator[C]):
+    """Asks with the cursor as a query parameter; where the next one comes from varies."""
+
     def params(self, position: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {self.spec.limit_param: self.spec.limit}
         if position:
             out[self.spec.cursor_param] = position
         return out
+
+
+class CursorPaginator(CursorParamsPaginator[CursorPagination]):
 
     def next_position(self, body: Any, position: str | None, count: int,
                       headers: Mapping[str, str] = NO_HEADERS) -> str | None:
@@ -134,13 +143,7 @@ class JsonLinkPaginator(LinkPaginator[JsonLinkPagination]):
         return str(nxt) if nxt not in (None, "") else None
 
 
-class HeaderCursorPaginator(Paginator[HeaderCursorPagination]):
-    def params(self, position: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {self.spec.limit_param: self.spec.limit}
-        if position:
-            out[self.spec.cursor_param] = position
-        return out
-
+class HeaderCursorPaginator(CursorParamsPaginator[HeaderCursorPagination]):
     def next_position(self, body: Any, position: str | None, count: int,
                       headers: Mapping[str, str] = NO_HEADERS) -> str | None:
         nxt = headers.get(self.spec.cursor_header.lower()) or headers.get(self.spec.cursor_header)

@@ -37,11 +37,16 @@ class PaginationStyle(Strict):
     one_response: ClassVar[bool] = False  # the whole listing comes in one response
 
 
-class CursorPagination(PaginationStyle):
-    style: Literal["cursor"]
+class CursorParams(PaginationStyle):
+    """A cursor sent back as a query parameter, with a page size."""
+
     cursor_param: str = "cursor"
     limit_param: str = "limit"
     limit: int = Field(100, gt=0)
+
+
+class CursorPagination(CursorParams):
+    style: Literal["cursor"]
     next_cursor_path: str = Field(description="Dotted path to the next cursor in the body.")
     has_more_path: str | None = None
     # What a pass after the first fetches: everything again ("full"), the newest pages down to
@@ -95,14 +100,11 @@ class JsonLinkPagination(LinkPagination):
     next_url_path: str = Field(description="Dotted path to the next page's URL.")
 
 
-class HeaderCursorPagination(PaginationStyle):
+class HeaderCursorPagination(CursorParams):
     """The next cursor in a response header, sent back as a query parameter."""
 
     style: Literal["header_cursor"]
     cursor_header: str = "X-Next-Cursor"
-    cursor_param: str = "cursor"
-    limit_param: str = "limit"
-    limit: int = Field(100, gt=0)
 
 
 class SinglePagination(PaginationStyle):
