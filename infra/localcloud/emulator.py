@@ -113,15 +113,15 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 
 def build_app(runtime_url: str, state_dir: Path | None = None,
-              athena_url: str | None = None) -> WsgiApp:
+              athena_url: str | None = None, sync: bool = True) -> WsgiApp:
     """moto behind our routes; with ``state_dir``, its state restored from there and every
-    acknowledged write kept there (see ``localcloud.persist``)."""
+    acknowledged write kept there, durably unless ``sync`` is off (see ``localcloud.persist``)."""
     _keep_sqs_polling_to_the_runtime()
     _make_sqs_cost_independent_of_queue_depth()
     moto_app = _dispatcher()
     health: dict[str, Any] = {"status": "ok"}
     if state_dir is not None:
-        store = StateStore(state_dir)
+        store = StateStore(state_dir, sync)
         restored = persist.restore(moto_app, store)
         health["restored"] = asdict(restored) | {"state": str(state_dir)}
         moto_app = persist.persisting(moto_app, store)
@@ -190,6 +190,9 @@ def main() -> None:
                         help="The Athena service (default: moto's own, which runs nothing).")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="Keep all state here (default: in memory only).")
+    parser.add_argument("--unsafe-no-fsync", action="store_true",
+                        help="Acknowledge writes before they are on disk. Only for the crash "
+                             "harness's negative control: a power cut then loses them.")
     args = parser.parse_args()
 
     from moto.moto_server.werkzeug_app import MotoRequestHandler
@@ -199,7 +202,8 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     try:
-        app = build_app(args.runtime_url, args.state_dir, args.athena_url)
+        app = build_app(args.runtime_url, args.state_dir, args.athena_url,
+                        sync=not args.unsafe_no_fsync)
     except DamagedState as exc:
         print(exc, file=sys.stderr, flush=True)
         sys.exit(3)

@@ -1,6 +1,6 @@
 """S3 kept on disk: after each successful write the object's state in moto is copied to the
-store before the client is answered; at start the objects come back without being read (each
-is served from its file when asked for).
+store, and made durable, before the client is answered; at start the objects come back
+without being read (each is served from its file when asked for).
 
 Requests are path-style (``/<bucket>/<key>``), as the SDKs send them to a local endpoint.
 """
@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import xml.etree.ElementTree as ET
+from threading import Lock
 from typing import Any
 from urllib.parse import unquote
 
+from localcloud.persist.commit import Ticket
 from localcloud.persist.store import StateStore
 
 ACCOUNT = "123456789012"
@@ -66,17 +68,31 @@ def restore(store: StateStore) -> int:
     return restored
 
 
-def _save(store: StateStore, bucket: str, key: str) -> None:
+def _current(bucket: str, key: str) -> Any:
     found = _backend().buckets.get(bucket)
-    fake = found.keys.get(key) if found is not None else None
+    return found.keys.get(key) if found is not None else None
+
+
+def _save(store: StateStore, lock: Lock, bucket: str, key: str) -> Ticket | None:
+    """Keep what moto now holds at ``bucket``/``key``. The bytes are written and fsynced
+    outside ``lock`` (concurrent writes sync in parallel); under it, the row is handed to the
+    group commit only if moto still holds that version, so a slower write never overtakes a
+    newer one on disk."""
+    fake = _current(bucket, key)
     if fake is None:
-        store.delete_object(bucket, key)
-        return
+        with lock:
+            return store.delete_object(bucket, key) if _current(bucket, key) is None else None
     if isinstance(fake._value_buffer, FileValue):
-        return  # restored and untouched: its file is already what it holds
+        return None  # restored and untouched: its file is already what it holds
+    value = fake.value
+    path = store.write_object(bucket, key, value)
     modified = fake.last_modified.replace(tzinfo=datetime.UTC).timestamp()
-    store.put_object(bucket, key, fake.value, fake.etag.strip('"'), modified,
-                     dict(fake.metadata))
+    with lock:
+        if _current(bucket, key) is fake:
+            return store.put_object(bucket, key, path, len(value), fake.etag.strip('"'),
+                                    modified, dict(fake.metadata))
+    store.discard(path)
+    return None
 
 
 def _deleted_keys(body: bytes) -> list[str]:
@@ -102,24 +118,24 @@ def bucket_and_key(host: str, raw_path: str) -> tuple[str, str]:
     return bucket, key
 
 
-def after_write(store: StateStore, method: str, host: str, raw_path: str, query: str,
-                body: bytes) -> None:
-    """Mirror what a successful S3 write changed."""
+def after_write(store: StateStore, lock: Lock, method: str, host: str, raw_path: str,
+                query: str, body: bytes) -> list[Ticket | None]:
+    """Mirror what a successful S3 write changed; the tickets to wait for before answering."""
     bucket, key = bucket_and_key(host, raw_path)
     if not bucket:
-        return
+        return []
     if not key:
         if method == "PUT" and not query:
-            store.put_bucket(bucket, "us-east-1")
-        elif method == "DELETE" and not query:
-            store.delete_bucket(bucket)
-        elif method == "POST" and "delete" in query.split("&"):
-            for k in _deleted_keys(body):
-                _save(store, bucket, k)
-        return
+            with lock:
+                return [store.put_bucket(bucket, "us-east-1")]
+        if method == "DELETE" and not query:
+            with lock:
+                return [store.delete_bucket(bucket)]
+        if method == "POST" and "delete" in query.split("&"):
+            return [_save(store, lock, bucket, k) for k in _deleted_keys(body)]
+        return []
     params = query.split("&")
     if any(p.startswith("uploadId=") for p in params):
-        if method == "POST":  # a multipart upload completed; its parts are not objects
-            _save(store, bucket, key)
-    elif "uploads" not in params:
-        _save(store, bucket, key)
+        # a multipart upload completed (POST); its parts are not objects
+        return [_save(store, lock, bucket, key)] if method == "POST" else []
+    return [] if "uploads" in params else [_save(store, lock, bucket, key)]

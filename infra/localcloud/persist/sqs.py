@@ -1,47 +1,63 @@
-"""SQS messages kept on disk: each message is written when it is queued (or moved to its
+"""SQS messages kept on disk: each message is written (durably) when it is queued (or moved to its
 dead-letter queue) and removed when deleted or purged, through moto's own queue methods, so
 every path that changes a queue is covered. At start they come back visible: a message that
 was in flight when the emulator died is delivered again, as after its visibility timeout."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from localcloud.persist.commit import Ticket
 from localcloud.persist.store import StateStore
 
 ACCOUNT = "123456789012"
 
 
-def _save(store: StateStore, queue: Any, m: Any) -> None:
-    store.put_message(queue.queue_arn, m.id, m.body, m.message_attributes, m.sent_timestamp,
-                      m.approximate_receive_count, m.group_id, m.deduplication_id)
+def _save(store: StateStore, queue: Any, m: Any) -> Ticket:
+    return store.put_message(queue.queue_arn, m.id, m.body, m.message_attributes,
+                             m.sent_timestamp, m.approximate_receive_count, m.group_id,
+                             m.deduplication_id)
 
 
 def install(store: StateStore) -> None:
+    """Each change to a queue is handed to the store under one lock, so the disk sees a
+    message's send before its delete; the change is waited for outside it, so concurrent
+    requests share their fsyncs."""
     from moto.sqs.models import Queue, SQSBackend
 
     add, delete = Queue.add_message, Queue.delete_message
     purge, drop = SQSBackend.purge_queue, SQSBackend.delete_queue
+    lock = threading.RLock()  # moto's add_message may delete (its own Lambda mappings)
 
     def add_message(self: Any, message: Any) -> None:
-        add(self, message)
-        if any(m is message for m in self._messages):  # a FIFO duplicate is not queued
-            _save(store, self, message)
+        with lock:
+            add(self, message)
+            queued = any(m is message for m in self._messages)  # a FIFO duplicate is not
+            ticket = _save(store, self, message) if queued else None
+        if ticket is not None:
+            ticket.wait()
 
     def delete_message(self: Any, receipt_handle: str) -> None:
-        ids = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)]
-        delete(self, receipt_handle)
-        store.delete_messages(ids)
+        with lock:
+            ids = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)]
+            delete(self, receipt_handle)
+            ticket = store.delete_messages(ids)
+        ticket.wait()
 
     def purge_queue(self: Any, queue_name: str) -> None:
-        arn = self.get_queue(queue_name).queue_arn
-        purge(self, queue_name)
-        store.purge_queue(arn)
+        with lock:
+            arn = self.get_queue(queue_name).queue_arn
+            purge(self, queue_name)
+            ticket = store.purge_queue(arn)
+        ticket.wait()
 
     def delete_queue(self: Any, queue_name: str) -> None:
-        arn = self.get_queue(queue_name).queue_arn
-        drop(self, queue_name)
-        store.purge_queue(arn)
+        with lock:
+            arn = self.get_queue(queue_name).queue_arn
+            drop(self, queue_name)
+            ticket = store.purge_queue(arn)
+        ticket.wait()
 
     Queue.add_message = add_message  # type: ignore[method-assign]
     Queue.delete_message = delete_message  # type: ignore[method-assign]

@@ -1,9 +1,10 @@
-"""Persistence around moto's WSGI app: a write is on disk before its answer is sent.
+"""Persistence around moto's WSGI app: a write is durably on disk before its answer is sent.
 
 S3 writes are mirrored from moto's resulting state (``s3``); DynamoDB, EventBridge and SQS
 queue calls are journaled (``journal``); SQS messages are kept by hooks on moto's queues
-(``sqs``). Each mutation and its record happen under one lock per kind, so the disk sees them
-in the order moto applied them.
+(``sqs``). Each change is handed to the store's group commit under one lock per kind, so the
+disk sees changes in the order moto applied them, and waited for outside it, so concurrent
+requests share their fsyncs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.persist import journal, s3, sqs
-from localcloud.persist.store import DamagedState, StateStore
+from localcloud.persist.store import StateStore, damaged
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -28,26 +29,24 @@ class Restored:
     journal_calls: int
     objects: int
     messages: int
+    orphans: int  # object files of writes never acknowledged, removed
     seconds: float
 
 
 def restore(app: WsgiApp, store: StateStore) -> Restored:
     """Bring moto back to what was acknowledged; refuse damaged state, naming it."""
     started = time.perf_counter()
-    damaged = store.check_objects()
-    if damaged:
-        raise DamagedState("the emulator's state is damaged; nothing was started:\n  "
-                           + "\n  ".join(damaged[:20])
-                           + (f"\n  ... and {len(damaged) - 20} more" if len(damaged) > 20
-                              else "")
-                           + "\nrestore those files, or throw the state away with "
-                             "`tributary stack down --purge`")
+    problems = store.check_objects()
+    if problems:
+        raise damaged("\n  ".join(problems[:20])
+                      + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""))
+    orphans = store.remove_orphans()
     calls = journal.replay(app, store)
     journal.compact(app, store)
     objects = s3.restore(store)
     messages, _ = sqs.restore(store)
     sqs.install(store)
-    return Restored(calls, objects, messages, time.perf_counter() - started)
+    return Restored(calls, objects, messages, orphans, time.perf_counter() - started)
 
 
 def _body(environ: dict[str, Any]) -> bytes:
@@ -57,44 +56,54 @@ def _body(environ: dict[str, Any]) -> bytes:
     return body
 
 
+def _answer(app: WsgiApp, environ: dict[str, Any], start: StartResponse) \
+        -> tuple[list[bytes], bool]:
+    """moto's answer, held back (the caller sends it once the change is kept), and whether
+    the call succeeded."""
+    status: list[str] = []
+
+    def capture(s: str, headers: Any, exc_info: Any = None) -> Any:
+        status.append(s)
+        return start(s, headers, exc_info) if exc_info else start(s, headers)
+
+    chunks = list(app(environ, capture))
+    return chunks, bool(status) and status[0][:1] == "2"
+
+
 def persisting(app: WsgiApp, store: StateStore) -> WsgiApp:
-    locks = {"s3": threading.Lock(), "journal": threading.Lock()}
+    s3_lock, journal_lock = threading.Lock(), threading.Lock()
 
-    def call(environ: dict[str, Any], start: StartResponse,
-             record: Callable[[], None]) -> Iterable[bytes]:
-        status: list[str] = []
+    def mirror_s3(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        query = environ.get("QUERY_STRING", "")
+        body = _body(environ) if "delete" in query.split("&") else b""
+        chunks, ok = _answer(app, environ, start)
+        if ok:
+            raw = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
+            for ticket in s3.after_write(store, s3_lock, environ["REQUEST_METHOD"],
+                                         environ.get("HTTP_HOST", ""), raw, query, body):
+                if ticket is not None:
+                    ticket.wait()
+        return chunks
 
-        def capture(s: str, headers: Any, exc_info: Any = None) -> Any:
-            status.append(s)
-            return start(s, headers, exc_info) if exc_info else start(s, headers)
-
-        chunks = list(app(environ, capture))  # answered only once recorded
-        if status and status[0][:1] == "2":
-            record()
+    def journaling(environ: dict[str, Any], start: StartResponse, service: str,
+                   region: str, target: str) -> Iterable[bytes]:
+        body = _body(environ)
+        with journal_lock:  # the journal holds the calls in the order moto applied them
+            chunks, ok = _answer(app, environ, start)
+            ticket = store.record(f"{service}@{region}", target, body) if ok else None
+        if ticket is not None:
+            ticket.wait()
         return chunks
 
     def wrapped(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "")
-        if method not in _WRITES:
+        if environ.get("REQUEST_METHOD", "") not in _WRITES:
             return app(environ, start)
         service, region = journal.scope(environ)
         if service == "s3":
-            query = environ.get("QUERY_STRING", "")
-            body = _body(environ) if "delete" in query.split("&") else b""
-            raw = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
-            host = environ.get("HTTP_HOST", "")
-
-            def mirror() -> None:
-                with locks["s3"]:
-                    s3.after_write(store, method, host, raw, query, body)
-
-            return call(environ, start, mirror)
+            return mirror_s3(environ, start)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if journal.journaled(service, target):
-            body = _body(environ)
-            with locks["journal"]:
-                return call(environ, start,
-                            lambda: store.record(f"{service}@{region}", target, body))
+            return journaling(environ, start, service, region, target)
         return app(environ, start)
 
     return wrapped
