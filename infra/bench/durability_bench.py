@@ -105,9 +105,9 @@ def main() -> None:
                     for threads in args.threads:
                         n = args.writes // (10 if kind == "s3 1 MiB" else 1)
                         lat, rate = _time(kind, n, threads)
-                        print(f"  {mode:<10} {kind:<16} {threads:>7} "
-                              f"{percentile(lat, 0.5) or 0:>10.2f} {percentile(lat, 0.99) or 0:>8.2f} "
-                              f"{rate:>9,.0f}", flush=True)
+                        p50, p99 = percentile(lat, 0.5) or 0, percentile(lat, 0.99) or 0
+                        print(f"  {mode:<10} {kind:<16} {threads:>7} {p50:>10.2f} "
+                              f"{p99:>8.2f} {rate:>9,.0f}", flush=True)
             finally:
                 proc.kill()
                 proc.wait()
