@@ -120,11 +120,13 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
     _make_sqs_cost_independent_of_queue_depth()
     moto_app = _dispatcher()
     health: dict[str, Any] = {"status": "ok"}
+    durability: Callable[[], dict[str, float]] = dict
     if state_dir is not None:
         store = StateStore(state_dir, sync)
         restored = persist.restore(moto_app, store)
         health["restored"] = asdict(restored) | {"state": str(state_dir)}
         moto_app = persist.persisting(moto_app, store)
+        durability = store.durability
     calls: Counter[str] = Counter()  # what the stack asks of the emulator, for operators
     client = httpx.Client(base_url=runtime_url, timeout=httpx.Timeout(960.0, connect=2.0))
     athena = httpx.Client(base_url=athena_url or "", timeout=httpx.Timeout(60.0, connect=2.0))
@@ -138,7 +140,8 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/_tributary/health":
-            body = orjson.dumps(health | {"calls": dict(calls.most_common())})
+            body = orjson.dumps(health | {"calls": dict(calls.most_common()),
+                                          "durable": durability()})
             return respond(start, 200, body, [("Content-Type", "application/json")])
         calls[_call_name(environ)] += 1
         if athena_url and environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonAthena."):

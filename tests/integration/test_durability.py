@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
@@ -140,6 +141,24 @@ def test_a_daemon_killed_mid_ingestion_loses_nothing(fresh: Cloud, service: str)
     done = cloud.cli("ingest", "--source", "datasync", "--wait", "--timeout", "240")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     _exact(cloud)
+
+
+def test_postgres_flushes_every_commit(cloud: Cloud) -> None:
+    settings = dict(cloud.sql("SELECT name, setting FROM pg_settings WHERE name IN "
+                              "('fsync', 'synchronous_commit', 'full_page_writes')"))
+    assert settings == {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+
+
+def test_files_of_unacknowledged_writes_are_removed_at_start(cloud: Cloud) -> None:
+    cloud.stack.down()
+    state = cloud.settings.home_dir / "emulator" / "objects"
+    orphan = state / "00" / "0000.cut-by-the-power"
+    orphan.parent.mkdir(exist_ok=True)
+    orphan.write_bytes(b"a write whose row was never committed")
+    up = cloud.cli("stack", "up", timeout=120)
+    assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+    health = httpx.get(f"{cloud.settings.emulator_url}/_tributary/health").json()
+    assert not orphan.exists() and health["restored"]["orphans"] == 1
 
 
 def test_damaged_state_is_refused_by_name(cloud: Cloud) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class Ticket:
     def __init__(self) -> None:
         self._done = threading.Event()
         self._error: BaseException | None = None
+        self.submitted = time.perf_counter()
 
     def finish(self, error: BaseException | None) -> None:
         self._error = error
@@ -43,7 +45,8 @@ class GroupCommit:
         self._db, self._files, self._lock = db, files, lock
         self._pending: list[tuple[Change, tuple[Path, ...], Ticket]] = []
         self._wake = threading.Condition()
-        self.groups = 0
+        self.groups = self.writes = 0
+        self.waited_s = 0.0  # from hand-over to durable, summed over every write
         threading.Thread(target=self._run, name="group-commit", daemon=True).start()
 
     def submit(self, change: Change, dirs: tuple[Path, ...] = ()) -> Ticket:
@@ -70,8 +73,11 @@ class GroupCommit:
                 error: BaseException | None = None
             except Exception as exc:  # every request of the group answers with it
                 error, released = exc, []
+            now = time.perf_counter()
             for _, _, ticket in group:
                 ticket.finish(error)
+                self.waited_s += now - ticket.submitted
+            self.writes += len(group)
             for path in released:
                 path.unlink(missing_ok=True)
 
@@ -88,3 +94,8 @@ class GroupCommit:
             self._db.execute("COMMIT")
         self.groups += 1
         return released
+
+    def stats(self) -> dict[str, float]:
+        """For operators: how many writes, in how many commits, and their mean wait."""
+        return {"writes": self.writes, "commits": self.groups,
+                "mean_wait_ms": round(1000 * self.waited_s / max(1, self.writes), 3)}

@@ -65,7 +65,7 @@ class StoredObject:
 
 def damaged(what: str) -> DamagedState:
     return DamagedState(f"the emulator's state is damaged; nothing was started:\n  {what}\n"
-                        "restore it, or throw the state away with "
+                        "restore what is named, or throw the state away with "
                         "`tributary stack down --purge`")
 
 
@@ -107,6 +107,9 @@ class StateStore:
     def groups(self) -> int:
         """How many group commits so far (each one fsync of the WAL)."""
         return self._commits.groups
+
+    def durability(self) -> dict[str, float]:
+        return self._commits.stats()
 
     # -- S3 ---------------------------------------------------------------------------------------
     def put_bucket(self, name: str, region: str) -> Ticket:
