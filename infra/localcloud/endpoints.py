@@ -19,7 +19,8 @@ def endpoints(settings: Settings, template: Template | None = None) -> dict[str,
     base = settings.runtime_url
     routes = [{"method": r.method, "url": f"{base}{r.path}", "function": fn.name,
                "auth": "bearer token" if r.authorizer else "public (authenticates itself)"}
-              for fn in template.functions for r in fn.routes]
+              for fn in template.functions for r in fn.routes
+              if r.method != "ANY"]  # ANY routes only answer 405 for the methods not taken
     urls = [{"url": f"{base}/lambda-url/{fn.name}/", "function": fn.name,
              "auth": "SigV4" if fn.function_url_auth == "AWS_IAM" else "public"}
             for fn in template.functions if fn.function_url]

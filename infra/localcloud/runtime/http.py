@@ -52,13 +52,14 @@ def compile_route(fn: Function, route: HttpRoute) -> CompiledRoute:
 
 def match_route(routes: list[CompiledRoute], method: str, path: str
                 ) -> tuple[CompiledRoute, dict[str, str]] | None:
-    for r in routes:
-        if r.route.method not in ("ANY", method):
-            continue
-        m = r.pattern.match(path)
-        if m:
-            return r, m.groupdict()
-    return None
+    """The route API Gateway picks: of those matching, a path without a greedy ``{proxy+}``
+    over one with it, then the route's own method over ``ANY``."""
+    found = [(r, m) for r in routes if r.route.method in ("ANY", method)
+             for m in [r.pattern.match(path)] if m]
+    if not found:
+        return None
+    route, m = min(found, key=lambda f: ("+}" in f[0].route.path, f[0].route.method == "ANY"))
+    return route, m.groupdict()
 
 
 def _utf8(body: bytes) -> bool:

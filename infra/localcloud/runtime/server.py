@@ -53,6 +53,12 @@ ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 _SYNC_WAIT_S = 10.0  # how long a synchronous call queues for a free slot before 429
 
 
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    """A path no route can match (a newline in it, say) gets API Gateway's JSON answer, not
+    Starlette's plain text."""
+    return JSONResponse({"message": "Not Found"}, status_code=404)
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -272,7 +278,7 @@ class Runtime:
             Route("/lambda-url/{name}", self._function_url, methods=methods),
             Route("/lambda-url/{name}/{path:path}", self._function_url, methods=methods),
             Route("/{path:path}", self._http_api, methods=methods),
-        ], lifespan=self._lifespan)
+        ], lifespan=self._lifespan, exception_handlers={404: _not_found})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:

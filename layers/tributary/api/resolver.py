@@ -2,8 +2,12 @@
 
 - request validation from the route's pydantic types, answering 422 with a message that
   names each field and problem (Powertools' own answer lists only error types);
-- one error shape, ``{"message": ...}``, as API Gateway answers its own errors;
-- the API's OpenAPI document at ``GET <prefix>/openapi.json``, generated from the routes.
+- one error shape, ``{"message": ...}`` (``Message``), as API Gateway answers its own errors;
+- a query parameter the operation does not take refused with 400, naming it, and a method the
+  path does not take with 405 and ``Allow`` (the template routes ``ANY`` to the function so
+  that it can say so, on AWS as here);
+- the API's OpenAPI document at ``GET <prefix>/openapi.json``, generated from the routes and
+  their ``documented`` answers, so what it says is what the handlers send.
 """
 
 from __future__ import annotations
@@ -13,9 +17,31 @@ from typing import Any
 
 import orjson
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
+from pydantic import BaseModel
 
 JSON = "application/json"
+_COMMON = {400: "A query parameter this operation does not take; the message names it",
+           422: "The request does not match this document; the message names each field"}
+_AUTHORIZED = {401: "No bearer token was sent", 403: "The bearer token is not this stack's"}
+
+
+class Message(BaseModel):
+    """Every refusal: what was wrong, and what to do about it."""
+
+    message: str
+
+
+def documented(status: int, model: type[BaseModel], description: str,
+               errors: dict[int, str] | None = None,
+               also: dict[str, Any] | None = None) -> dict[int, Any]:
+    """A route's answers for its OpenAPI document: ``model`` on success (``also``: other
+    content types), ``Message`` on each refusal (the common ones included)."""
+    ok = {"description": description, "content": {JSON: {"model": model}, **(also or {})}}
+    return {status: ok} | {code: {"description": why, "content": {JSON: {"model": Message}}}
+                           for code, why in (_COMMON | (errors or {})).items()}
 
 
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -40,9 +66,44 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def resolver(title: str, prefix: str) -> APIGatewayHttpResolver:
-    """A resolver whose OpenAPI document is served at ``<prefix>/openapi.json``."""
+def _allowed(app: APIGatewayHttpResolver, path: str) -> list[str]:
+    routes = app._static_routes + app._dynamic_routes
+    return sorted({r.method for r in routes if r.rule.match(path)})
+
+
+def _known_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
+                      ) -> Response[str]:
+    event = app.current_event
+    if event.http_method not in _allowed(app, event.path):
+        return next_middleware(app)  # no such route: 404 or 405 says so, not this
+    route = app.context.get("_route")
+    declared = {f.alias for f in route.dependant.query_params} if route else set()
+    unknown = sorted(set(event.query_string_parameters or {}) - declared)
+    if unknown:
+        return error(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(unknown)}: this operation takes "
+                          f"{', '.join(sorted(declared)) or 'none'}")
+    return next_middleware(app)
+
+
+def _truthful(document: dict[str, Any], authorized: bool) -> dict[str, Any]:
+    """What the generated document cannot say from the signatures: every body an operation
+    takes is required, and behind the authorizer every operation may answer 401 and 403."""
+    for operation in (op for path in document.get("paths", {}).values() for op in path.values()):
+        if "requestBody" in operation:
+            operation["requestBody"]["required"] = True
+        if authorized:
+            operation["responses"].update({str(code): {"description": why, "content": {
+                JSON: {"schema": {"$ref": "#/components/schemas/Message"}}}}
+                for code, why in _AUTHORIZED.items()})
+    return document
+
+
+def resolver(title: str, prefix: str, authorized: bool = True) -> APIGatewayHttpResolver:
+    """A resolver whose OpenAPI document is served at ``<prefix>/openapi.json``;
+    ``authorized``: its routes are behind the stack's bearer-token authorizer."""
     app = APIGatewayHttpResolver(enable_validation=True)
+    app.use([_known_parameters])
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid(exc: RequestValidationError) -> Response[str]:
@@ -58,13 +119,32 @@ def resolver(title: str, prefix: str) -> APIGatewayHttpResolver:
     def _not_text(exc: UnicodeDecodeError) -> Response[str]:
         return error(400, f"the body is not UTF-8 text: {exc.reason} at byte {exc.start}")
 
+    # Powertools parses a body by its declared type before validating it: a multipart type
+    # without a boundary raises. The routes take JSON: say so, rather than a 500.
+    @app.exception_handler(ValueError)  # type: ignore[untyped-decorator]
+    def _not_json(exc: ValueError) -> Response[str]:
+        sent = (app.current_event.headers or {}).get("content-type", "")
+        if not sent or sent.startswith(JSON):
+            raise exc
+        return error(415, f"the body was sent as {sent}; send it as {JSON}")
+
     @app.not_found
     def _missing(exc: Exception) -> Response[str]:
         event = app.current_event
+        allowed = _allowed(app, event.path)
+        if allowed:
+            return answer(405, {"message": f"{event.http_method} is not allowed on {event.path}: "
+                                           f"it takes {', '.join(allowed)}"},
+                          {"Allow": ", ".join(allowed)})
         return error(404, f"no route {event.http_method} {event.path}")
 
     @app.get(f"{prefix}/openapi.json", include_in_schema=False)
     def _openapi() -> Response[str]:
-        return Response(200, JSON, app.get_openapi_json_schema(title=title, version="1"))
+        schemes: dict[str, SecurityScheme] = {"bearer": HTTPBearer(
+            description="The stack's API token (.tributary/credentials/api-token)")}
+        document = orjson.loads(app.get_openapi_json_schema(
+            title=title, version="1", security_schemes=schemes if authorized else None,
+            security=[{"bearer": []}] if authorized else None))
+        return Response(200, JSON, orjson.dumps(_truthful(document, authorized)).decode())
 
     return app

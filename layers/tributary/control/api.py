@@ -11,9 +11,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from tributary.api.resolver import answer, error, resolver
+from tributary.api.resolver import answer, documented, error, resolver
 from tributary.clients import aws_client, aws_resource
 from tributary.control import sources
+from tributary.control.answers import Sources, Started, Switched
 from tributary.control.progress import Aws, progress
 from tributary.pause import paused_sources
 from tributary.settings import get_settings
@@ -28,7 +29,8 @@ def _aws() -> Aws:
     return Aws(aws_resource("dynamodb"), aws_client("events"), aws_client("sqs"))
 
 
-@app.get("/sources", summary="Every source and stream: paused or not, position, counts")
+@app.get("/sources", summary="Every source and stream: paused or not, position, counts",
+         responses=documented(200, Sources, "Every declared source"))
 def list_sources() -> Response[str]:
     aws = _aws()
     prog = progress(get_settings(), aws, reasons=True)
@@ -52,20 +54,20 @@ def _switch(name: str, enabled: bool) -> Response[str]:
 
 
 @app.post("/sources/<name>/pause", summary="Stop polling a source; its position is kept",
-          responses={404: {"description": _UNKNOWN}})
+          responses=documented(200, Switched, "Paused", {404: _UNKNOWN}))
 def pause(name: str) -> Response[str]:
     return _switch(name, enabled=False)
 
 
 @app.post("/sources/<name>/resume", summary="Poll a paused source again, from where it stopped",
-          responses={404: {"description": _UNKNOWN}})
+          responses=documented(200, Switched, "Resumed", {404: _UNKNOWN}))
 def resume(name: str) -> Response[str]:
     return _switch(name, enabled=True)
 
 
 @app.post("/sources/<name>/ingest", summary="Fetch a pulled source now, due or not",
-          responses={404: {"description": _UNKNOWN}, 202: {"description": "The fetch started"},
-                     409: {"description": "The source is paused, or live (always running)"}})
+          responses=documented(202, Started, "The fetch started", {
+              404: _UNKNOWN, 409: "The source is paused, or live (always running)"}))
 def ingest(name: str) -> Response[str]:
     try:
         sources.startable(aws_client("events"), name)

@@ -16,13 +16,39 @@ from typing import Annotated, Any, Literal
 import psycopg
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, Field
 
-from tributary.api.resolver import answer, error, resolver
+from tributary.api.resolver import answer, documented, error, resolver
 from tributary.live.copy import LocalCopy
 from tributary.settings import get_settings
 from tributary.sources import loader
 
 app = resolver("Tributary live rows API", "/live")
+_ERRORS = {404: "No such live stream (with several, name one with stream=<source>/<stream>)",
+           503: "The live copy is not there yet (its source is paused, or its holder has not "
+                "made it)"}
+
+
+class Point(BaseModel):
+    t: int = Field(description="Epoch seconds")
+    key: Any = Field(description="The row's primary key")
+
+
+class Rows(BaseModel):
+    seq: int = Field(description="The change number these rows are as of")
+    rows: list[dict[str, Any]] = Field(description="Live rows, oldest first; their time "
+                                                   "column in epoch seconds")
+    prev: Point | None = Field(description="Where to go on backwards from")
+    next: Point | None = Field(description="Where to go on forwards from")
+    more: bool
+
+
+class Histogram(BaseModel):
+    seq: int
+    start: int | None = Field(description="Epoch seconds of the first bucket")
+    stop: int | None
+    bucket_s: int
+    counts: list[int]
 _conn: psycopg.Connection[Any] | None = None
 FIRST_KEY = -(2**63)  # below every key: (t, FIRST_KEY) is the start of second t
 
@@ -44,7 +70,8 @@ def _copy(stream: str | None) -> LocalCopy | None:
     return None
 
 
-@app.get("/live/rows", summary="Live rows after or before a point in time (keyset)")
+@app.get("/live/rows", summary="Live rows after or before a point in time (keyset)",
+         responses=documented(200, Rows, "The rows", _ERRORS))
 def rows(t: Annotated[int, Query(description="Epoch seconds")],
          direction: Annotated[Literal["after", "before"], Query(alias="dir")] = "after",
          key: Annotated[int, Query(description="Go on after/before this key at t")] = FIRST_KEY,
@@ -65,7 +92,8 @@ def rows(t: Annotated[int, Query(description="Epoch seconds")],
         "more": len(found) == limit})
 
 
-@app.get("/live/histogram", summary="Live rows per time bucket over the whole range")
+@app.get("/live/histogram", summary="Live rows per time bucket over the whole range",
+         responses=documented(200, Histogram, "Rows per bucket", _ERRORS))
 def histogram(buckets: Annotated[int, Query(ge=1, le=2000)] = 200,
               q: Annotated[str | None, Query(max_length=200)] = None,
               stream: Annotated[str | None, Query()] = None) -> Response[str]:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tributary.api.resolver import answer, binary, error, resolver
+from tributary.api.resolver import answer, binary, documented, error, resolver
 from tributary.clients import aws_client
 from tributary.query.engine import Engine, QueryError, Result
 from tributary.settings import get_settings
@@ -32,6 +32,33 @@ class QueryRequest(BaseModel):
         default_factory=list, max_length=1000, description="Values for the ? placeholders.")
 
 
+class Column(BaseModel):
+    name: str
+    type: str = Field(description="The SQL type, as DuckDB names it")
+
+
+class QueryResult(BaseModel):
+    columns: list[Column]
+    rows: list[list[Any]] = Field(description="Each row's values, in the columns' order")
+    row_count: int
+    truncated: bool = Field(description="More rows matched than the answer holds")
+    note: str | None = Field(description="Why the answer is partial, when it is")
+    elapsed_ms: float
+
+
+class Table(BaseModel):
+    name: str = Field(description="A lake table, or pg.public.<table> for PostgreSQL's")
+    source: Literal["lake", "postgres"]
+    columns: list[Column]
+
+
+class Tables(BaseModel):
+    tables: list[Table]
+
+
+_ARROW_BODY = {ARROW: {"schema": {"type": "string", "format": "binary"}}}
+
+
 def engine() -> Engine:
     """One engine per warm process; it registers new lake tables as they appear."""
     global _engine
@@ -46,15 +73,19 @@ def result_json(r: Result) -> dict[str, Any]:
             "truncated": r.truncated, "note": r.note, "elapsed_ms": round(r.elapsed_ms, 2)}
 
 
-@app.get("/tables", summary="The lake tables and PostgreSQL tables, with their columns")
+@app.get("/tables", summary="The lake tables and PostgreSQL tables, with their columns",
+         responses=documented(200, Tables, "Every table a query can read"))
 def tables() -> Response[str]:
     return answer(200, {"tables": engine().tables()})
 
 
 @app.post("/query", summary="Run one read-only SELECT",
-          responses={200: {"description": "The rows, as JSON or Arrow IPC"},
-                     400: {"description": "The SQL was refused or failed; the message says why"},
-                     422: {"description": "The request is not {sql, params}"}})
+          responses=documented(
+              200, QueryResult, "The rows, as JSON, or as Arrow IPC when asked for with "
+              f"Accept: {ARROW} (then the header x-truncated says whether rows were left out)",
+              {400: "The SQL was refused (not one read-only SELECT) or failed; the message "
+                    "says why. Any text is valid SQL as far as this document can tell",
+               422: "The request is not {sql, params}"}, also=_ARROW_BODY))
 def query(request: QueryRequest) -> Response[str]:
     wants_arrow = ARROW in (app.current_event.headers or {}).get("accept", "")
     try:

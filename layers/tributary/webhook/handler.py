@@ -9,9 +9,10 @@ import base64
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from pydantic import BaseModel, Field
 
-from tributary.api.resolver import answer, error, resolver
+from tributary.api.resolver import answer, documented, error, resolver
 from tributary.clients import pg_shared
 from tributary.log import get_logger
 from tributary.settings import get_settings
@@ -19,17 +20,27 @@ from tributary.webhook import inbox, signature
 from tributary.webhook.models import BadPayload, Payload, parse
 
 log = get_logger("webhook")
-app = resolver("Tributary webhook", "/webhook")
+app = resolver("Tributary webhook", "/webhook", authorized=False)
+
+
+class Received(BaseModel):
+    accepted: int = Field(description="New events, kept before this answer")
+    duplicates: int = Field(description="Events already kept (by event_id)")
+    dropped: int = Field(description="Events of a type not kept (signup)")
 
 
 # Validated by hand, not by the resolver: the size and the signature are checked before the
 # body is parsed at all. The parameter is there so the OpenAPI document describes the body.
 @app.post("/webhook/events", enable_validation=False, summary="Push events (all or nothing)",
-          responses={200: {"description": "{accepted, duplicates, dropped}"},
-                     400: {"description": "A bad payload; the message names event and field"},
-                     401: {"description": "A missing, wrong or stale X-Hallow-Signature"},
-                     413: {"description": "The body is larger than the limit"}})
-def receive(payload: Annotated[Payload | None, Body()] = None) -> Response[str]:
+          responses=documented(200, Received, "Every event kept (or a duplicate), or none", {
+              400: "A bad payload; the message names the event and field",
+              401: "A missing, wrong or stale X-Hallow-Signature (when the stack has a "
+                   "signing secret)",
+              413: "The body is larger than the limit"}))
+def receive(payload: Annotated[Payload, Body()] = None,  # type: ignore[assignment]
+            signed: Annotated[str | None, Header(
+                alias=signature.HEADER, description="t=<epoch s>,v1=<hex HMAC-SHA256 of "
+                "'<t>.<body>'>, when the stack has a signing secret")] = None) -> Response[str]:
     event = app.current_event
     raw = event.get("body") or ""
     return _receive(base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode(),

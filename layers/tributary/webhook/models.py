@@ -58,7 +58,9 @@ class PushedEvent(BaseModel):
     user_id: Annotated[str, BeforeValidator(_user_id), Field(min_length=1)]
     event_type: EventType
     source: Literal["web", "apple", "android"]
-    timestamp: AwareDatetime
+    # RFC 3339 with its offset, as the contract says; strict, so a number is not taken for
+    # epoch seconds (or milliseconds, pydantic's guess) where the document says text.
+    timestamp: AwareDatetime = Field(strict=True)
     properties: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -74,6 +76,9 @@ class PushedEvent(BaseModel):
 
 
 class Payload(BaseModel):
+    """Pushed events, kept all or none. Refused with 400 although JSON Schema cannot say so:
+    NUL characters and lone UTF-16 surrogates in text, integers beyond 64 bits."""
+
     model_config = ConfigDict(extra="ignore")  # partners add fields; only ours must be right
     events: Annotated[list[PushedEvent], Field(min_length=1, max_length=1000)]
 
