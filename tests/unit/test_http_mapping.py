@@ -27,6 +27,17 @@ def test_routes_match_method_and_path_parameters() -> None:
     assert match_route(routes, "GET", "/items/42/extra") is None
 
 
+def test_the_most_specific_route_wins_as_on_api_gateway() -> None:
+    """Listed catch-alls first: the route's own method beats ANY, a path beats a greedy one."""
+    routes = [compile_route(_fn("other"), HttpRoute("ANY", "/live/{proxy+}")),
+              compile_route(_fn("any-rows"), HttpRoute("ANY", "/live/rows")),
+              compile_route(_fn("rows"), HttpRoute("GET", "/live/rows"))]
+    assert [match_route(routes, m, "/live/rows")[0].fn.name  # type: ignore[index]
+            for m in ("GET", "PUT")] == ["rows", "any-rows"]
+    found = match_route(routes, "GET", "/live/histogram")
+    assert found and found[0].fn.name == "other"
+
+
 def _result(payload: object, error: str | None = None) -> InvokeResult:
     return InvokeResult(orjson.dumps(payload), error, 1.0, False, "r")
 
