@@ -7,7 +7,10 @@ reported the way Lambda reports it; the pool keeps serving.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import signal
 import threading
 import time
 import uuid
@@ -205,6 +208,16 @@ class FunctionPool:
             idle, self._idle = self._idle, []
         for w in idle:
             self._forget(w)
+
+    def interrupt(self) -> list[int]:
+        """SIGTERM every busy worker (after ``close``): its handler ends with an exception,
+        so its ``finally`` blocks run (a live holder gives up its lease). Returns their pids,
+        for the caller to wait on."""
+        busy = self.pids()
+        for pid in busy:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        return busy
 
     # -- internals ------------------------------------------------------------------------------
     def _start_worker(self) -> tuple[Environment, InvokeResult | None]:

@@ -6,6 +6,7 @@ Run: ``python -m localcloud.runtime`` (settings from ``TRIBUTARY_*``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections import deque
@@ -16,6 +17,7 @@ from typing import Any
 
 import anyio
 import orjson
+import psutil
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -54,6 +56,13 @@ _SYNC_WAIT_S = 10.0  # how long a synchronous call queues for a free slot before
 
 
 
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     """A path no route can match (a newline in it, say) gets API Gateway's JSON answer, not
     Starlette's plain text."""
@@ -87,6 +96,10 @@ class Runtime:
             compile_route(fn, r) for fn in self.template.functions for r in fn.routes
         ]
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
+        self._async_ids = itertools.count()
+        self._async_lock = threading.Lock()
+        self._unfinished: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._interrupted = settings.home_dir / "run" / "runtime-interrupted.json"
         self.gateway = Gateway(self.template.sockets, self._invoke_json, settings.region,
                                f"{settings.host}:{settings.runtime_port}")
 
@@ -103,6 +116,7 @@ class Runtime:
         for poller in self.pollers:
             poller.start()
         self.scheduler.start()
+        self._resume_interrupted()
         log.info("runtime started", extra={"functions": sorted(self.pools),
                                            "template": str(self.template.path)})
 
@@ -113,10 +127,39 @@ class Runtime:
             pool.prewarm()
 
     def shutdown(self) -> None:
+        """A clean stop leaves nothing to wait out a timeout: held SQS messages go back to
+        their queues at once, busy handlers are interrupted (SIGTERM: a live holder gives up
+        its lease), and asynchronous invocations accepted but not finished are kept, to run
+        again as the runtime starts (Lambda's at-least-once). A crash still relies on the
+        visibility timeout and the next schedule, as on AWS."""
         self.stop.set()
+        with self._async_lock:
+            unfinished = list(self._unfinished.values())
+        self._interrupted.parent.mkdir(parents=True, exist_ok=True)
+        self._interrupted.write_bytes(orjson.dumps(unfinished))
+        released = sum(p.release() for p in self.pollers)
         self._async.shutdown(wait=False, cancel_futures=True)
+        busy = []
         for pool in self.pools.values():
             pool.close()
+            busy += pool.interrupt()
+        psutil.wait_procs([p for p in map(_process, busy) if p], timeout=5.0)
+        log.info("runtime stopped", extra={"released_messages": released,
+                                           "interrupted_handlers": len(busy),
+                                           "kept_async_invocations": len(unfinished)})
+
+    def _resume_interrupted(self) -> None:
+        """Run again what the last clean stop interrupted (see ``shutdown``)."""
+        if not self._interrupted.exists():
+            return
+        kept = orjson.loads(self._interrupted.read_bytes())
+        self._interrupted.unlink()
+        for name, event in kept:
+            pool = self.pools.get(name)
+            if pool is not None:
+                self.invoke_async(pool.fn, event)
+        if kept:
+            log.info("interrupted invocations started again", extra={"count": len(kept)})
 
     # -- invocation -----------------------------------------------------------------------------
     def pool(self, name_or_arn: str) -> FunctionPool | None:
@@ -125,16 +168,24 @@ class Runtime:
         return self.pools.get(name)
 
     def invoke_async(self, fn: Function, event: dict[str, Any]) -> None:
+        key = next(self._async_ids)
+        with self._async_lock:
+            self._unfinished[key] = (fn.name, event)
+
         def run() -> None:
-            for attempt in range(ASYNC_RETRIES + 1):
-                if self.stop.is_set():
-                    return
-                result = self.pools[fn.name].invoke(event)
-                if not result.error:
-                    return
-                log.warning("async invocation failed", extra={
-                    "function": fn.name, "attempt": attempt + 1, "error": result.json()})
-                self.stop.wait(attempt + 1.0)
+            try:
+                for attempt in range(ASYNC_RETRIES + 1):
+                    if self.stop.is_set():
+                        return
+                    result = self.pools[fn.name].invoke(event)
+                    if not result.error:
+                        return
+                    log.warning("async invocation failed", extra={
+                        "function": fn.name, "attempt": attempt + 1, "error": result.json()})
+                    self.stop.wait(attempt + 1.0)
+            finally:
+                with self._async_lock:
+                    self._unfinished.pop(key, None)
 
         self._async.submit(run)
 

@@ -73,6 +73,8 @@ class SqsPoller:
         self.batches = 0
         self.records = 0
         self.threads = min(pool.concurrency, trigger.max_concurrency or pool.concurrency)
+        self._held: dict[str, str] = {}  # receipt handle -> queue URL: received, not settled
+        self._held_lock = threading.Lock()
 
     def start(self) -> None:
         if not self.trigger.enabled:
@@ -125,7 +127,40 @@ class SqsPoller:
                 url = self._queue_url()
                 continue
             if batch:
+                self._hold(url, batch)
+                if self.stop.is_set():
+                    break  # received as the runtime stops: ``release`` gives it back
                 self._dispatch(url, batch)
+                self._settle(batch)
+
+    def _hold(self, url: str, batch: list[dict[str, Any]]) -> None:
+        with self._held_lock:
+            self._held.update({m["ReceiptHandle"]: url for m in batch})
+
+    def _settle(self, batch: list[dict[str, Any]]) -> None:
+        with self._held_lock:
+            for m in batch:
+                self._held.pop(m["ReceiptHandle"], None)
+
+    def release(self) -> int:
+        """Give every message this poller holds back to its queue at once (visibility 0), so
+        a clean stop of the runtime leaves nothing to wait out its visibility timeout, as a
+        crash does. Returns how many."""
+        with self._held_lock:
+            held, self._held = self._held, {}
+        by_queue: dict[str, list[str]] = {}
+        for receipt, url in held.items():
+            by_queue.setdefault(url, []).append(receipt)
+        for url, receipts in by_queue.items():
+            for i in range(0, len(receipts), 10):
+                try:
+                    self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                        {"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": 0}
+                        for n, r in enumerate(receipts[i:i + 10])])
+                except Exception as exc:  # noqa: BLE001 - then the timeout brings them back
+                    log.warning("could not release messages", extra={
+                        "queue": self.trigger.queue_name, "error": str(exc)})
+        return len(held)
 
     def _dispatch(self, url: str, batch: list[dict[str, Any]]) -> None:
         now_ms = time.time() * 1000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -72,8 +73,15 @@ def _load_handler(spec: WorkerSpec) -> Any:
     return getattr(module, func_name)
 
 
+def _stopping(signum: int, frame: Any) -> None:
+    raise SystemExit("the function runtime is stopping")
+
+
 def run(spec: WorkerSpec, conn: Connection) -> None:
     _die_with_parent()
+    # As Lambda's shutdown phase: the runtime stopping SIGTERMs a busy worker, and the handler
+    # ends with an exception, running its cleanup, rather than being killed in mid-step.
+    signal.signal(signal.SIGTERM, _stopping)
     _redirect_output(spec.log_file)
     os.environ.update(spec.environment)
     os.environ["LAMBDA_TASK_ROOT"] = spec.code_dir  # as Lambda sets it: /var/task

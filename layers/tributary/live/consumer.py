@@ -184,8 +184,8 @@ class Consumer:
             self.stop.set()
             self.reads.shutdown(wait=False, cancel_futures=True)
             self.subscribers.close()
-        if result != "handed over":
-            self.holder.release()
+            if result != "handed over":  # also when interrupted: the runtime is stopping
+                self.holder.release()
         if not result.startswith("lost"):
             with contextlib.suppress(Fenced):
                 self.counts["flushed"] += flush(self.conn, self.copy, self.source.name, epoch)
