@@ -248,27 +248,45 @@ class Stack:
                          f"{self._log_file(svc)}:\n" + _tail(self._log_file(svc)))
 
     def up(self, deploy: Callable[[], object] | None = None) -> list[Status]:
-        """Start every part (reusing running ones), deploy, and wait until all are healthy."""
+        """Start every part (reusing running ones), deploy, and wait until all are healthy.
+        A start that fails (a damaged state, a port taken) stops what it started: no half
+        stack is left running."""
+        started: list[Service] = []
+        try:
+            reused = self._up(deploy, started)
+        except BaseException:
+            for svc in reversed(started):
+                self.stop(svc)
+            raise
+        statuses = self.status()
+        for st in statuses:
+            st.reused = reused.get(st.name, False)
+        return statuses
+
+    def _up(self, deploy: Callable[[], object] | None, started: list[Service]) -> dict[str, bool]:
         timeout = self.settings.startup_timeout_s
         reused = {}
+
+        def start(svc: Service) -> None:
+            reused[svc.name] = self.start(svc)
+            if not reused[svc.name]:
+                started.append(svc)
+
         infra = [s for s in self.services if s.name != "runtime" and not s.after_runtime]
         for svc in infra:  # emulator and database start in parallel
-            reused[svc.name] = self.start(svc)
+            start(svc)
         for svc in infra:
             self.wait_healthy(svc, timeout)
         if deploy is not None:
             deploy()
         self.notes.append(viewer.ensure_built())
         runtime = self.service("runtime")
-        reused["runtime"] = self.start(runtime)
+        start(runtime)
         self.wait_healthy(runtime, timeout)
         for svc in (s for s in self.services if s.after_runtime):
-            reused[svc.name] = self.start(svc)
+            start(svc)
             self.wait_healthy(svc, timeout)
-        statuses = self.status()
-        for st in statuses:
-            st.reused = reused.get(st.name, False)
-        return statuses
+        return reused
 
     def stop(self, svc: Service, timeout_s: float = 15.0) -> bool:
         pid = self.pid(svc)

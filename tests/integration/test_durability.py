@@ -170,3 +170,5 @@ def test_damaged_state_is_refused_by_name(cloud: Cloud) -> None:
     assert out.returncode == 1
     assert "the emulator's state is damaged" in out.stdout and str(victim) in out.stdout
     assert "holds 1 bytes" in out.stdout
+    running = [s.name for s in cloud.stack.services if cloud.stack.pid(s) is not None]
+    assert running == [], f"a refused start left {running} running"
