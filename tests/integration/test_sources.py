@@ -242,3 +242,24 @@ def test_an_offset_api_needs_only_a_yaml_file(cloud: Cloud) -> None:
     lake = cloud.cli("query", "SELECT count(DISTINCT isbn) AS n FROM books", "--format",
                 "json")
     assert json.loads(lake.stdout)["rows"] == [[len(BOOKS)]], lake.stdout + lake.stderr
+
+
+@pytest.mark.parametrize(("name", "status"), [("timeline", 409), ("shop", 404), ("hallow", 409)])
+def test_a_source_that_cannot_be_ingested_is_refused_alike_everywhere(
+        cloud: Cloud, name: str, status: int) -> None:
+    """A live source, an unknown one and a paused one: the CLI and the HTTP API say the same
+    words (each then says how to do it on its own surface) and neither goes on."""
+    if name == "hallow":
+        assert cloud.cli("pause", "hallow").returncode == 0
+    try:
+        cli = cloud.cli("ingest", "--source", name, "--wait")
+        http = httpx.post(f"{cloud.settings.runtime_url}/sources/{name}/ingest",
+                          headers=cloud.auth, timeout=30)
+    finally:
+        if name == "hallow":
+            assert cloud.cli("resume", "hallow").returncode == 0
+    said = http.json()["message"].split(" (POST ")[0]
+    assert (cli.returncode, http.status_code) == (1, status), cli.stdout + http.text
+    assert said in " ".join(cli.stdout.split()), (said, cli.stdout)
+    if name == "shop":
+        assert "'timeline'" in said  # every declared source is listed, live ones too

@@ -96,8 +96,8 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
     if not all_sources and not source:
         raise typer.BadParameter("name a --source, or --all")
     settings = get_settings()
-    only = None if all_sources else {loader.source(s).name for s in source or []}
-    for name in sorted(only or ()):
+    only = None if all_sources else set(source or [])
+    for name in sorted(only or ()):  # the HTTP API's refusals, in the same words
         startable(emulator_client("events", settings), name)
     started = time.perf_counter()
     before = sum(s.transformed for s in job.progress(settings, only).streams.values())
@@ -146,6 +146,9 @@ def sources() -> None:
     for src in declared.values():
         for s in src.streams:
             t.add_row(src.name, s.name, s.pagination.style, s.table, f"{src.interval(s):g}s")
+    for live in loader.live_sources().values():
+        t.add_row(live.name, live.stream.name, live.stream.style, live.stream.table,
+                  "continuous")
     console.print(t)
     console.print("FetchFunction Events in template.yaml:")
     print(template_block(schedule_events(declared)))

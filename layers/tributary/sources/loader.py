@@ -151,10 +151,16 @@ def live_source(name: str) -> LiveSource:
 
 
 def source(name: str) -> Source:
+    """The pulled source ``name``; the error names a live one as such, and lists every
+    declared source (pulled and live) for a name that is none."""
     try:
         return sources()[name]
     except KeyError:
-        raise DeclarationError(f"no source {name!r}; declared: {sorted(sources())}") from None
+        declared = load_all(get_settings().sources_path)
+        if name in declared:
+            raise DeclarationError(f"{name} is a live source: it has no pulled streams; "
+                                   "it runs continuously while resumed") from None
+        raise DeclarationError(f"no source {name!r}; declared: {sorted(declared)}") from None
 
 
 def stream(source_name: str, stream_name: str) -> tuple[Source, Stream]:
