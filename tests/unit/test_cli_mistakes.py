@@ -53,7 +53,7 @@ def test_the_stack_not_running_is_named_with_what_to_do(tributary: Run) -> None:
 
 def test_an_unknown_source_lists_the_declared_ones(tributary: Run) -> None:
     _told(tributary("ingest", "--source", "nosuch"), 1,
-          "no source 'nosuch'; declared: ['bazaar', 'datasync', 'hallow', 'snapshots']")
+          "no source 'nosuch'; declared: ['bazaar', 'datasync', 'hallow', 'snapshots', 'timeline']")
     _told(tributary("replay", "--rejects", "--source", "nosuch"), 1, "no source 'nosuch'")
     _told(tributary("pause", "nosuch"), 1, "no source 'nosuch'")
 

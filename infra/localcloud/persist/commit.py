@@ -5,7 +5,7 @@ object files) instead of paying them one request at a time.
 A request hands its change over (``submit``, in the order its kind's lock gives it) and waits
 for its ``Ticket`` before it answers. One thread takes everything handed over so far, syncs the
 directories it names, runs the changes in one transaction, commits, then removes the files the
-changes released: a file is unlinked only once no committed row points at it.
+changes released (a file is unlinked only once no committed row points at it), then answers.
 """
 
 from __future__ import annotations
@@ -73,13 +73,13 @@ class GroupCommit:
                 error: BaseException | None = None
             except Exception as exc:  # every request of the group answers with it
                 error, released = exc, []
+            for path in released:
+                path.unlink(missing_ok=True)
             now = time.perf_counter()
             for _, _, ticket in group:
                 ticket.finish(error)
                 self.waited_s += now - ticket.submitted
             self.writes += len(group)
-            for path in released:
-                path.unlink(missing_ok=True)
 
     def _commit(self, group: list[tuple[Change, tuple[Path, ...], Ticket]]) -> list[Path]:
         for folder in dict.fromkeys(d for _, dirs, _ in group for d in dirs):
