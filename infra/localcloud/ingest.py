@@ -108,6 +108,13 @@ class Verdict:
         return self.missing == 0 and self.lake_duplicates == 0 and \
             self.lake_rows == self.postgres_rows and not self.rejects.too_high
 
+    def as_dict(self) -> dict[str, Any]:
+        """The summary table's figures for this stream, as ``status --json`` gives them."""
+        return {"upstream": self.upstream_total if self.upstream_known else None,
+                "postgres": self.postgres_rows, "lake": self.lake_rows,
+                "duplicates": self.lake_duplicates, "rejects": self.rejected_ids,
+                "missing": self.missing, "ok": self.ok}
+
 
 def _records_read(conn: psycopg.Connection[Any]) -> dict[str, int]:
     if conn.execute("SELECT to_regclass('load_log')").fetchone() == (None,):

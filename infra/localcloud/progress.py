@@ -14,9 +14,10 @@ from localcloud.ingest import Verdict
 from tributary.control.progress import Progress, StreamProgress
 
 
-def _figures(s: StreamProgress, elapsed: float | None) -> dict[str, str]:
-    """One stream's progress, formatted: the same figures on a terminal and in a log."""
-    rate = s.transformed / elapsed if elapsed else 0.0
+def _figures(s: StreamProgress, elapsed: float | None, before: int = 0) -> dict[str, str]:
+    """One stream's progress, formatted: the same figures on a terminal and in a log. The
+    rate is this run's: records transformed since it began (``before``), over its time."""
+    rate = max(0, s.transformed - before) / elapsed if elapsed else 0.0
     left = max(0, s.upstream_total - s.transformed)
     eta = "paused" if s.paused else f"{left / rate:.0f}s" if rate > 0 and left else (
         "done" if not left else "-")
@@ -27,11 +28,12 @@ def _figures(s: StreamProgress, elapsed: float | None) -> dict[str, str]:
             "records/s": f"{rate:,.0f}" if elapsed else "-", "ETA": eta}
 
 
-def progress_table(prog: Progress, elapsed: float | None) -> Table:
+def progress_table(prog: Progress, elapsed: float | None,
+                   before: dict[str, int] | None = None) -> Table:
     t = Table("stream", "upstream", "fetched", "transformed", "rejected", "partitions",
               "records/s", "ETA", title="ingestion")
     for s in prog.streams.values():
-        f = _figures(s, elapsed)
+        f = _figures(s, elapsed, (before or {}).get(s.stream, 0))
         if s.rejects.too_high:
             f["rejected"] = f"[red]{f['rejected']}[/]"
         t.add_row(s.stream, *f.values())
@@ -46,11 +48,13 @@ def _names_whole(t: Table, names: list[str]) -> Table:
     return t
 
 
-def progress_lines(prog: Progress, elapsed: float) -> list[str]:
+def progress_lines(prog: Progress, elapsed: float,
+                   before: dict[str, int] | None = None) -> list[str]:
     """Plain lines for a log or a pipe: one per stream, stamped with the UTC time."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    lines = [f"{stamp} {s.stream} " + " ".join(f"{k} {v}" for k, v in _figures(s, elapsed).items())
-             for s in prog.streams.values()]
+    lines = [f"{stamp} {s.stream} " + " ".join(
+        f"{k} {v}" for k, v in _figures(s, elapsed, (before or {}).get(s.stream, 0)).items())
+        for s in prog.streams.values()]
     return [*lines, f"{stamp} {_queue(prog)}"]
 
 
@@ -63,9 +67,11 @@ class Display:
     """A live table on a terminal; elsewhere (a pipe, a log file, CI) a plain line per stream
     every ``every_s`` seconds, since a live table there shows nothing until the end."""
 
-    def __init__(self, console: Console, started: float, every_s: float = 5.0) -> None:
+    def __init__(self, console: Console, started: float, every_s: float = 5.0,
+                 before: dict[str, int] | None = None) -> None:
         self.console = console
         self.started = started
+        self.before = before or {}  # each stream's transformed count as this run began
         self.every_s = every_s
         self.live = Live(console=console, refresh_per_second=4, transient=False) \
             if console.is_terminal else None
@@ -85,14 +91,15 @@ class Display:
 
     def update(self, prog: Progress) -> None:
         if self.live:
-            self.live.update(progress_table(prog, time.perf_counter() - self.started))
+            self.live.update(progress_table(prog, time.perf_counter() - self.started,
+                                            self.before))
         elif time.monotonic() - self.printed_at >= self.every_s:
             self._print(prog)
         else:
             self.pending = prog
 
     def _print(self, prog: Progress) -> None:
-        for line in progress_lines(prog, time.perf_counter() - self.started):
+        for line in progress_lines(prog, time.perf_counter() - self.started, self.before):
             self.console.print(line, markup=False, highlight=False, soft_wrap=True)
         self.printed_at, self.pending = time.monotonic(), None
 

@@ -100,12 +100,12 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
     for name in sorted(only or ()):  # the HTTP API's refusals, in the same words
         startable(emulator_client("events", settings), name)
     started = time.perf_counter()
-    before = sum(s.transformed for s in job.progress(settings, only).streams.values())
+    before = {k: s.transformed for k, s in job.progress(settings, only).streams.items()}
     job.trigger_fetches(settings, only)
     if not wait:
         console.print("fetch started; follow it with `tributary status`")
         return
-    display = Display(console, started)
+    display = Display(console, started, before=before)
     try:
         with display:
             final = job.wait(settings, display.update, timeout, sources=only)
@@ -118,7 +118,8 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
         time.sleep(2)
         verdicts = job.verify(settings, only)
     wall = time.perf_counter() - started
-    display.summary(verdicts, wall, sum(s.transformed for s in final.streams.values()) - before)
+    display.summary(verdicts, wall, sum(s.transformed for s in final.streams.values())
+                    - sum(before.values()))
     if not all(v.ok for v in verdicts):
         raise typer.Exit(1)
 
@@ -159,9 +160,13 @@ def status(as_json: JsonFlag = False) -> None:
     from localcloud import ingest as job
     from localcloud.progress import progress_table
 
-    prog = job.progress(get_settings(), reasons=True)
-    if as_json:
-        print(json.dumps(prog.as_dict()))
+    settings = get_settings()
+    prog = job.progress(settings, reasons=True)
+    if as_json:  # the --wait summary's figures too, under "summary"; "fetched" is every pass's
+        out = prog.as_dict()
+        for v in job.verify(settings):
+            out["streams"].get(v.stream, {})["summary"] = v.as_dict()
+        print(json.dumps(out))
     else:
         console.print(progress_table(prog, None))
 
