@@ -13,7 +13,7 @@ from localcloud.cli.app import app, main
 
 app.add_typer(stack.stack_app, name="stack")
 app.add_typer(data.models_app, name="models")
-for command in (stack.endpoints, stack.viewer, pipeline.deploy, pipeline.invoke,
+for command in (stack.endpoints, stack.viewer, stack.subscribe, pipeline.deploy, pipeline.invoke,
                 pipeline.heartbeat, pipeline.ingest, pipeline.pause, pipeline.resume,
                 pipeline.sources, pipeline.status, pipeline.stats, data.query, data.replay,
                 data.compact, data.relake, checks.validate, ship.build):

@@ -176,3 +176,24 @@ def viewer(api: Annotated[bool, typer.Option(help="The API page (Swagger UI) ins
     settings = get_settings()
     page = "viewer/api/" if api else "viewer/"
     print(f"{settings.runtime_url}/{page}#token={api_token(settings)}")
+
+
+def subscribe(seconds: Annotated[float, typer.Option(help="How long to listen.")] = 10,
+              start: Annotated[int, typer.Option(help="Epoch seconds: rows from.")] = 0,
+              stop: Annotated[int, typer.Option(help="Epoch seconds: rows until.")] = 2**31,
+              after: Annotated[int | None, typer.Option(
+                  help="Only changes after this number (the catch-up).")] = None) -> None:
+    """Follow the live copy's changes over its WebSocket API, one JSON line each: the catch-up
+    after ``--after``, then what is pushed for ``--seconds``."""
+    from tributary.live.subscriber import Subscriber
+
+    settings = get_settings()
+    ws = "ws" + settings.runtime_url.removeprefix("http") + "/ws/tributary-live"
+    sub = Subscriber(ws, api_token(settings))
+    try:
+        for change in sub.subscribe(start, stop, after):
+            print(json.dumps(change), flush=True)
+        for _, change in sub.changes(seconds):
+            print(json.dumps(change), flush=True)
+    finally:
+        sub.close()
