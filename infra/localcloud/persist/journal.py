@@ -1,7 +1,8 @@
 """DynamoDB, EventBridge and SQS queue definitions kept as a journal of the calls that changed
 them: each successful mutating call is appended (before the client is answered) and the
-journal is replayed through moto at start. DynamoDB's part is then rewritten as a snapshot
-(tables and their items), so the journal stays as long as the data, not as the history."""
+journal is replayed through moto at start. It is then rewritten as a snapshot (queues with
+their settings, rules with their state and targets, tables and their items), so the journal
+stays as long as the state, not as its history."""
 
 from __future__ import annotations
 
@@ -97,14 +98,56 @@ def _tables(client: Client, region: str) -> list[tuple[str, str, bytes]]:
     return out
 
 
+_QUEUE_SETTINGS = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "Policy",
+                   "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "VisibilityTimeout",
+                   "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope",
+                   "FifoThroughputLimit", "RedriveAllowPolicy")
+_RULE_FIELDS = ("Name", "ScheduleExpression", "EventPattern", "State", "Description",
+                "RoleArn", "EventBusName")
+
+
+def _queues(client: Client, region: str) -> list[tuple[str, str, bytes]]:
+    """SQS in ``region`` as calls that rebuild its queues (dead-letter queues first)."""
+    where, out = f"sqs@{region}", []
+    for url in call(client, "sqs", region, "ListQueues", b"{}").get("QueueUrls", []):
+        attrs = call(client, "sqs", region, "GetQueueAttributes", orjson.dumps(
+            {"QueueUrl": url, "AttributeNames": ["All"]})).get("Attributes", {})
+        keep = {k: v for k, v in attrs.items() if k in _QUEUE_SETTINGS}
+        out.append(("RedrivePolicy" in keep, (where, "CreateQueue", orjson.dumps(
+            {"QueueName": url.rsplit("/", 1)[-1], "Attributes": keep}))))
+    return [entry for _, entry in sorted(out, key=lambda e: e[0])]
+
+
+def _rules(client: Client, region: str) -> list[tuple[str, str, bytes]]:
+    """EventBridge in ``region`` as calls that rebuild its rules, their state and targets."""
+    where, out = f"events@{region}", []
+    token: str | None = None
+    while True:
+        page = call(client, "events", region, "ListRules",
+                    orjson.dumps({"NextToken": token} if token else {}))
+        for rule in page.get("Rules", []):
+            out.append((where, "PutRule", orjson.dumps(
+                {k: rule[k] for k in _RULE_FIELDS if rule.get(k) is not None})))
+            targets = call(client, "events", region, "ListTargetsByRule", orjson.dumps(
+                {"Rule": rule["Name"]})).get("Targets", [])
+            if targets:
+                out.append((where, "PutTargets", orjson.dumps(
+                    {"Rule": rule["Name"], "Targets": targets})))
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
 def compact(app: WsgiApp, store: StateStore) -> int:
-    """Rewrite DynamoDB's part of the journal as a snapshot of what it built."""
+    """Rewrite the journal as a snapshot of what it built: queues, rules and tables as they
+    are, so it grows with the state, not with every deploy and write that led there."""
     entries = store.journal()
-    regions = sorted({w.split("@")[1] for w, _, _ in entries if w.startswith("dynamodb@")})
-    if not regions:
-        return len(entries)
+    regions = {service: sorted({w.split("@")[1] for w, _, _ in entries
+                                if w.startswith(f"{service}@")})
+               for service in ("sqs", "events", "dynamodb")}
     client = Client(app)
-    kept = [e for e in entries if not e[0].startswith("dynamodb@")]
-    snapshot = [e for r in regions for e in _tables(client, r)]
-    store.rewrite_journal(kept + snapshot)
-    return len(kept) + len(snapshot)
+    snapshot = [*(e for r in regions["sqs"] for e in _queues(client, r)),
+                *(e for r in regions["events"] for e in _rules(client, r)),
+                *(e for r in regions["dynamodb"] for e in _tables(client, r))]
+    store.rewrite_journal(snapshot)
+    return len(snapshot)
