@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 import orjson
-import psutil
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -56,13 +55,6 @@ _SYNC_WAIT_S = 10.0  # how long a synchronous call queues for a free slot before
 
 
 
-def _process(pid: int) -> psutil.Process | None:
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return None
-
-
 async def _not_found(request: Request, exc: Exception) -> Response:
     """A path no route can match (a newline in it, say) gets API Gateway's JSON answer, not
     Starlette's plain text."""
@@ -99,6 +91,7 @@ class Runtime:
         self._async_ids = itertools.count()
         self._async_lock = threading.Lock()
         self._unfinished: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._active = 0  # asynchronous invocations running now
         self._interrupted = settings.home_dir / "run" / "runtime-interrupted.json"
         self.gateway = Gateway(self.template.sockets, self._invoke_json, settings.region,
                                f"{settings.host}:{settings.runtime_port}")
@@ -143,7 +136,12 @@ class Runtime:
         for pool in self.pools.values():
             pool.close()
             busy += pool.interrupt()
-        psutil.wait_procs([p for p in map(_process, busy) if p], timeout=5.0)
+        deadline = time.monotonic() + 5.0
+        for poller in self.pollers:  # a long poll under way gives back what it gets
+            poller.join(deadline)
+        while self._active and time.monotonic() < deadline:  # handlers end their turn
+            time.sleep(0.05)
+        released += sum(p.release() for p in self.pollers)
         log.info("runtime stopped", extra={"released_messages": released,
                                            "interrupted_handlers": len(busy),
                                            "kept_async_invocations": len(unfinished)})
@@ -173,6 +171,8 @@ class Runtime:
             self._unfinished[key] = (fn.name, event)
 
         def run() -> None:
+            with self._async_lock:
+                self._active += 1
             try:
                 for attempt in range(ASYNC_RETRIES + 1):
                     if self.stop.is_set():
@@ -186,6 +186,7 @@ class Runtime:
             finally:
                 with self._async_lock:
                     self._unfinished.pop(key, None)
+                    self._active -= 1
 
         self._async.submit(run)
 

@@ -75,13 +75,22 @@ class SqsPoller:
         self.threads = min(pool.concurrency, trigger.max_concurrency or pool.concurrency)
         self._held: dict[str, str] = {}  # receipt handle -> queue URL: received, not settled
         self._held_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         if not self.trigger.enabled:
             return
         for i in range(self.threads):
-            threading.Thread(target=self._loop, daemon=True,
-                             name=f"sqs-{self.trigger.queue_name}-{i}").start()
+            thread = threading.Thread(target=self._loop, daemon=True,
+                                      name=f"sqs-{self.trigger.queue_name}-{i}")
+            thread.start()
+            self._threads.append(thread)
+
+    def join(self, deadline: float) -> None:
+        """Wait until ``deadline`` (monotonic) for the poll threads to end after ``stop``: a
+        long poll under way returns within ``_LONG_POLL_S`` and gives back what it got."""
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _queue_url(self) -> str:
         while not self.stop.is_set():
@@ -99,6 +108,9 @@ class SqsPoller:
             QueueUrl=url, MaxNumberOfMessages=max(1, min(10, count)), WaitTimeSeconds=wait_s,
             MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])
         messages: list[dict[str, Any]] = resp.get("Messages", [])
+        self._hold(url, messages)  # from now on a stop gives them back
+        if self.stop.is_set():
+            self.release()
         return messages
 
     def _gather(self, url: str) -> list[dict[str, Any]]:
@@ -126,10 +138,10 @@ class SqsPoller:
                 self.stop.wait(1.0)
                 url = self._queue_url()
                 continue
+            if self.stop.is_set():
+                self.release()  # received as the runtime stops: back to the queue
+                break
             if batch:
-                self._hold(url, batch)
-                if self.stop.is_set():
-                    break  # received as the runtime stops: ``release`` gives it back
                 self._dispatch(url, batch)
                 self._settle(batch)
 
