@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Cloud, start_cloud
+from tests.conftest import ROOT, Cloud, start_cloud, wait_for
 
 pytestmark = pytest.mark.integration
 BASE = 4990
 MARK = "<!-- runnable -->"
 ENV = {"TRIBUTARY_DATASYNC_EVENTS": "2000", "TRIBUTARY_DATASYNC_SESSIONS": "400",
-       "TRIBUTARY_HALLOW_USERS": "1000"}
+       "TRIBUTARY_HALLOW_USERS": "1000", "TRIBUTARY_WEBHOOK_FLUSH_AGE_S": "1"}
 
 
 @dataclass
@@ -87,6 +87,10 @@ def test_the_parser_finds_commands_and_their_output() -> None:
 def test_the_readme_runs_as_written(cloud: Cloud, tmp_path: Path) -> None:
     commands = runnable((ROOT / "README.md").read_text())
     assert len(commands) >= 20, "the README lost its runnable blocks"
+    # The README queries pushed webhook events: the simulator pushes from the start, and a
+    # flush lands them in the lake within seconds (of a minute, here)
+    wait_for(lambda: cloud.keys("tributary-lake", "webhook_events/"), 120, 1,
+             what="the first pushed events in the lake")
     env = {**cloud.env, "AWS_ENDPOINT_URL": cloud.settings.emulator_url,
            "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_DEFAULT_REGION": cloud.settings.region}

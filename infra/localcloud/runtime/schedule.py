@@ -93,7 +93,7 @@ class _Entry:
 
 class Scheduler:
     def __init__(self, functions: tuple[Function, ...], events: Any, region: str, scale: float,
-                 fire: Callable[[Function, dict[str, Any]], None],
+                 fire: Callable[[Function, dict[str, Any], str | None], None],
                  stop: threading.Event) -> None:
         self.events = events
         self.region = region
@@ -115,7 +115,7 @@ class Scheduler:
         if self.entries:
             threading.Thread(target=self._loop, daemon=True, name="scheduler").start()
 
-    def _enabled(self, rule_name: str) -> bool:
+    def enabled(self, rule_name: str) -> bool:
         try:
             state = self.events.describe_rule(Name=rule_name)["State"]
         except Exception as exc:  # noqa: BLE001 - a rule not deployed does not fire
@@ -130,11 +130,11 @@ class Scheduler:
                 if e.next_at > now:
                     continue
                 e.advance(now, self.scale)
-                if self._enabled(e.schedule.rule_name):
+                if self.enabled(e.schedule.rule_name):
                     e.fired += 1
                     payload = (scheduled_event(e.schedule.rule_name, self.region)
                                if e.schedule.input is None else orjson.loads(e.schedule.input))
-                    self.fire(e.fn, payload)
+                    self.fire(e.fn, payload, e.schedule.rule_name)
                 else:
                     e.skipped_disabled += 1
             nearest = min(e.next_at for e in self.entries)

@@ -90,7 +90,7 @@ class Runtime:
         self._async = ThreadPoolExecutor(max_workers=16, thread_name_prefix="async-invoke")
         self._async_ids = itertools.count()
         self._async_lock = threading.Lock()
-        self._unfinished: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._unfinished: dict[int, tuple[str, dict[str, Any], str | None]] = {}
         self._active = 0  # asynchronous invocations running now
         self._interrupted = settings.home_dir / "run" / "runtime-interrupted.json"
         self.gateway = Gateway(self.template.sockets, self._invoke_json, settings.region,
@@ -152,10 +152,11 @@ class Runtime:
             return
         kept = orjson.loads(self._interrupted.read_bytes())
         self._interrupted.unlink()
-        for name, event in kept:
+        for name, event, rule in kept:
             pool = self.pools.get(name)
-            if pool is not None:
-                self.invoke_async(pool.fn, event)
+            # a schedule paused meanwhile (a paused source) is not run again
+            if pool is not None and (rule is None or self.scheduler.enabled(rule)):
+                self.invoke_async(pool.fn, event, rule)
         if kept:
             log.info("interrupted invocations started again", extra={"count": len(kept)})
 
@@ -165,10 +166,11 @@ class Runtime:
         name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
         return self.pools.get(name)
 
-    def invoke_async(self, fn: Function, event: dict[str, Any]) -> None:
+    def invoke_async(self, fn: Function, event: dict[str, Any], rule: str | None = None) -> None:
+        """Run ``fn`` once with Lambda's async retries; ``rule``: the schedule that fired it."""
         key = next(self._async_ids)
         with self._async_lock:
-            self._unfinished[key] = (fn.name, event)
+            self._unfinished[key] = (fn.name, event, rule)
 
         def run() -> None:
             with self._async_lock:
