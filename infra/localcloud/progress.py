@@ -14,10 +14,12 @@ from localcloud.ingest import Verdict
 from tributary.control.progress import Progress, StreamProgress
 
 
-def _figures(s: StreamProgress, elapsed: float | None, before: int = 0) -> dict[str, str]:
+def _figures(s: StreamProgress, elapsed: float | None,
+             before: dict[str, int] | None = None) -> dict[str, str]:
     """One stream's progress, formatted: the same figures on a terminal and in a log. The
-    rate is this run's: records transformed since it began (``before``), over its time."""
-    rate = max(0, s.transformed - before) / elapsed if elapsed else 0.0
+    rate is this run's: records transformed since it began (``before``: each stream's count
+    then), over its time."""
+    rate = max(0, s.transformed - (before or {}).get(s.stream, 0)) / elapsed if elapsed else 0.0
     left = max(0, s.upstream_total - s.transformed)
     eta = "paused" if s.paused else f"{left / rate:.0f}s" if rate > 0 and left else (
         "done" if not left else "-")
@@ -33,7 +35,7 @@ def progress_table(prog: Progress, elapsed: float | None,
     t = Table("stream", "upstream", "fetched", "transformed", "rejected", "partitions",
               "records/s", "ETA", title="ingestion")
     for s in prog.streams.values():
-        f = _figures(s, elapsed, (before or {}).get(s.stream, 0))
+        f = _figures(s, elapsed, before)
         if s.rejects.too_high:
             f["rejected"] = f"[red]{f['rejected']}[/]"
         t.add_row(s.stream, *f.values())
@@ -52,9 +54,9 @@ def progress_lines(prog: Progress, elapsed: float,
                    before: dict[str, int] | None = None) -> list[str]:
     """Plain lines for a log or a pipe: one per stream, stamped with the UTC time."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    lines = [f"{stamp} {s.stream} " + " ".join(
-        f"{k} {v}" for k, v in _figures(s, elapsed, (before or {}).get(s.stream, 0)).items())
-        for s in prog.streams.values()]
+    lines = [f"{stamp} {s.stream} " + " ".join(f"{k} {v}" for k, v in
+                                               _figures(s, elapsed, before).items())
+             for s in prog.streams.values()]
     return [*lines, f"{stamp} {_queue(prog)}"]
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 
 class Files:
-    def __init__(self, root: Path, sync: bool = True) -> None:
-        self.root = root
+    def __init__(self, sync: bool = True) -> None:
         self.sync = sync
 
     def mkdirs(self, folder: Path) -> None:
@@ -32,15 +31,6 @@ class Files:
         if not self.sync:
             return
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def sync_file(self, path: Path) -> None:
-        if not self.sync:
-            return
-        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

@@ -119,8 +119,13 @@ def bucket_and_key(host: str, raw_path: str) -> tuple[str, str]:
 
 
 def after_write(store: StateStore, lock: Lock, method: str, host: str, raw_path: str,
-                query: str, body: bytes) -> list[Ticket | None]:
+                query: str, body: bytes) -> list[Ticket]:
     """Mirror what a successful S3 write changed; the tickets to wait for before answering."""
+    return [t for t in _mirror(store, lock, method, host, raw_path, query, body) if t]
+
+
+def _mirror(store: StateStore, lock: Lock, method: str, host: str, raw_path: str,
+            query: str, body: bytes) -> list[Ticket | None]:
     bucket, key = bucket_and_key(host, raw_path)
     if not bucket:
         return []

@@ -6,6 +6,7 @@ was in flight when the emulator died is delivered again, as after its visibility
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from localcloud.persist.commit import Ticket
@@ -30,34 +31,38 @@ def install(store: StateStore) -> None:
     purge, drop = SQSBackend.purge_queue, SQSBackend.delete_queue
     lock = threading.RLock()  # moto's add_message may delete (its own Lambda mappings)
 
-    def add_message(self: Any, message: Any) -> None:
+    def kept(change: Callable[[], Ticket | None]) -> None:
         with lock:
-            add(self, message)
-            queued = any(m is message for m in self._messages)  # a FIFO duplicate is not
-            ticket = _save(store, self, message) if queued else None
+            ticket = change()
         if ticket is not None:
             ticket.wait()
 
+    def added(queue: Any, message: Any) -> Ticket | None:
+        add(queue, message)
+        queued = any(m is message for m in queue._messages)  # a FIFO duplicate is not
+        return _save(store, queue, message) if queued else None
+
+    def deleted(queue: Any, receipt_handle: str) -> Ticket:
+        ids = [m.id for m in queue._messages if m.had_receipt_handle(receipt_handle)]
+        delete(queue, receipt_handle)
+        return store.delete_messages(ids)
+
+    def emptied(backend: Any, queue_name: str, empty: Callable[..., None]) -> Ticket:
+        arn = backend.get_queue(queue_name).queue_arn
+        empty(backend, queue_name)
+        return store.purge_queue(arn)
+
+    def add_message(self: Any, message: Any) -> None:
+        kept(lambda: added(self, message))
+
     def delete_message(self: Any, receipt_handle: str) -> None:
-        with lock:
-            ids = [m.id for m in self._messages if m.had_receipt_handle(receipt_handle)]
-            delete(self, receipt_handle)
-            ticket = store.delete_messages(ids)
-        ticket.wait()
+        kept(lambda: deleted(self, receipt_handle))
 
     def purge_queue(self: Any, queue_name: str) -> None:
-        with lock:
-            arn = self.get_queue(queue_name).queue_arn
-            purge(self, queue_name)
-            ticket = store.purge_queue(arn)
-        ticket.wait()
+        kept(lambda: emptied(self, queue_name, purge))
 
     def delete_queue(self: Any, queue_name: str) -> None:
-        with lock:
-            arn = self.get_queue(queue_name).queue_arn
-            drop(self, queue_name)
-            ticket = store.purge_queue(arn)
-        ticket.wait()
+        kept(lambda: emptied(self, queue_name, drop))
 
     Queue.add_message = add_message  # type: ignore[method-assign]
     Queue.delete_message = delete_message  # type: ignore[method-assign]

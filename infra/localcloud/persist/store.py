@@ -75,7 +75,7 @@ class StateStore:
     def __init__(self, folder: Path, sync: bool = True) -> None:
         self.folder = folder
         self.files = folder / "objects"
-        self._disk = Files(folder, sync)
+        self._disk = Files(sync)
         self._disk.mkdirs(self.files)
         db = folder / "state.db"
         self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
@@ -103,12 +103,8 @@ class StateStore:
             return _NONE
         return self._commits.submit(change)
 
-    @property
-    def groups(self) -> int:
-        """How many group commits so far (each one fsync of the WAL)."""
-        return self._commits.groups
-
     def durability(self) -> dict[str, float]:
+        """Durable writes so far, in how many group commits (one WAL fsync each), mean wait."""
         return self._commits.stats()
 
     # -- S3 ---------------------------------------------------------------------------------------

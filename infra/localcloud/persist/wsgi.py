@@ -81,8 +81,7 @@ def persisting(app: WsgiApp, store: StateStore) -> WsgiApp:
             raw = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
             for ticket in s3.after_write(store, s3_lock, environ["REQUEST_METHOD"],
                                          environ.get("HTTP_HOST", ""), raw, query, body):
-                if ticket is not None:
-                    ticket.wait()
+                ticket.wait()
         return chunks
 
     def journaling(environ: dict[str, Any], start: StartResponse, service: str,

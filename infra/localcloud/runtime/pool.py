@@ -210,9 +210,9 @@ class FunctionPool:
             self._forget(w)
 
     def interrupt(self) -> list[int]:
-        """SIGTERM every busy worker (after ``close``): its handler ends with an exception,
-        so its ``finally`` blocks run (a live holder gives up its lease). Returns their pids,
-        for the caller to wait on."""
+        """SIGTERM every busy worker (after ``close``): its handler's time is up, so it ends
+        on its own and gives up its leases, or with an exception soon after (see
+        ``worker._stopping``). Returns their pids."""
         busy = self.pids()
         for pid in busy:
             with contextlib.suppress(ProcessLookupError):

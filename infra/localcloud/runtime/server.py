@@ -54,11 +54,11 @@ ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice
 _SYNC_WAIT_S = 10.0  # how long a synchronous call queues for a free slot before 429
 
 
-
 async def _not_found(request: Request, exc: Exception) -> Response:
     """A path no route can match (a newline in it, say) gets API Gateway's JSON answer, not
     Starlette's plain text."""
     return JSONResponse({"message": "Not Found"}, status_code=404)
+
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:

@@ -93,9 +93,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def run(spec: WorkerSpec, conn: Connection) -> None:
     _die_with_parent()
-    # As Lambda's shutdown phase: the runtime stopping SIGTERMs a busy worker, and the handler
-    # ends with an exception, running its cleanup, rather than being killed in mid-step.
-    signal.signal(signal.SIGTERM, _stopping)
+    signal.signal(signal.SIGTERM, _stopping)  # the runtime stopping (see ``_stopping``)
     _redirect_output(spec.log_file)
     os.environ.update(spec.environment)
     os.environ["LAMBDA_TASK_ROOT"] = spec.code_dir  # as Lambda sets it: /var/task

@@ -73,12 +73,11 @@ def _allowed(app: APIGatewayHttpResolver, path: str) -> list[str]:
 
 def _known_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
                       ) -> Response[str]:
-    event = app.current_event
-    if event.http_method not in _allowed(app, event.path):
-        return next_middleware(app)  # no such route: 404 or 405 says so, not this
     route = app.context.get("_route")
-    declared = {f.alias for f in route.dependant.query_params} if route else set()
-    unknown = sorted(set(event.query_string_parameters or {}) - declared)
+    if route not in app._static_routes + app._dynamic_routes:
+        return next_middleware(app)  # Powertools' not-found route: 404 or 405 says so
+    declared = {f.alias for f in route.dependant.query_params}
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - declared)
     if unknown:
         return error(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
                           f"{', '.join(unknown)}: this operation takes "

@@ -45,10 +45,10 @@ def test_concurrent_writes_share_one_commit(tmp_path: Path) -> None:
     with store._lock:  # the committer waits here: every write below is handed over meanwhile
         tickets = [store.put_message("q", f"m{i}", "body", {}, None, 0, None, None)
                    for i in range(20)]
-        before = store.groups
+        before = store.durability()["commits"]
     for ticket in tickets:
         ticket.wait()
-    assert store.groups - before == 1
+    assert store.durability()["commits"] - before == 1
     assert [m[1] for m in store.messages()] == [f"m{i}" for i in range(20)]
 
 
