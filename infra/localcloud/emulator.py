@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
+from localcloud import moto_fixes
 from localcloud.persist import journal
 from localcloud.persist import wsgi as persist
 from localcloud.persist.store import DamagedState, StateStore
@@ -33,48 +34,6 @@ _RETURNED_HEADERS = ("X-Amz-Function-Error", "X-Amz-Executed-Version", "X-Amz-Lo
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-
-def _keep_sqs_polling_to_the_runtime() -> None:
-    """Stop moto from dispatching SQS messages to Lambda itself (it would use Docker).
-
-    moto registers each mapping on the queue and invokes on every send; the function runtime
-    polls SQS as Lambda does instead, so the queue's registry is made write-only.
-    """
-    from moto.sqs.models import Queue
-
-    Queue.lambda_event_source_mappings = property(  # type: ignore[assignment]
-        lambda self: {}, lambda self, value: None
-    )
-
-
-def _make_sqs_cost_independent_of_queue_depth() -> None:
-    """Two hot spots that made every SQS call O(queue depth) in moto 5.2.
-
-    Receiving checked each message's retention through ``get_queue_attributes``, which
-    recomputes every attribute, including counts that scan the whole queue; and those scans
-    call a datetime-based ``unix_time()`` several times per message. Same semantics, cheaper.
-    """
-    import time
-
-    from moto.core import utils as core_utils
-    from moto.sqs import models
-
-    slow_unix_time = core_utils.unix_time
-
-    def unix_time(dt: Any = None) -> float:
-        return time.time() if dt is None else slow_unix_time(dt)
-
-    def retained(self: Any, queue_name: str, message: Any) -> bool:
-        period = int(self.get_queue(queue_name).message_retention_period)
-        return bool(period + message.sent_timestamp / 1000 > time.time())
-
-    def unix_time_millis(dt: Any = None) -> float:
-        return unix_time(dt) * 1000.0
-
-    setattr(models, "unix_time", unix_time)  # noqa: B010 - module-level names moto looks up
-    setattr(models, "unix_time_millis", unix_time_millis)  # noqa: B010
-    models.SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
 
 
 def _dispatcher() -> WsgiApp:
@@ -116,8 +75,7 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
               athena_url: str | None = None, sync: bool = True) -> WsgiApp:
     """moto behind our routes; with ``state_dir``, its state restored from there and every
     acknowledged write kept there, durably unless ``sync`` is off (see ``localcloud.persist``)."""
-    _keep_sqs_polling_to_the_runtime()
-    _make_sqs_cost_independent_of_queue_depth()
+    moto_fixes.apply()
     moto_app = _dispatcher()
     health: dict[str, Any] = {"status": "ok"}
     durability: Callable[[], dict[str, float]] = dict

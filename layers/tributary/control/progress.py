@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from tributary.control.rejects import Reason, RejectRate, by_stream
-from tributary.extract.checkpoints import Checkpoints
+from tributary.extract.checkpoints import Checkpoints, StreamState
 from tributary.load.tables import all_tables
 from tributary.pause import paused_sources
 from tributary.settings import Settings
@@ -111,18 +111,18 @@ def _queue_depth(sqs: Any, name: str) -> tuple[int, int]:
 def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
              reasons: bool = False) -> Progress:
     """Figures per stream; with ``reasons``, each stream's top reject reasons too."""
-    store = Checkpoints(settings.checkpoints_table, settings.fetch_lease_s, aws.dynamodb)
+    states = Checkpoints(settings.checkpoints_table, settings.fetch_lease_s,
+                         aws.dynamodb).streams(only=("status", "records", "seq", "finished_at"))
     out = Progress()
     paused = paused_sources(aws.events)
     for source, stream, table in all_tables():
         if sources and source not in sources:
             continue
+        state = states.get((source, stream), StreamState())
         sp = StreamProgress(f"{source}/{stream}", paused=source in paused,
-                            upstream_total=store.total(source, stream) or 0,
-                            continuous=table.snapshot,
+                            upstream_total=state.total or 0, continuous=table.snapshot,
                             reject_threshold=settings.reject_threshold)
-        for p in store.partitions(source, stream,
-                                  only=("status", "records", "seq", "finished_at")):
+        for p in state.partitions:
             if p.finished_at:
                 sp.fetched_at = max(sp.fetched_at or 0.0, p.finished_at)
             sp.partitions += 1

@@ -51,6 +51,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@dataclass
+class StreamState:
+    """One stream's checkpoint items, read together: its meta item and its partitions."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    partitions: list[Partition] = field(default_factory=list)
+
+    @property
+    def total(self) -> int | None:
+        """The upstream's record count: the stream's, or for a child stream the sum of what
+        each parent's partition was told; None when the API never says."""
+        if self.meta.get("total") is not None:
+            return int(self.meta["total"])
+        told = [p.total for p in self.partitions if p.total is not None]
+        return sum(told) if told else None
+
+
 class LeaseLost(RuntimeError):
     """Another fetcher holds this partition now (ours expired)."""
 
@@ -90,6 +107,32 @@ class Checkpoints:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return [self._partition(source, stream, i) for i in items if i["sk"] != "_meta"]
 
+    def streams(self, only: tuple[str, ...]) -> dict[tuple[str, str], StreamState]:
+        """Every stream's meta and partitions (``only`` those attributes) in one scan: a
+        progress poll reads them all, and one pass over the table costs the emulator far
+        less than a query per stream, each of which walks the whole table."""
+        names = ("pk", "sk", "kind", "total", *only)
+        kwargs: dict[str, Any] = {
+            "ProjectionExpression": ", ".join(f"#{i}" for i in range(len(names))),
+            "ExpressionAttributeNames": {f"#{i}": a for i, a in enumerate(names)}}
+        out: dict[tuple[str, str], StreamState] = {}
+        while True:
+            page = self.table.scan(**kwargs)
+            for item in page["Items"]:
+                self._file(out, item)
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _file(self, out: dict[tuple[str, str], StreamState], item: dict[str, Any]) -> None:
+        source, _, stream = str(item["pk"]).partition("#")
+        if item["sk"] == "_meta":
+            out.setdefault((source, stream), StreamState()).meta = {
+                k: _plain(v) for k, v in item.items()}
+        elif "kind" in item:  # not a lease, nor a live stream's holder
+            out.setdefault((source, stream), StreamState()).partitions.append(
+                self._partition(source, stream, item))
+
     @staticmethod
     def _partition(source: str, stream: str, item: dict[str, Any]) -> Partition:
         i = {k: _plain(v) for k, v in item.items()}
@@ -100,14 +143,11 @@ class Checkpoints:
                          i.get("extra") or {}, i.get("total"))
 
     def total(self, source: str, stream: str) -> int | None:
-        """The upstream's record count: the stream's, or for a child stream the sum of what
-        each parent's partition was told; None when the API never says."""
-        total = self.meta(source, stream).get("total")
-        if total is not None:
-            return int(total)
-        told = [p.total for p in self.partitions(source, stream, only=("total",))
-                if p.total is not None]
-        return sum(told) if told else None
+        """See ``StreamState.total``."""
+        meta = self.meta(source, stream)
+        if meta.get("total") is not None:
+            return StreamState(meta).total
+        return StreamState(meta, self.partitions(source, stream, only=("total",))).total
 
     def meta(self, source: str, stream: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")

@@ -88,9 +88,11 @@ def _place(ms: np.ndarray, ok: np.ndarray, idx: list[int],
 
 def _ints_to_ms(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mag = np.abs(v)
-    out = np.where(mag < SECONDS_BELOW, v * 1000,
-                   np.where(mag < MILLIS_BELOW, v,
-                            np.where(mag < MICROS_BELOW, v // 1000, v // 1_000_000)))
+    # Integer bounds: against a float bound, numpy compares in float64, and an integer just
+    # below 1e17 rounds up to it (read as nanoseconds, not microseconds).
+    out = np.where(mag < int(SECONDS_BELOW), v * 1000,
+                   np.where(mag < int(MILLIS_BELOW), v,
+                            np.where(mag < int(MICROS_BELOW), v // 1000, v // 1_000_000)))
     return out, np.ones(len(v), dtype=bool)
 
 
