@@ -8,14 +8,20 @@ import re
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 
+import psycopg
+import pyarrow as pa
 import pytest
 
 from localcloud.ingest import lake_ids
 from simulators.datasync.data import Dataset
 from simulators.settings import DatasyncServerSettings
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tributary.load import postgres
+from tributary.load.tables import table_for
 from tributary.normalize.epoch import one_epoch_ms
 
 pytestmark = pytest.mark.integration
@@ -197,3 +203,37 @@ def test_a_lost_lake_table_is_rebuilt_from_postgres(cloud: Cloud,
     assert "rebuilt 0 lake pages" in again.stdout, again.stdout
     valid = len(_expected()[0])
     assert lake_ids(cloud.settings, "events") == (valid, valid)
+
+
+def _events(ids: list[str], name: str = "first") -> pa.Table:
+    table = table_for("datasync", "events")
+    rows: dict[str, Sequence[object]] = {c.name: [None] * len(ids) for c in table.columns}
+    rows.update(id=ids, session_id=["s"] * len(ids), user_id=["u"] * len(ids),
+                type=["click"] * len(ids), name=[name] * len(ids),
+                properties=['{"k": "v, \\"quoted\\""}'] * len(ids),
+                occurred_at=[1_764_460_800_123] * len(ids))
+    return pa.table({c.name: pa.array(rows[c.name], pa.int64()).cast(c.arrow) if c.is_time
+                     else pa.array(rows[c.name], c.arrow) for c in table.columns})
+
+
+def test_an_immutable_stream_keeps_the_first_copy_of_a_record(cloud: Cloud) -> None:
+    """Events COPY straight in; a page repeating a loaded record (or one record twice) goes
+    the staged way, and every record keeps its first copy."""
+    table = replace(table_for("datasync", "events"), name="immutable_probe")
+    assert table.immutable
+    with psycopg.connect(cloud.settings.pg_dsn.get_secret_value()) as conn:
+        postgres.ensure_schema(conn, table)
+        at = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC)
+        loads = [postgres.upsert(conn, table, _events(ids, name), key, at)
+                 for ids, name, key in ((["a", "b"], "first", "p1"), (["b", "c"], "second", "p2"),
+                                        (["d", "d", "c"], "third", "p3"))]
+        conn.commit()
+        rows = conn.execute("SELECT id, name, properties->>'k', occurred_at, _raw_key, "
+                            "_content_hash, _ingested_at FROM immutable_probe ORDER BY id"
+                            ).fetchall()
+    assert [sorted(ids) for ids in loads] == [["a", "b"], ["c"], ["d"]]
+    stamp = datetime(2025, 11, 30, 0, 0, 0, 123000, tzinfo=UTC)
+    assert rows == [("a", "first", 'v, "quoted"', stamp, "p1", "", at),
+                    ("b", "first", 'v, "quoted"', stamp, "p1", "", at),
+                    ("c", "second", 'v, "quoted"', stamp, "p2", "", at),
+                    ("d", "third", 'v, "quoted"', stamp, "p3", "", at)]

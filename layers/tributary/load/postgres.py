@@ -3,12 +3,16 @@
 ``_content_hash`` is computed by PostgreSQL from the row itself, so re-loading a page whose
 content did not change writes nothing. Each changed row records the raw page that changed it
 (``_raw_key``): that is what the lake file of a page is rebuilt from after a crash.
+
+An immutable stream's page is COPYed straight into its table: its records are never
+compared (``_content_hash`` is empty), and only a page holding a record already loaded goes
+the staged way, keeping the first copy.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pyarrow as pa
@@ -101,6 +105,43 @@ def _csv(data: pa.Table, table: Table) -> bytes:
 def upsert(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key: str,
            ingested_at: Any) -> list[str]:
     """Load ``data`` (inside the caller's transaction); returns ids inserted or changed."""
+    if table.immutable:
+        try:
+            with conn.transaction():  # a savepoint: a refused COPY leaves nothing behind
+                _copy_in(conn, table, data, raw_key, ingested_at)
+            return cast(list[str], data[table.key].to_pylist())
+        except psycopg.errors.UniqueViolation:
+            pass  # a record loaded before (or twice in this page): the staged way keeps one
+    return _staged(conn, table, data, raw_key, ingested_at)
+
+
+def _copy_in(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key: str,
+             ingested_at: Any) -> None:
+    """Every row of the page, straight into the table (~2x the rows/s of the staged way)."""
+    n = data.num_rows
+    rows = pa.table([_utc_text(data[c.name]) if c.is_time else data[c.name]
+                     for c in table.columns], names=[c.name for c in table.columns]) \
+        .append_column("_raw_key", pa.array([raw_key] * n, pa.string())) \
+        .append_column("_content_hash", pa.array([""] * n, pa.string())) \
+        .append_column("_ingested_at", pa.array([ingested_at.isoformat()] * n, pa.string()))
+    buf = io.BytesIO()
+    pacsv.write_csv(rows, buf)
+    with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)")
+                            .format(sql.Identifier(table.name),
+                                    sql.SQL(", ").join(map(sql.Identifier,
+                                                           rows.column_names)))) as copy:
+        copy.write(buf.getvalue())
+
+
+def _utc_text(stamps: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``2026-10-01 00:00:00.864Z``: Arrow formats a zoned timestamp 20x slower (1 us each,
+    10% of a transform's CPU), so the zone is dropped and written back as ``Z``."""
+    return pc.binary_join_element_wise(
+        pc.cast(stamps.cast(pa.timestamp("ms")), pa.string()), "Z", "")
+
+
+def _staged(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key: str,
+            ingested_at: Any) -> list[str]:
     stage = sql.Identifier(f"stage_{table.name}")
     stage_cols = [sql.SQL("{} {}").format(sql.Identifier(c.name),
                                           sql.SQL(_stage_type(table, c.name, c.pg)))
@@ -119,15 +160,18 @@ def upsert(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key:
                [*names, sql.Identifier("_raw_key"), sql.Identifier("_content_hash"),
                 sql.Identifier("_ingested_at")]]
     key = sql.Identifier(table.key)
+    changed = sql.SQL("DO UPDATE SET {} WHERE t._content_hash IS DISTINCT FROM "
+                      "EXCLUDED._content_hash").format(sql.SQL(", ").join(updates))
     query = sql.SQL(
         "INSERT INTO {target} AS t ({names}, _raw_key, _content_hash, _ingested_at) "
-        "SELECT DISTINCT ON (s.{key}) {values}, %(raw_key)s, md5(ROW({names})::text), "
+        "SELECT DISTINCT ON (s.{key}) {values}, %(raw_key)s, {digest}, "
         "%(at)s::timestamptz FROM {stage} s ORDER BY s.{key} "
-        "ON CONFLICT ({key}) DO UPDATE SET {updates} "
-        "WHERE t._content_hash IS DISTINCT FROM EXCLUDED._content_hash "
-        "RETURNING t.{key}, (xmax = 0)").format(
+        "ON CONFLICT ({key}) {action} RETURNING t.{key}, (xmax = 0)").format(
             target=sql.Identifier(table.name), names=sql.SQL(", ").join(names), key=key,
-            values=sql.SQL(", ").join(values), stage=stage, updates=sql.SQL(", ").join(updates))
+            values=sql.SQL(", ").join(values), stage=stage,
+            digest=sql.SQL("''") if table.immutable else sql.SQL("md5(ROW({})::text)").format(
+                sql.SQL(", ").join(names)),
+            action=sql.SQL("DO NOTHING") if table.immutable else changed)
     rows = conn.execute(query, {"raw_key": raw_key, "at": ingested_at}).fetchall()
     if table.snapshot:
         _record_history(conn, table, stage, rows, raw_key, ingested_at)

@@ -41,6 +41,7 @@ class Table:
     normalize: Normalizer
     records_path: str = "data"
     snapshot: bool = False  # each page is the whole dataset: absent rows vanished
+    immutable: bool = False  # a record never changes: loaded once, never compared
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -60,7 +61,7 @@ def from_stream(stream: Stream) -> Table:
         cols.append(TableColumn("extra", *COLUMN_TYPES["json"]))
     return Table(stream.table, stream.key_column, tuple(cols),
                  stream.partition_by or INGESTED, normalizer(stream), stream.records_path,
-                 stream.is_snapshot)
+                 stream.is_snapshot, stream.immutable)
 
 
 def from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:

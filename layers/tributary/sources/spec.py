@@ -198,6 +198,9 @@ class Stream(Strict):
                             description="Fields removed from the kept remainder (``extra``).")
     keep_extra: bool = Field(False, description="Keep undeclared fields in an 'extra' json "
                              "column.")
+    immutable: bool = Field(False, description="Records never change once published (an "
+                            "event log): each is loaded once, the first copy kept, with no "
+                            "change detection; a record seen again is taken to be the same.")
     interval_s: float | None = Field(None, gt=0, description="Poll interval; default: the "
                                      "source's.")
     rate_limit: RateLimit | None = None
@@ -240,6 +243,8 @@ class Stream(Strict):
         if self.partition_by is not None and (
                 self.columns.get(self.partition_by, Column()).type != "timestamp"):
             raise ValueError(f"partition_by {self.partition_by!r} must be a timestamp column")
+        if self.immutable and self.is_snapshot:
+            raise ValueError("a snapshot stream's rows change and vanish: it cannot be immutable")
         if self.keep_extra and "extra" in self.columns:
             raise ValueError("keep_extra adds a column 'extra'; do not declare one")
         return self

@@ -12,7 +12,7 @@ from simulators.datasync.data import Dataset
 from simulators.settings import DatasyncServerSettings
 from tests.unit.extract.conftest import RunningSimulator
 from tributary.extract.checkpoints import Partition
-from tributary.extract.datasync import BulkFeed
+from tributary.extract.datasync import BulkFeed, _page
 from tributary.extract.stream import DeclaredStream, StreamFetcher, client_for
 from tributary.sources.loader import load_dir
 
@@ -75,3 +75,17 @@ def test_cursor_listing_restarts_after_expiry_and_stops_at_high_water(
     assert sum(pg.records for pg in pages) == 60
     p2 = Partition("datasync", "sessions", "all", "cursor", high_water=pages[0].first_id)
     assert len(list(source.pages(p2))) == 1  # nothing new upstream: one page and done
+
+
+def test_a_feed_page_is_read_in_any_key_order_without_its_records() -> None:
+    raw = orjson.dumps({"pagination": {"hasMore": True, "nextCursor": "c2"}, "meta": {},
+                        "data": [{"timestamp": 1_700_000_000}, {"id": "x", "timestamp":
+                                                                "2026-10-01T00:00:00.864Z"}]})
+    page = _page(raw, "c1")
+    assert (page.body, page.records, page.position, page.next_position, page.last_ts) == (
+        raw, 2, "c1", "c2", 1_790_812_800_864)
+    last = _page(orjson.dumps({"data": [{"timestamp": 1_700_000_000_000}],
+                               "pagination": {"hasMore": False, "nextCursor": "c3"}}), "c2")
+    assert (last.records, last.next_position, last.last_ts) == (1, None, 1_700_000_000_000)
+    empty = _page(b'{"data": []}', None)
+    assert (empty.records, empty.next_position, empty.last_ts) == (0, None, None)
