@@ -4,7 +4,8 @@
     .venv/bin/python infra/bench/ingest_bench.py --tight    # 2 requests/s, no bulk feed
 
 Prints wall time, end-to-end events/s, time to the first row in PostgreSQL, peak memory per
-process, and requests made against the rate-limit budget the simulator allowed (with 429s).
+process, requests made against the rate-limit budget the simulator allowed (with 429s), and
+the ceiling: PostgreSQL alone COPYing the same events into the indexed table (pg_ceiling.py).
 Runs on ports 4670-4673 with a temporary state folder, so it can run beside a dev stack.
 """
 
@@ -17,6 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 import httpx
+import pg_ceiling
 import psutil
 import psycopg
 from common import fresh_stack
@@ -116,6 +118,7 @@ def main() -> None:
         health = httpx.get("http://127.0.0.1:4673/health").json()
         functions = httpx.get(f"{settings.runtime_url}/_runtime/stats").json()["functions"]
         emulator = httpx.get(f"{settings.emulator_url}/_tributary/health").json()
+        ceiling = pg_ceiling.measure(settings.pg_dsn.get_secret_value(), "events")
         restarts = _restarts(settings, stack) if args.restart else []
     finally:
         stack.down()
@@ -152,6 +155,10 @@ def main() -> None:
         if op in ("PUT", "POST", "DELETE") if service == "s3" else \
                 not op.startswith(("Get", "Describe", "Receive", "List", "Scan", "Query")):
             print(f"  {call:40s} {n:7,}")
+    print(f"== this machine's ceiling: PostgreSQL alone COPYing the same {ceiling.rows:,} events "
+          "into an empty copy of the table (its keys and indexes), 10,000 a transaction")
+    print(f"  {ceiling.rows_per_s:,.0f} rows/s, {ceiling.cpu_us_per_row:.1f} us of CPU per row; "
+          f"the pipeline ran at {total / wall / ceiling.rows_per_s:.0%} of it end to end")
     print("== requests against the rate-limit budget")
     print(f"  requests {health['requests']}, allowed {health['allowed']}, "
           f"429s {health['rate_limited']} "
