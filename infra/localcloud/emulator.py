@@ -13,7 +13,8 @@ import argparse
 import logging
 import re
 import sys
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -86,6 +87,7 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
         moto_app = persist.persisting(moto_app, store)
         durability = store.durability
     calls: Counter[str] = Counter()  # what the stack asks of the emulator, for operators
+    cpu: defaultdict[str, float] = defaultdict(float)  # and the CPU seconds each kind took
     client = httpx.Client(base_url=runtime_url, timeout=httpx.Timeout(960.0, connect=2.0))
     athena = httpx.Client(base_url=athena_url or "", timeout=httpx.Timeout(60.0, connect=2.0))
 
@@ -99,9 +101,11 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
         path = environ.get("PATH_INFO", "")
         if path == "/_tributary/health":
             body = orjson.dumps(health | {"calls": dict(calls.most_common()),
+                                          "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
                                           "durable": durability()})
             return respond(start, 200, body, [("Content-Type", "application/json")])
-        calls[_call_name(environ)] += 1
+        name = _call_name(environ)
+        calls[name] += 1
         if athena_url and environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonAthena."):
             return _forward_athena(environ, start, athena, respond)
         match = INVOKE_PATH.match(path)
@@ -121,7 +125,9 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
                                                  ("X-Amzn-ErrorType", "ServiceException")])
             out = [(h, resp.headers[h]) for h in _RETURNED_HEADERS if h in resp.headers]
             return respond(start, resp.status_code, resp.content, out)
+        began = time.thread_time()
         result: Iterable[bytes] = moto_app(environ, start)
+        cpu[name] += time.thread_time() - began
         return result
 
     return app

@@ -1,5 +1,5 @@
-"""The emulator's changes to moto keep its answers: DynamoDB item reads written directly give
-boto3 the same items, of every attribute type, as moto's own serializer."""
+"""The emulator's changes to moto keep its answers: DynamoDB item reads (projected or not)
+give boto3 the same items, of every attribute type, as moto's own code."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 from moto import mock_aws
+from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.responses import DynamoResult
 
 from localcloud import moto_fixes
@@ -32,6 +33,10 @@ def _reads(table: Any) -> list[Any]:
         table.query(KeyConditionExpression=Key("pk").eq("s#t"))["Items"],
         table.query(KeyConditionExpression=Key("pk").eq("s#t"), Limit=1),
         table.scan(ProjectionExpression="pk, sk, #m.a", ExpressionAttributeNames={"#m": "map"}),
+        table.scan(ProjectionExpression="#m.a[2], #m.c, #m.a[0], strings, nothing",
+                   ExpressionAttributeNames={"#m": "map"}),
+        table.query(KeyConditionExpression=Key("pk").eq("s#t"), ProjectionExpression="#n, sk",
+                    ExpressionAttributeNames={"#n": "n"})["Items"],
         table.query(KeyConditionExpression=Key("pk").eq("nothing"))["Items"],
         client.batch_get_item(RequestItems={"t": {"Keys": [{"pk": "s#t", "sk": "p2"}]}}
                               )["Responses"],
@@ -59,6 +64,7 @@ def test_item_reads_written_directly_are_what_moto_wrote(table: Any,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     moto_own = _without_metadata(_reads(table))
     monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)
+    monkeypatch.setattr(Item, "project", Item.project)
     moto_fixes.apply()
     table.delete_item(Key={"pk": "s#t", "sk": "p2"})
     assert _without_metadata(_reads(table)) == moto_own
@@ -67,6 +73,7 @@ def test_item_reads_written_directly_are_what_moto_wrote(table: Any,
 
 def test_an_error_is_still_moto_own(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)
+    monkeypatch.setattr(Item, "project", Item.project)
     moto_fixes.apply()
     with pytest.raises(table.meta.client.exceptions.ResourceNotFoundException):
         table.meta.client.query(TableName="missing", KeyConditionExpression="pk = :p",

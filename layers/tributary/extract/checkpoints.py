@@ -39,6 +39,7 @@ class Partition:
     finished_at: float = 0.0  # when the last pass ended (schedules: is the next one due?)
     extra: dict[str, Any] = field(default_factory=dict)  # a child's parent: params, include
     total: int | None = None  # a child's: the upstream's count for its parent
+    held: bool = False  # this process holds its lease (until released, or done)
 
     @property
     def pk(self) -> str:
@@ -170,6 +171,7 @@ class Checkpoints:
                     Attr("lease_until").not_exists() | Attr("lease_until").lt(Decimal(str(now)))
                     | Attr("lease_owner").eq(owner))),
                 ExpressionAttributeValues={":o": owner, ":u": Decimal(str(now + self.lease_s))})
+            p.held = True
             return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -177,19 +179,23 @@ class Checkpoints:
             raise
 
     def advance(self, p: Partition, owner: str, *, landed: int, done: bool) -> None:
-        """Record a landed page (and renew the lease); fails if the lease was lost."""
+        """Record a landed page (and renew the lease); fails if the lease was lost. The last
+        page's checkpoint gives the lease up too: no one can lease a done partition, and a
+        one-page partition (a child per parent record) costs two writes, not three."""
         if done:
             p.finished_at = time.time()
         fields = {"seq": p.seq, "records": p.records, "status": "done" if done else "pending",
-                  "lease_until": Decimal(str(time.time() + self.lease_s)), "cursor": p.cursor,
-                  "last_ts": p.last_ts, "high_water": p.high_water, "pass_top": p.pass_top,
-                  "etag": p.etag, "finished_at": Decimal(str(round(p.finished_at, 3))),
-                  "total": p.total}
+                  "cursor": p.cursor, "last_ts": p.last_ts, "high_water": p.high_water,
+                  "pass_top": p.pass_top, "etag": p.etag,
+                  "finished_at": Decimal(str(round(p.finished_at, 3))), "total": p.total}
+        if not done:
+            fields["lease_until"] = Decimal(str(time.time() + self.lease_s))
         values: dict[str, Any] = {f":{k}": v for k, v in fields.items()} | {":o": owner}
+        update = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + (
+            " REMOVE lease_owner, lease_until" if done else "")
         try:
             self.table.update_item(
-                Key={"pk": p.pk, "sk": p.name},
-                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+                Key={"pk": p.pk, "sk": p.name}, UpdateExpression=update,
                 ConditionExpression="lease_owner = :o",
                 ExpressionAttributeNames={f"#{k}": k for k in fields},
                 ExpressionAttributeValues=values)
@@ -197,8 +203,12 @@ class Checkpoints:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise LeaseLost(f"{p.pk}/{p.name}: lease lost after {landed} pages") from exc
             raise
+        p.held = not done
 
     def release(self, p: Partition, owner: str) -> None:
+        if not p.held:
+            return  # given up already (by the last checkpoint), or never taken
+        p.held = False
         with contextlib.suppress(ClientError):  # someone else holds it, or it is free already
             self.table.update_item(
                 Key={"pk": p.pk, "sk": p.name}, UpdateExpression="REMOVE lease_owner, lease_until",

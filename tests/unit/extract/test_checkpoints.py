@@ -59,3 +59,17 @@ def test_done_partitions_are_not_leased(dynamodb: Any) -> None:
     store.advance(p, "a", landed=1, done=True)
     store.release(p, "a")
     assert not store.lease(p, "b")
+
+
+def test_the_last_checkpoint_gives_the_lease_up(dynamodb: Any) -> None:
+    store = Checkpoints("cp", lease_s=60, dynamodb=dynamodb)
+    p = Partition("datasync", "events", "feed-0-10", "feed", since=0, until=10)
+    store.add(p)
+    assert store.lease(p, "a")
+    store.advance(p, "a", landed=1, done=False)
+    item = dynamodb.Table("cp").get_item(Key={"pk": p.pk, "sk": p.name})["Item"]
+    assert item["lease_owner"] == "a" and "lease_until" in item
+    store.advance(p, "a", landed=2, done=True)
+    item = dynamodb.Table("cp").get_item(Key={"pk": p.pk, "sk": p.name})["Item"]
+    assert item["status"] == "done" and "lease_owner" not in item and "lease_until" not in item
+    assert not p.held  # so the fetcher's release makes no call
