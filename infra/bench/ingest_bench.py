@@ -21,7 +21,7 @@ import httpx
 import pg_ceiling
 import psutil
 import psycopg
-from common import fresh_stack
+from common import ROOT, fresh_stack
 
 
 def _role(proc: psutil.Process, workers: dict[int, str]) -> str:
@@ -74,6 +74,9 @@ class MemorySampler(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--all", action="store_true",
+                        help="every declared source, as `sh run-ingestion.sh` runs them (live "
+                             "copy and webhook pushes included): where the main job's CPU goes")
     parser.add_argument("--tight", action="store_true",
                         help="2 requests per 1 s window per endpoint, bulk feed off")
     parser.add_argument("--from-build", action="store_true",
@@ -89,9 +92,13 @@ def main() -> None:
     if args.tight:
         env.update({"TRIBUTARY_DATASYNC_RATE_EVENTS": "2", "TRIBUTARY_DATASYNC_RATE_SESSIONS": "2",
                     "TRIBUTARY_DATASYNC_FEED_ENABLED": "false"})
+    sources = None if args.all else {"datasync"}
+    if args.all:  # the defaults, as run-ingestion.sh has them
+        env = {"TRIBUTARY_TIMELINE_ROWS": "100000", "TRIBUTARY_HALLOW_PUSH": "true"}
     t = time.perf_counter()
-    settings, stack = fresh_stack(4670, "ingest", env, polling=frozenset({"datasync"}),
-                                  from_build=args.from_build)
+    settings, stack = fresh_stack(4670, "ingest", env, polling=frozenset(
+        (p.stem for p in (ROOT / "sources").glob("*.yaml")) if args.all else {"datasync"}),
+        from_build=args.from_build)
     startup = time.perf_counter() - t
     from localcloud import ingest as job
     sampler = MemorySampler([s.pid for s in stack.status() if s.pid], settings.runtime_url)
@@ -110,11 +117,11 @@ def main() -> None:
     try:
         started = time.perf_counter()
         threading.Thread(target=watch_first_row, daemon=True).start()
-        job.trigger_fetch(settings, "datasync")
-        job.wait(settings, lambda prog: None, timeout_s=3600, sources={"datasync"})
+        job.trigger_fetches(settings, sources)
+        final = job.wait(settings, lambda prog: None, timeout_s=3600, sources=sources)
         wall = time.perf_counter() - started
         sampler.stop.set()
-        verdicts = job.verify(settings, {"datasync"})
+        verdicts = job.verify(settings, sources)
         health = httpx.get("http://127.0.0.1:4673/health").json()
         functions = httpx.get(f"{settings.runtime_url}/_runtime/stats").json()["functions"]
         emulator = httpx.get(f"{settings.emulator_url}/_tributary/health").json()
@@ -123,14 +130,15 @@ def main() -> None:
     finally:
         stack.down()
 
-    total = sum(v.upstream_total for v in verdicts)
+    total = sum(s.transformed for s in final.streams.values())
     mode = (" (tight: 2 req/s, no feed)" if args.tight else "") + (
+        " and every other source" if args.all else "") + (
         " from the built artifacts" if args.from_build else " from the checkout")
     print(f"== DataSync ingestion: {events:,} events{mode}")
     print(f"  stack up (cold, fresh state):   {startup:8.1f} s")
     print(f"  wall time (trigger -> settled): {wall:8.1f} s")
     print(f"  end to end:                     {total / wall:8,.0f} events/s "
-          f"({total:,} records incl. sessions)")
+          f"({total:,} records loaded)")
     print(f"  time to first row in PostgreSQL:{first_row[0] if first_row else float('nan'):8.2f} s")
     for v in verdicts:
         print(f"  {v.stream:9s} upstream {v.upstream_total:>9,}  postgres {v.postgres_rows:>9,}  "
@@ -159,6 +167,11 @@ def main() -> None:
           "into an empty copy of the table (its keys and indexes), 10,000 a transaction")
     print(f"  {ceiling.rows_per_s:,.0f} rows/s, {ceiling.cpu_us_per_row:.1f} us of CPU per row; "
           f"the pipeline ran at {total / wall / ceiling.rows_per_s:.0%} of it end to end")
+    cpu = emulator.get("cpu_s", {})
+    print(f"== the emulator's CPU in moto by call: {sum(cpu.values()):.1f} s; the largest:")
+    for call, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])[:8]:
+        n = emulator["calls"].get(call, 0)
+        print(f"  {call:40s} {seconds:6.2f} s  {n:7,} calls  {1000 * seconds / max(1, n):6.2f} ms")
     print("== requests against the rate-limit budget")
     print(f"  requests {health['requests']}, allowed {health['allowed']}, "
           f"429s {health['rate_limited']} "
