@@ -7,6 +7,7 @@ that grew with the stack's data or made a frequent call slow.
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ _ITEM_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
 
 
 def apply() -> None:
+    _keep_s3_bodies_out_of_memory()
     _keep_sqs_polling_to_the_runtime()
     _make_sqs_cost_independent_of_queue_depth()
     _write_dynamodb_items_directly()
@@ -62,6 +64,14 @@ def _make_sqs_cost_independent_of_queue_depth() -> None:
     setattr(models, "unix_time", unix_time)  # noqa: B010 - module-level names moto looks up
     setattr(models, "unix_time_millis", unix_time_millis)  # noqa: B010
     models.SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+
+
+def _keep_s3_bodies_out_of_memory() -> None:
+    """moto keeps every object under 5 MB in memory (a spooled temporary file), so the
+    emulator's memory grew with the lake: 388 MB after 3M events, 951 MB after 10M. Bodies
+    over 64 KiB go to its temporary files instead (the OS caches them; the state folder keeps
+    the durable copy)."""
+    os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(64 * 1024))
 
 
 def _json_default(value: Any) -> Any:

@@ -20,7 +20,7 @@ from psycopg import sql
 SYSTEM_USER = "pgserver"
 # Tuned for bulk loads on a dev box; durability settings stay at PostgreSQL's defaults.
 SERVER_OPTIONS = {
-    "shared_buffers": "256MB",
+    "shared_buffers": "1GB",
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",
     "max_connections": "200",

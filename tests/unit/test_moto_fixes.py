@@ -11,8 +11,10 @@ import boto3
 import pytest
 from boto3.dynamodb.conditions import Key
 from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.responses import DynamoResult
+from moto.s3.models import s3_backends
 
 from localcloud import moto_fixes
 
@@ -78,3 +80,17 @@ def test_an_error_is_still_moto_own(table: Any, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(table.meta.client.exceptions.ResourceNotFoundException):
         table.meta.client.query(TableName="missing", KeyConditionExpression="pk = :p",
                                 ExpressionAttributeValues={":p": {"S": "x"}})
+
+
+def test_s3_bodies_over_64_kib_leave_the_emulators_memory(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.delenv("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", raising=False)
+    moto_fixes.apply()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="bodies")
+        for key, size in (("small", 1024), ("page", 400 * 1024)):
+            s3.put_object(Bucket="bodies", Key=key, Body=b"x" * size)
+        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets["bodies"]
+        assert [bucket.keys[k]._value_buffer._rolled for k in ("small", "page")] == [False, True]
+        assert s3.get_object(Bucket="bodies", Key="page")["Body"].read() == b"x" * 400 * 1024
