@@ -94,7 +94,7 @@ def main() -> None:
                     "TRIBUTARY_DATASYNC_FEED_ENABLED": "false"})
     sources = None if args.all else {"datasync"}
     if args.all:  # the defaults, as run-ingestion.sh has them
-        env = {"TRIBUTARY_TIMELINE_ROWS": "100000", "TRIBUTARY_HALLOW_PUSH": "true"}
+        env.update({"TRIBUTARY_TIMELINE_ROWS": "100000", "TRIBUTARY_HALLOW_PUSH": "true"})
     t = time.perf_counter()
     settings, stack = fresh_stack(4670, "ingest", env, polling=frozenset(
         (p.stem for p in (ROOT / "sources").glob("*.yaml")) if args.all else {"datasync"}),

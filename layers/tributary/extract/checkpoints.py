@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -69,6 +70,23 @@ class StreamState:
         return sum(told) if told else None
 
 
+def _projection(names: tuple[str, ...]) -> dict[str, Any]:
+    """Just these attributes (by placeholder: ``status`` and others are reserved words)."""
+    return {"ProjectionExpression": ", ".join(f"#{i}" for i in range(len(names))),
+            "ExpressionAttributeNames": {f"#{i}": name for i, name in enumerate(names)}}
+
+
+def _items(call: Callable[..., dict[str, Any]], kwargs: dict[str, Any]
+           ) -> Iterator[dict[str, Any]]:
+    """Every item a query or a scan answers, page after page."""
+    while True:
+        page = call(**kwargs)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs = kwargs | {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
 class LeaseLost(RuntimeError):
     """Another fetcher holds this partition now (ours expired)."""
 
@@ -95,44 +113,27 @@ class Checkpoints:
                    ) -> list[Partition]:
         """Every partition; ``only``: just those attributes (a progress poll reads a few, and
         the emulator's cost is in serializing every attribute of every item)."""
-        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"{source}#{stream}")}
         if only:
-            kwargs["ProjectionExpression"] = ", ".join(f"#{a}" for a in ("sk", "kind", *only))
-            kwargs["ExpressionAttributeNames"] = {f"#{a}": a for a in ("sk", "kind", *only)}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return [self._partition(source, stream, i) for i in items if i["sk"] != "_meta"]
+            kwargs |= _projection(("sk", "kind", *only))
+        return [self._partition(source, stream, i) for i in _items(self.table.query, kwargs)
+                if i["sk"] != "_meta"]
 
     def streams(self, only: tuple[str, ...]) -> dict[tuple[str, str], StreamState]:
         """Every stream's meta and partitions (``only`` those attributes) in one scan: a
         progress poll reads them all, and one pass over the table costs the emulator far
         less than a query per stream, each of which walks the whole table."""
-        names = ("pk", "sk", "kind", "total", *only)
-        kwargs: dict[str, Any] = {
-            "ProjectionExpression": ", ".join(f"#{i}" for i in range(len(names))),
-            "ExpressionAttributeNames": {f"#{i}": a for i, a in enumerate(names)}}
         out: dict[tuple[str, str], StreamState] = {}
-        while True:
-            page = self.table.scan(**kwargs)
-            for item in page["Items"]:
-                self._file(out, item)
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _file(self, out: dict[tuple[str, str], StreamState], item: dict[str, Any]) -> None:
-        source, _, stream = str(item["pk"]).partition("#")
-        if item["sk"] == "_meta":
-            out.setdefault((source, stream), StreamState()).meta = {
-                k: _plain(v) for k, v in item.items()}
-        elif "kind" in item:  # not a lease, nor a live stream's holder
-            out.setdefault((source, stream), StreamState()).partitions.append(
-                self._partition(source, stream, item))
+        for item in _items(self.table.scan, _projection(("pk", "sk", "kind", "total", *only))):
+            if item["sk"] != "_meta" and "kind" not in item:
+                continue  # a lease, or a live stream's holder: not a stream's checkpoint
+            source, _, stream = str(item["pk"]).partition("#")
+            state = out.setdefault((source, stream), StreamState())
+            if item["sk"] == "_meta":
+                state.meta = {k: _plain(v) for k, v in item.items()}
+            else:
+                state.partitions.append(self._partition(source, stream, item))
+        return out
 
     @staticmethod
     def _partition(source: str, stream: str, item: dict[str, Any]) -> Partition:
@@ -142,13 +143,6 @@ class Checkpoints:
                          i.get("records", 0), i.get("status", "pending"), i.get("high_water"),
                          i.get("pass_top"), i.get("etag"), float(i.get("finished_at", 0)),
                          i.get("extra") or {}, i.get("total"))
-
-    def total(self, source: str, stream: str) -> int | None:
-        """See ``StreamState.total``."""
-        meta = self.meta(source, stream)
-        if meta.get("total") is not None:
-            return StreamState(meta).total
-        return StreamState(meta, self.partitions(source, stream, only=("total",))).total
 
     def meta(self, source: str, stream: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")

@@ -12,6 +12,7 @@ the staged way, keeping the first copy.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any, cast
 
 import psycopg
@@ -94,11 +95,21 @@ def _stage_type(table: Table, name: str, pg: str) -> str:
     return {"timestamptz": "bigint", "jsonb": "text"}.get(pg, pg)
 
 
-def _csv(data: pa.Table, table: Table) -> bytes:
-    cols = [pc.cast(data[c.name], pa.int64()) if c.is_time else data[c.name]
-            for c in table.columns]
+def _epoch_ms(stamps: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.cast(stamps, pa.int64())
+
+
+def _csv(data: pa.Table, table: Table,
+         as_time: Callable[[pa.ChunkedArray], pa.ChunkedArray] = _epoch_ms,
+         constants: dict[str, str] | None = None) -> bytes:
+    """The page as CSV with a header: its time columns through ``as_time``, then a column per
+    ``constants`` entry holding that value on every row."""
+    cols = [as_time(data[c.name]) if c.is_time else data[c.name] for c in table.columns]
+    extra = constants or {}
+    rows = pa.table([*cols, *(pa.array([v] * data.num_rows, pa.string()) for v in extra.values())],
+                    names=[*(c.name for c in table.columns), *extra])
     buf = io.BytesIO()
-    pacsv.write_csv(pa.table(cols, names=[c.name for c in table.columns]), buf)
+    pacsv.write_csv(rows, buf)
     return buf.getvalue()
 
 
@@ -117,20 +128,15 @@ def upsert(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key:
 
 def _copy_in(conn: psycopg.Connection[Any], table: Table, data: pa.Table, raw_key: str,
              ingested_at: Any) -> None:
-    """Every row of the page, straight into the table (~2x the rows/s of the staged way)."""
-    n = data.num_rows
-    rows = pa.table([_utc_text(data[c.name]) if c.is_time else data[c.name]
-                     for c in table.columns], names=[c.name for c in table.columns]) \
-        .append_column("_raw_key", pa.array([raw_key] * n, pa.string())) \
-        .append_column("_content_hash", pa.array([""] * n, pa.string())) \
-        .append_column("_ingested_at", pa.array([ingested_at.isoformat()] * n, pa.string()))
-    buf = io.BytesIO()
-    pacsv.write_csv(rows, buf)
+    """Every row of the page, straight into the table: 7.5 us of PostgreSQL CPU a row, where
+    the staged way takes 10.7."""
+    constants = {"_raw_key": raw_key, "_content_hash": "",
+                 "_ingested_at": ingested_at.isoformat()}
+    names = [*(c.name for c in table.columns), *constants]
     with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true)")
                             .format(sql.Identifier(table.name),
-                                    sql.SQL(", ").join(map(sql.Identifier,
-                                                           rows.column_names)))) as copy:
-        copy.write(buf.getvalue())
+                                    sql.SQL(", ").join(map(sql.Identifier, names)))) as copy:
+        copy.write(_csv(data, table, _utc_text, constants))
 
 
 def _utc_text(stamps: pa.ChunkedArray) -> pa.ChunkedArray:

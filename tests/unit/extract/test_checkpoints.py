@@ -51,21 +51,23 @@ def test_one_holder_at_a_time_and_takeover_after_expiry(dynamodb: Any) -> None:
         store.advance(p, "fetcher-a", landed=2, done=False)  # a is fenced out
 
 
-def test_done_partitions_are_not_leased(dynamodb: Any) -> None:
+def _leased_by_a(dynamodb: Any) -> tuple[Checkpoints, Partition]:
     store = Checkpoints("cp", lease_s=60, dynamodb=dynamodb)
     p = Partition("datasync", "events", "feed-0-10", "feed", since=0, until=10)
     store.add(p)
     assert store.lease(p, "a")
+    return store, p
+
+
+def test_done_partitions_are_not_leased(dynamodb: Any) -> None:
+    store, p = _leased_by_a(dynamodb)
     store.advance(p, "a", landed=1, done=True)
     store.release(p, "a")
     assert not store.lease(p, "b")
 
 
 def test_the_last_checkpoint_gives_the_lease_up(dynamodb: Any) -> None:
-    store = Checkpoints("cp", lease_s=60, dynamodb=dynamodb)
-    p = Partition("datasync", "events", "feed-0-10", "feed", since=0, until=10)
-    store.add(p)
-    assert store.lease(p, "a")
+    store, p = _leased_by_a(dynamodb)
     store.advance(p, "a", landed=1, done=False)
     item = dynamodb.Table("cp").get_item(Key={"pk": p.pk, "sk": p.name})["Item"]
     assert item["lease_owner"] == "a" and "lease_until" in item
