@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,23 @@ from tributary.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(*tools): the machine's tools the test drives "
+                                       "(installed by tests/run.sh)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test whose tools are missing fails, naming them: a skip would let a run pass
+    without it (``sh tests/run.sh`` installs them)."""
+    tools = [tool for mark in item.iter_markers("needs") for tool in mark.args]
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if "fusermount3" in tools and not Path("/dev/fuse").exists():
+        missing.append("/dev/fuse (the kernel's FUSE device)")
+    if missing:
+        pytest.fail(f"this test needs {', '.join(missing)}, which this machine lacks: "
+                    "`sh tests/run.sh` installs what the tests need", pytrace=False)
 
 
 @dataclass

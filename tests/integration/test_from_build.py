@@ -4,7 +4,6 @@ runs nothing but those artifacts (``stack up --from-build``)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -21,12 +20,11 @@ ENV = {"TRIBUTARY_DATASYNC_EVENTS": "20000", "TRIBUTARY_HALLOW_PUSH": "false",
        "TRIBUTARY_RUNTIME_FROM_BUILD": "true", "TRIBUTARY_SCHEDULE_SCALE": "0.1",
        "TRIBUTARY_WEBHOOK_FLUSH_AGE_S": "0"}  # a flush takes whatever waits
 
+pytestmark = pytest.mark.needs("podman", "runc", "debootstrap")
+
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cloud, dict[str, Any]]]:
-    if shutil.which("podman") is None:
-        pytest.fail("the image functions run in Podman: apt-get install podman runc "
-                    "debootstrap (.ci/run does)")
     home = tmp_path_factory.mktemp("shipped")
     report = build(home, ROOT / "template.yaml")
     cloud, mp = start_cloud(home, ROOT / "template.yaml", BASE, ENV,

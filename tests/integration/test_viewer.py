@@ -4,7 +4,6 @@ being read, minimap jumps, keyboard, bounded DOM, history."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from localcloud.credentials import api_token
 from tests.conftest import LIVE_BASE, ROOT, Cloud, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs("chromium")]
 SIM = f"http://127.0.0.1:{LIVE_BASE + 7}"
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -31,7 +30,6 @@ def cloud(live_cloud: Cloud) -> Cloud:
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: apt-get install -y chromium"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM,
                               args=["--no-sandbox", "--disable-background-networking"])

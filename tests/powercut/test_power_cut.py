@@ -3,19 +3,13 @@ and the same harness catches the loss when fsync is turned off (so it is known t
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.powercut.harness import run
 
-# Skipped on a laptop without FUSE; never in CI, which installs fuse3 (so it cannot pass
-# silently there).
-pytestmark = pytest.mark.skipif(not os.environ.get("CI") and (
-    shutil.which("fusermount3") is None or not Path("/dev/fuse").exists()),
-    reason="needs FUSE (Debian's fuse3)")
+pytestmark = pytest.mark.needs("fusermount3")
 PORT = 4940
 
 
