@@ -106,7 +106,7 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
             return respond(start, 200, body, [("Content-Type", "application/json")])
         name = _call_name(environ)
         calls[name] += 1
-        if athena_url and environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonAthena."):
+        if athena_url and _is_athena(environ):
             return _forward_athena(environ, start, athena, respond)
         match = INVOKE_PATH.match(path)
         if match and environ.get("REQUEST_METHOD") == "POST":
@@ -133,19 +133,41 @@ def build_app(runtime_url: str, state_dir: Path | None = None,
     return app
 
 
+def _is_athena(environ: dict[str, Any]) -> bool:
+    """JSON 1.1 names Athena in its target; REST-JSON only in the SigV4 credential scope (as
+    moto tells its own REST services apart)."""
+    return (environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonAthena.")
+            or journal.scope(environ)[0] == "athena")
+
+
+# Not forwarded: the connection's own, which httpx sets for the hop to the Athena service.
+_HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+
+
 def _forward_athena(environ: dict[str, Any], start: StartResponse, athena: httpx.Client,
                     respond: Callable[..., list[bytes]]) -> list[bytes]:
-    """Athena's calls go to the Athena service (moto's Athena answers every query empty)."""
+    """Athena's calls go to the Athena service (moto's Athena answers every query empty),
+    as they came: the path still percent-encoded (a REST path's labels may hold a ``/``)."""
+    headers = {key[5:].replace("_", "-"): value for key, value in environ.items()
+               if key.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    raw = environ.get("RAW_URI") or environ.get("PATH_INFO", "/")
+    target = raw.split("?", 1)[0] + (f"?{environ['QUERY_STRING']}"
+                                     if environ.get("QUERY_STRING") else "")
     try:
-        resp = athena.post("/", content=_read_body(environ), headers={
-            "X-Amz-Target": environ["HTTP_X_AMZ_TARGET"],
-            "Content-Type": environ.get("CONTENT_TYPE", "application/x-amz-json-1.1")})
+        resp = athena.request(environ.get("REQUEST_METHOD", "POST"), target,
+                              content=_read_body(environ),
+                              headers={k: v for k, v in headers.items()
+                                       if k.lower() not in _HOP_HEADERS})
     except httpx.TransportError as exc:
         body = orjson.dumps({"__type": "InternalServerException",
                              "Message": f"the Athena service is unreachable: {exc}"})
-        return respond(start, 500, body, [("Content-Type", "application/x-amz-json-1.1")])
+        return respond(start, 500, body, [("Content-Type", "application/x-amz-json-1.1"),
+                                          ("X-Amzn-ErrorType", "InternalServerException")])
     return respond(start, resp.status_code, resp.content,
-                   [("Content-Type", resp.headers.get("Content-Type", "application/json"))])
+                   [(h, resp.headers[h]) for h in ("Content-Type", "X-Amzn-ErrorType")
+                    if h in resp.headers])
 
 
 def main() -> None:

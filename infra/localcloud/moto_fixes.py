@@ -22,6 +22,7 @@ def apply() -> None:
     _make_sqs_cost_independent_of_queue_depth()
     _write_dynamodb_items_directly()
     _project_each_item_once()
+    _match_no_event_on_a_schedule()
 
 
 def _keep_sqs_polling_to_the_runtime() -> None:
@@ -118,3 +119,20 @@ def _project_each_item_once() -> None:
                                 attrs=dynamo_type.serializer.serialize(result)["M"])
 
     dynamo_type.Item.project = project  # type: ignore[method-assign]
+
+
+def _match_no_event_on_a_schedule() -> None:
+    """In EventBridge a rule with a schedule and no event pattern matches no event; moto's
+    empty pattern matches every one and then cannot deliver it to the rule's Lambda target
+    (``NotImplementedError``), so any ``PutEvents`` to the default bus, where the stack's
+    schedules are, answered 500."""
+    from moto.events.models import Rule
+
+    send = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern.get_pattern():
+            return
+        send(self, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]

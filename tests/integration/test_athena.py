@@ -9,8 +9,6 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ROOT, Cloud, start_cloud, wait_for
+from tests.integration.clients import ClientEnv, user_environment
 
 pytestmark = pytest.mark.integration
 EVENTS = 25_000
@@ -88,48 +87,31 @@ def _text(rows: Any) -> list[list[str]]:
 
 
 @pytest.mark.parametrize(("athena_sql", "duckdb_sql"), CASES, ids=["count", "join", "trino"])
-def test_boto3_and_awslocal_agree_with_tributary_query(cloud: Cloud, athena_sql: str,
-                                                          duckdb_sql: str) -> None:
+def test_boto3_and_awslocal_agree_with_tributary_query(cloud: Cloud, client: ClientEnv,
+                                                       athena_sql: str, duckdb_sql: str) -> None:
     want = _expected(cloud, duckdb_sql)
     assert want and want[0][0] != "0"
-    athena = _client(cloud, "athena")
-    ex = _run(athena, athena_sql, ResultConfiguration={"OutputLocation": OUT})
-    assert ex["Status"]["State"] == "SUCCEEDED", ex["Status"]
-    assert _rows(athena, ex["QueryExecutionId"]) == want
-    assert ex["Statistics"]["DataScannedInBytes"] > 0
-    env = {**cloud.env, "LOCALSTACK_HOST": f"127.0.0.1:{cloud.settings.emulator_port}"}
-    cli = [os.path.join(os.path.dirname(sys.executable), "awslocal"), "athena"]
-    started = subprocess.run([*cli, "start-query-execution", "--query-string", athena_sql,
-                              "--work-group", "primary", "--output", "json"], env=env,
-                             capture_output=True, text=True, check=True)
-    qid = json.loads(started.stdout)["QueryExecutionId"]
-    wait_for(lambda: _done(athena, qid), 60, 0.05, what="the CLI's query")
-    got = subprocess.run([*cli, "get-query-results", "--query-execution-id", qid], env=env,
-                         capture_output=True, text=True, check=True)
-    rows = json.loads(got.stdout)["ResultSet"]["Rows"][1:]
+    env = user_environment(cloud)
+    got = client.run(env, "boto3-query", athena_sql, OUT)
+    assert got["status"]["State"] == "SUCCEEDED", got["status"]
+    assert got["rows"] == want and got["scanned"] > 0
+    started = client.command(env, "awslocal", "athena", "start-query-execution",
+                             "--query-string", athena_sql, "--work-group", "primary",
+                             "--output", "json")
+    qid = json.loads(started)["QueryExecutionId"]
+    wait_for(lambda: client.run(env, "athena-execution", qid)["state"] == "SUCCEEDED", 60, 0.05,
+             what="the CLI's query")
+    rows = json.loads(client.command(env, "awslocal", "athena", "get-query-results",
+                                     "--query-execution-id", qid))["ResultSet"]["Rows"][1:]
     assert [[d.get("VarCharValue") for d in r["Data"]] for r in rows] == want
 
 
 @pytest.mark.parametrize(("athena_sql", "duckdb_sql"), CASES, ids=["count", "join", "trino"])
 def test_pyathena_and_awswrangler_agree_with_tributary_query(
-        cloud: Cloud, monkeypatch: pytest.MonkeyPatch, athena_sql: str, duckdb_sql: str) -> None:
-    from pyathena import connect
-    from pyathena.pandas.cursor import PandasCursor
-
-    for k, v in {"AWS_ENDPOINT_URL": cloud.settings.emulator_url, "AWS_ACCESS_KEY_ID": "test",
-                 "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(k, v)
+        cloud: Cloud, client: ClientEnv, athena_sql: str, duckdb_sql: str) -> None:
     want = _expected(cloud, duckdb_sql)
-    cursor = connect(s3_staging_dir=OUT, region_name="us-east-1", poll_interval=0.05).cursor()
-    assert _text(cursor.execute(athena_sql).fetchall()) == want
-    frame = connect(s3_staging_dir=OUT, region_name="us-east-1", poll_interval=0.05,
-                    cursor_class=PandasCursor).cursor().execute(athena_sql).as_pandas()
-    assert _text(frame.itertuples(index=False)) == want
-    import awswrangler as wr
-
-    frame = wr.athena.read_sql_query(athena_sql, database="tributary", ctas_approach=False,
-                                     s3_output=OUT)
-    assert _text(frame.itertuples(index=False)) == want
+    got = client.run(user_environment(cloud), "dbapi-query", athena_sql, OUT)
+    assert got == {"pyathena": want, "pandas": want, "awswrangler": want}
 
 
 def test_paging_gives_every_row_once(cloud: Cloud) -> None:

@@ -94,3 +94,14 @@ def test_s3_bodies_over_64_kib_leave_the_emulators_memory(monkeypatch: pytest.Mo
         bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets["bodies"]
         assert [bucket.keys[k]._value_buffer._rolled for k in ("small", "page")] == [False, True]
         assert s3.get_object(Bucket="bodies", Key="page")["Body"].read() == b"x" * 400 * 1024
+
+
+def test_put_events_passes_a_schedule_by() -> None:
+    moto_fixes.apply()
+    with mock_aws():
+        events = boto3.client("events", region_name="us-east-1")
+        events.put_rule(Name="tick", ScheduleExpression="rate(1 minute)")
+        events.put_targets(Rule="tick", Targets=[{
+            "Id": "f", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f"}])
+        sent = events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])
+        assert sent["FailedEntryCount"] == 0

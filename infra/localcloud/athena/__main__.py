@@ -14,7 +14,7 @@ def main() -> None:
     settings = get_settings()
     athena = Athena(settings, settings.home_dir / "athena",
                     lambda service: emulator_client(service, settings))
-    uvicorn.run(app(athena), host=settings.host, port=settings.athena_port,
+    uvicorn.run(app(athena.operations), host=settings.host, port=settings.athena_port,
                 log_level="warning")
 
 
