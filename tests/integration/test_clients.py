@@ -18,7 +18,7 @@ OUT = "s3://tributary-query-results/clients/"
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    c, mp = start_cloud(tmp_path_factory.mktemp("clients"), ROOT / "template.yaml", 4940,
+    c, mp = start_cloud(tmp_path_factory.mktemp("clients"), ROOT / "template.yaml", 4930,
                         polling=frozenset())
     try:
         yield c
