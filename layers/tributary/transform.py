@@ -28,13 +28,14 @@ from tributary.gcpause import paused_gc
 from tributary.load import lake, pages, postgres
 from tributary.load.tables import Table, table_for
 from tributary.log import get_logger
-from tributary.sources.paths import records_at
+from tributary.sources.paths import NotRecords
 
 log = get_logger("transform")
 
 
 class BadPage(ValueError):
-    """The raw page is not a page of its stream at all (not JSON, no record list)."""
+    """The raw page is not a page of its stream at all (not JSON, no record list, records
+    that are not objects)."""
 
 
 def _arrow(table: Table, columns: dict[str, Any]) -> pa.Table:
@@ -51,9 +52,12 @@ def _records(body: bytes, key: str, table: Table) -> list[Any]:
         page = orjson.loads(gzip.decompress(body))
     except (OSError, orjson.JSONDecodeError) as exc:
         raise BadPage(f"{key}: not a gzip JSON page: {exc}") from exc
-    data = records_at(page, table.records_path)
+    try:
+        data = table.records.select(page)
+    except NotRecords as exc:
+        raise BadPage(f"{key}: {exc}") from exc
     if data is None:
-        raise BadPage(f"{key}: no record list at {table.records_path!r} in the page")
+        raise BadPage(f"{key}: no record list at {table.records.text!r} in the page")
     return data
 
 

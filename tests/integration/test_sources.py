@@ -61,6 +61,25 @@ streams:
 """
 BOOKS = [{"id": 978_000_000 + i, "title": f"Book {i}", "author": {"name": f"A{i % 7}"},
           "pages": 100 + i, "published_s": 1_700_000_000 + i * 86_400} for i in range(333)]
+# The same partner's customers, each nested in an item: the records are a JSONPath projection.
+PARTNER_YAML = """
+name: partner
+base_url: ${BOOKS_URL}
+streams:
+  - name: customers
+    endpoint: /v1/customers
+    records_path: "result.items[*].customer"
+    primary_key: id
+    pagination: {style: json_link, next_url_path: links.next}
+    table: partner_customers
+    columns:
+      id: {required: true}
+      name: {}
+      country: {}
+"""
+CUSTOMERS = [{"id": 5_000 + i, "name": f"Customer {i}", "country": ["NL", "DE", "FR"][i % 3]}
+             for i in range(60)]
+CUSTOMERS_PAGE = 25
 
 
 def _books_server() -> Any:
@@ -71,7 +90,17 @@ def _books_server() -> Any:
         return JSONResponse({"results": rows, "paging": {
             "total": len(BOOKS), "next": start + size if more else None}})
 
-    return serve([Route("/v2/books", books)], BOOKS_PORT)
+    async def customers(request: Request) -> JSONResponse:
+        start = int(request.query_params.get("from", 0))
+        rows = CUSTOMERS[start:start + CUSTOMERS_PAGE]
+        more = start + CUSTOMERS_PAGE < len(CUSTOMERS)
+        return JSONResponse({
+            "result": {"items": [{"customer": c, "type": "account", "rank": i}
+                                 for i, c in enumerate(rows, start)]},
+            "links": {"next": f"{ENV['BOOKS_URL']}/v1/customers?from={start + CUSTOMERS_PAGE}"
+                      if more else None}})
+
+    return serve([Route("/v2/books", books), Route("/v1/customers", customers)], BOOKS_PORT)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +109,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     folder = home / "sources"
     shutil.copytree(ROOT / "sources", folder)
     (folder / "books.yaml").write_text(BOOKS_YAML)
+    (folder / "partner.yaml").write_text(PARTNER_YAML)
     books = _books_server()
     c, mp = start_cloud(home, ROOT / "template.yaml", BASE,
                         {**ENV, "TRIBUTARY_SOURCES_DIR": str(folder)},
@@ -242,6 +272,21 @@ def test_an_offset_api_needs_only_a_yaml_file(cloud: Cloud) -> None:
     lake = cloud.cli("query", "SELECT count(DISTINCT isbn) AS n FROM books", "--format",
                 "json")
     assert json.loads(lake.stdout)["rows"] == [[len(BOOKS)]], lake.stdout + lake.stderr
+
+
+def test_records_selected_by_a_jsonpath_projection_are_ingested_exactly(cloud: Cloud
+                                                                        ) -> None:
+    """``result.items[*].customer``: the customer of every item is a record (issue 34)."""
+    out = cloud.cli("ingest", "--source", "partner", "--wait", "--timeout", "120")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert cloud.sql("SELECT id, name, country FROM partner_customers ORDER BY id") == [
+        (str(c["id"]), c["name"], c["country"]) for c in CUSTOMERS]
+    assert cloud.sql("SELECT count(*), sum(records), sum(rejected) FROM load_log "
+                     "WHERE source = 'partner'") == [
+        (math.ceil(len(CUSTOMERS) / CUSTOMERS_PAGE), len(CUSTOMERS), 0)]
+    lake = cloud.cli("query", "SELECT count(DISTINCT id) AS n FROM partner_customers",
+                     "--format", "json")
+    assert json.loads(lake.stdout)["rows"] == [[len(CUSTOMERS)]], lake.stdout + lake.stderr
 
 
 @pytest.mark.parametrize(("name", "status"), [("timeline", 409), ("shop", 404), ("hallow", 409)])

@@ -21,7 +21,7 @@ from tributary.extract.paginators import NO_HEADERS, paginator_for
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
 from tributary.sources.keys import record_id
-from tributary.sources.paths import dig, records_at
+from tributary.sources.paths import NotRecords, dig
 from tributary.sources.spec import CursorPagination, Source, Stream
 
 log = get_logger("extract.stream")
@@ -133,7 +133,11 @@ class DeclaredStream:
              headers: Mapping[str, str] = NO_HEADERS) -> Page:
         with paused_gc():
             body = orjson.loads(raw)
-        records = records_at(body, self.stream.records_path)
+        try:
+            records = self.stream.records.select(body)
+        except NotRecords as exc:
+            raise ApiError(200, "NOT_RECORDS", f"{self.source.name}/{self.stream.name}: "
+                           f"{exc}") from None
         if records is None:
             raise ApiError(200, "NO_RECORDS", f"{self.source.name}/{self.stream.name}: no "
                            f"record list at {self.stream.records_path!r}")

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from tributary.normalize.declared import Normalizer, normalizer
 from tributary.sources import loader
+from tributary.sources.paths import RecordsPath
 from tributary.sources.spec import Stream
 
 MS_UTC = pa.timestamp("ms", tz="UTC")
@@ -39,7 +40,7 @@ class Table:
     columns: tuple[TableColumn, ...]
     partition_by: str  # the time column whose UTC day is the lake's dt= partition
     normalize: Normalizer
-    records_path: str = "data"
+    records: RecordsPath
     snapshot: bool = False  # each page is the whole dataset: absent rows vanished
     immutable: bool = False  # a record never changes: loaded once, never compared
 
@@ -60,7 +61,7 @@ def from_stream(stream: Stream) -> Table:
     if stream.keep_extra:
         cols.append(TableColumn("extra", *COLUMN_TYPES["json"]))
     return Table(stream.table, stream.key_column, tuple(cols),
-                 stream.partition_by or INGESTED, normalizer(stream), stream.records_path,
+                 stream.partition_by or INGESTED, normalizer(stream), stream.records,
                  stream.is_snapshot, stream.immutable)
 
 

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from tributary.sources.auth import Auth, NoAuth
 from tributary.sources.base import Strict
+from tributary.sources.paths import RecordsPath, compile_records_path
 
 __all__ = ["Auth", "Strict"]  # where declarations' parts are imported from
 
@@ -175,10 +176,11 @@ class Stream(Strict):
     name: Identifier
     endpoint: str = Field(pattern=r"^/")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    records_path: str = Field(pattern=r"^(\$\.?)?([\w-]+(\[\*\])?(\.[\w-]+(\[\*\])?)*)?$",
-                              description="Where the records are: a dotted path to a list ('' "
-                              "for a bare list), or JSONPath with [*] to gather them from "
-                              "nested lists (``data.orders[*].lines[*]``).")
+    records_path: str = Field(description="Where the records are, RFC 9535 JSONPath ('$.' "
+                              "may be left out): a path to the record list (``data.items``; "
+                              "'' for a bare list), or one selecting the records themselves "
+                              "(``result.items[*].customer``, ``items[?@.type == 'invoice']``, "
+                              "``$..orders[*]``); see sources/paths.py.")
     total_path: str | None = Field(None, description="Dotted path to the upstream's record "
                                    "count; default for one-response streams: the records.")
     primary_key: Identifier | list[Identifier] = Field(
@@ -222,6 +224,17 @@ class Stream(Strict):
     @property
     def is_snapshot(self) -> bool:
         return isinstance(self.pagination, SnapshotPagination)
+
+    @property
+    def records(self) -> RecordsPath:
+        """``records_path`` compiled (when the declaration was validated)."""
+        return compile_records_path(self.records_path)
+
+    @field_validator("records_path")
+    @classmethod
+    def _records_path_is_jsonpath(cls, path: str) -> str:
+        compile_records_path(path)  # a ValueError names where the path goes wrong
+        return path
 
     @model_validator(mode="after")
     def _columns_agree(self) -> Stream:

@@ -123,7 +123,8 @@ streams:
     ("primary_key: id\n    pagination: {style: single}",
      "primary_key: [id]\n    pagination: {style: single}", "a composite primary_key names two "
      "columns or more"),
-    ("records_path: orders", "records_path: 'orders[0]'", "streams[orders].records_path"),
+    ("records_path: orders", "records_path: 'orders[0'", "streams[orders].records_path: "
+     "Value error, 'orders[0' is not JSONPath (RFC 9535) at the end: unbalanced brackets"),
     ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
      "{kind: oauth2_client_credentials, token_url: /t, secret: \"${SHOP_SECRET:-x}\"}",
      "streams[users].auth.oauth2_client_credentials.client_id: Field required"),
