@@ -1,0 +1,383 @@
+"""A generated API: its streams, their records, and the truth each table must end with.
+
+``generate(seed, features)`` composes one API from a seed: auth, per stream a pagination
+style with its parameters under random names, where the records sit in a body, the key,
+the timestamp form, children with refused parents, incremental listings edited between
+passes, and per-API chaos. Everything the server answers and the declaration says is read
+from the ``Api`` it returns; nothing else is random.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tests.generative import features as F
+from tributary.normalize.stamp_forms import kept, render
+from tributary.sources.keys import composite_key
+
+Key = tuple[int | str, ...]
+BASE_MS = 1_700_000_000_000
+# Standard forms an instant takes on the wire (names from normalize/stamp_forms.py).
+STAMP_FORMS = ("epoch_s_int", "epoch_s", "epoch_ms", "epoch_ms_string", "epoch_s_string",
+               "iso_z", "iso_offset", "iso_offset_hours", "iso_micro_offset", "iso_no_fraction")
+# An incremental cursor is compared by the client as a number or as text: forms whose text
+# order is their time order (one zone, fixed width).
+CURSOR_FORMS = ("epoch_s_int", "epoch_ms", "epoch_ms_string", "iso_z", "iso_offset",
+                "iso_no_fraction")
+# Styles that page (a child or an incremental listing may use any of them).
+PAGED = ("offset", "page_number", "cursor", "header_link", "json_link", "header_cursor")
+# Styles that need hints in the body (a bare list cannot carry them).
+BODY_HINTS = ("cursor", "json_link")
+WORDS = ("alpha", "Ünïcode", "quote's", 'dq"x', "emoji 🚀", "tab\tx", "", "ДОБРО", "null")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One upstream record as its table must keep it."""
+
+    key: Key
+    name: str
+    amount: int
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class KeyCol:
+    column: str
+    wire: str | None  # dotted path in the record; None: copied from the parent (include)
+    type: Literal["text", "bigint"]
+
+
+@dataclass
+class AuthPlan:
+    kind: str
+    secret: str
+    options: dict[str, Any] = field(default_factory=dict)  # header, param, cookie, ...
+    expires_in: float = 3600.0  # OAuth2 token lifetime
+
+
+@dataclass(frozen=True)
+class Incremental:
+    param: str
+    bound: Literal["inclusive", "exclusive"]
+    initial: str
+    end_param: str | None = None
+    end_value: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildOf:
+    parent: str  # the parent stream
+    placeholder: str  # in the endpoint
+    parent_field: str  # the parent record's key field
+    refused: dict[str, int]  # parent key -> 404 or 403
+    include: bool  # the child's key starts with the parent's key, copied by the declaration
+
+
+@dataclass
+class StreamPlan:
+    name: str
+    endpoint: str
+    style: str
+    paging: dict[str, Any]  # the declaration's pagination block
+    shape: str
+    records_path: str
+    inner: str  # the key under which ``gathered`` and ``projected`` bodies hold records
+    key_cols: list[KeyCol]
+    name_path: str
+    amount_field: str
+    at_field: str
+    at_form: str
+    rows: list[Row] = field(default_factory=list)  # a top-level stream's records, version 0
+    edited: list[Row] = field(default_factory=list)  # version 1 (incremental streams)
+    children: dict[str, list[Row]] = field(default_factory=dict)  # parent key -> rows
+    incremental: Incremental | None = None
+    child_of: ChildOf | None = None
+    total_path: str | None = None
+    auth: AuthPlan | None = None  # the stream's own, where it differs from the API's
+    broken: bool = False  # declared with a records path that does not fit (on purpose)
+
+    @property
+    def limit(self) -> int:
+        return int(self.paging.get("limit", 0))
+
+    @property
+    def key_column(self) -> str:
+        return self.key_cols[0].column if len(self.key_cols) == 1 else "_key"
+
+    def rows_at(self, version: int) -> list[Row]:
+        rows = self.edited if version and self.edited else self.rows
+        return sorted(rows, key=lambda r: (r.at_ms, str(r.key))) if self.incremental else rows
+
+    def truth(self, version: int, parents: list[Row] | None = None) -> dict[str, Row]:
+        """Key as the table keeps it -> the row it must hold (the instant as the wire form
+        can carry it)."""
+        if self.child_of is not None:
+            assert parents is not None
+            rows = [r for p in parents for r in self.children.get(str(p.key[0]), [])
+                    if str(p.key[0]) not in self.child_of.refused]
+        else:
+            rows = self.rows_at(version)
+        return {key_text(r.key): Row(r.key, r.name, r.amount, kept(self.at_form, r.at_ms))
+                for r in rows}
+
+
+@dataclass
+class Api:
+    seed: int
+    name: str
+    auth: AuthPlan
+    timeout_s: float
+    chaos: dict[str, int]  # chaos kind -> how many times at most
+    chaos_rate: float
+    streams: list[StreamPlan]
+    version: int = 0  # edits applied (the server answers this version)
+
+    def stream(self, name: str) -> StreamPlan:
+        return next(s for s in self.streams if s.name == name)
+
+    def truth(self) -> dict[str, dict[str, Row]]:
+        """What each (healthy) stream's table must hold now."""
+        out: dict[str, dict[str, Row]] = {}
+        for s in self.streams:
+            if s.broken:
+                continue
+            parents = self.stream(s.child_of.parent).rows_at(self.version) \
+                if s.child_of else None
+            out[s.name] = s.truth(self.version, parents)
+        return out
+
+    @property
+    def edits_pending(self) -> bool:
+        return self.version == 0 and any(s.edited for s in self.streams)
+
+
+def key_text(key: Key) -> str:
+    return str(key[0]) if len(key) == 1 else composite_key(list(key))
+
+
+class _Composer:
+    """One API's random choices, all from one ``random.Random(seed)``."""
+
+    def __init__(self, seed: int, on: frozenset[str]) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.on = on
+
+    def pick(self, options: tuple[str, ...] | list[str]) -> str:
+        allowed = [o for o in options if o in self.on or o not in F.ALL]
+        if not allowed:
+            raise ValueError(f"every one of {sorted(options)} is switched off")
+        return self.rng.choice(sorted(allowed))
+
+    def maybe(self, feature: str, p: float = 0.5) -> bool:
+        return feature in self.on and self.rng.random() < p
+
+    # -- auth --------------------------------------------------------------------------------
+    def auth(self, exclude: str | None = None) -> AuthPlan:
+        kinds = sorted(F.AUTH_KINDS - {exclude} if exclude else F.AUTH_KINDS)
+        kind = self.pick(kinds)
+        secret = f"s{self.seed}-{self.rng.getrandbits(40):x}"
+        r = self.rng
+        generated: dict[str, dict[str, Any]] = {
+            "none": {},
+            "header": {"header": r.choice(["X-API-Key", "X-Auth-Token", "Api-Key"])},
+            "bearer": {},
+            "query": {"param": r.choice(["api_key", "key", "access_token"])},
+            "cookie": {"cookie": r.choice(["session", "sid"])},
+            "basic": {"username": r.choice(["svc", "user@example.com"])},
+            "oauth2_client_credentials": {"client_id": f"client-{self.seed}",
+                                          "client_auth": r.choice(["basic", "post"])},
+        }
+        if kind not in generated:
+            raise NotImplementedError(f"auth kind {kind!r} (declared in spec) is not generated")
+        options = generated[kind]
+        return AuthPlan(kind, secret, options, expires_in=r.choice([3.0, 5.0, 3600.0]))
+
+    # -- one stream --------------------------------------------------------------------------
+    def paging(self, style: str, shape: str) -> dict[str, Any]:
+        r = self.rng
+        limit = r.randint(5, 40)
+        body = shape != "bare"
+        blocks: dict[str, dict[str, Any]] = {
+            "offset": {"offset_param": r.choice(["offset", "start", "skip"]),
+                       "limit_param": r.choice(["limit", "size", "count"]), "limit": limit}
+            | ({"next_offset_path": "paging.next"} | (
+                {"end_value": -1} if r.random() < 0.5 else {}) if body and r.random() < 0.5
+               else {}),
+            "page_number": {"page_param": r.choice(["page", "p"]),
+                            "limit_param": r.choice(["per_page", "page[size]", "pageSize"]),
+                            "limit": limit, "first_page": r.choice([0, 1]),
+                            "until": r.choice(["short_page", "empty_page"])}
+            | ({"total_pages_path": "meta.pages"} if body and r.random() < 0.5 else {}),
+            "cursor": {"cursor_param": r.choice(["cursor", "after", "page_token"]),
+                       "limit_param": r.choice(["limit", "page_size"]), "limit": limit,
+                       "next_cursor_path": r.choice(["meta.next_cursor", "next"])}
+            | ({"has_more_path": "meta.has_more"} if r.random() < 0.5 else {}),
+            "header_link": {"limit_param": r.choice(["per_page", None]), "limit": limit},
+            "json_link": {"limit_param": r.choice(["per_page", "limit", None]), "limit": limit,
+                          "next_url_path": r.choice(["links.next", "_links.next.href",
+                                                     "next_page"])},
+            "header_cursor": {"cursor_header": r.choice(["X-Next-Cursor", "X-Continuation"]),
+                              "cursor_param": r.choice(["cursor", "continuation"]),
+                              "limit_param": "limit", "limit": limit},
+            "single": {}, "snapshot": {},
+        }
+        if style not in blocks:
+            raise NotImplementedError(f"pagination style {style!r} (declared in spec) is not "
+                                      "generated")
+        block = {"style": style} | blocks[style]
+        if block.get("limit_param", "") is None:  # the API pages by its own size
+            block["limit_param"] = None
+        return block
+
+    def shape(self, style: str) -> tuple[str, str, str]:
+        """(shape, records_path, inner key)."""
+        shapes = [s for s in sorted(F.SHAPES) if not (s == "bare" and style in BODY_HINTS)]
+        shape = self.pick(shapes)
+        r = self.rng
+        inner = r.choice(["record", "node", "rows"])
+        path = {"bare": "", "wrapped": r.choice(["data", "results", "items"]),
+                "nested": r.choice(["result.items", "response.data.records"]),
+                "gathered": f"groups[*].{inner}",
+                "projected": f"result.items[*].{inner}",
+                "filtered": "entries[?@.type == 'record']"}[shape]
+        return shape, path, inner
+
+    def stream(self, name: str, style: str, key: str, n: int, *, incremental: bool = False,
+               child_of: ChildOf | None = None) -> StreamPlan:
+        r = self.rng
+        shape, path, inner = self.shape(style)
+        total = shape != "bare" and not incremental and style not in ("single", "snapshot") \
+            and self.maybe("total_path")
+        if child_of is not None and child_of.include:
+            key_cols = [KeyCol("parent_id", None, "text"), KeyCol("n", "n", "bigint")]
+        elif key == "composite_key":
+            key_cols = [KeyCol("org", r.choice(["org", "owner.login"]), "text"),
+                        KeyCol("number", "number", "bigint")]
+        else:  # a child's own key is text (``<parent>-<n>``)
+            typed = key == "int_key" and child_of is None and self.maybe("typed_int_key")
+            key_cols = [KeyCol("id", r.choice(["id", "uid", "code"]),
+                               "bigint" if typed else "text")]
+        plan = StreamPlan(
+            name=name, endpoint=f"/{name}" if child_of is None else
+            f"/{child_of.parent}/{{{child_of.placeholder}}}/{name}",
+            style=style, paging=self.paging(style, shape), shape=shape,
+            records_path=path, inner=inner, key_cols=key_cols,
+            name_path=r.choice(["name", "attributes.title"]),
+            amount_field=r.choice(["amount", "total_cents"]), at_field=r.choice(
+                ["updated_at", "modified"] if incremental else ["created", "createdAt"]),
+            at_form=self.pick(list(CURSOR_FORMS if incremental else STAMP_FORMS)),
+            child_of=child_of, total_path="meta.total" if total else None)
+        if child_of is None:
+            plan.rows = self.rows(key_cols, key, n, whole_seconds=incremental)
+        return plan
+
+    def rows(self, key_cols: list[KeyCol], key: str, n: int, whole_seconds: bool = False,
+             start: int = 0) -> list[Row]:
+        r = self.rng
+        if key == "composite_key":
+            orgs = [f"org-{c}" for c in "abcd"[:r.randint(2, 4)]]
+            keys: list[Key] = [(orgs[i % len(orgs)], start + i // len(orgs) + 1)
+                               for i in range(n)]
+        elif key == "int_key":
+            keys = [(k,) for k in r.sample(range(1, 10**9), n)]
+        else:
+            keys = [(f"K-{self.seed}-{start + i:05d}",) for i in range(n)]
+            r.shuffle(keys)
+        # Equal instants in runs of up to four: page edges fall inside a run.
+        dup = r.randint(1, 4)
+        out = []
+        for i, k in enumerate(keys):
+            at = BASE_MS + (i // dup) * 60_000 + (0 if whole_seconds else r.randint(0, 59_999))
+            out.append(Row(k, f"{r.choice(WORDS)} {i}", r.randint(-2**40, 2**40), at))
+        return out
+
+    def edits(self, plan: StreamPlan, bound: str, key: str) -> list[Row]:
+        """Version 1: some records changed, some added, each with a later instant; where the
+        bound is inclusive some changes carry the newest instant already seen (a change in
+        the same second as the last pass's end)."""
+        r = self.rng
+        top = max(row.at_ms for row in plan.rows)
+        out = []
+        for row in plan.rows:
+            if r.random() < 0.2:
+                at = top if bound == "inclusive" and r.random() < 0.4 else \
+                    top + 1000 * r.randint(1, 120)
+                out.append(Row(row.key, row.name + " (edited)", row.amount + 1, at))
+            else:
+                out.append(row)
+        added = self.rows(plan.key_cols, key, r.randint(0, 8), whole_seconds=True,
+                          start=len(plan.rows) + 100)
+        out += [Row(a.key, a.name, a.amount, top + 1000 * r.randint(1, 120)) for a in added]
+        seen = {row.key for row in out}
+        return out if len(seen) == len(out) else out[:len(plan.rows)]
+
+
+def generate(seed: int, on: frozenset[str], broken: bool = False) -> Api:
+    """One API from ``seed`` using only the features ``on``; ``broken``: one top-level
+    stream's declared records path does not fit its responses."""
+    c = _Composer(seed, on)
+    r = c.rng
+    styles = sorted(F.STYLES & on)
+    keys = sorted(F.KEYS & on - {"typed_int_key"})
+    if not styles or not keys:
+        raise ValueError("switch on at least one pagination style and one key kind")
+    plans: list[StreamPlan] = []
+    for i in range(r.randint(2, 3)):
+        plans.append(c.stream(f"s{i}", c.pick(styles), c.pick(keys), r.randint(15, 150)))
+    scalar = [p for p in plans if len(p.key_cols) == 1]
+    if "children" in on and scalar:
+        parent = r.choice(scalar)
+        parent.rows = parent.rows[:r.randint(4, 12)]  # a request per parent: keep them few
+        refused = {str(row.key[0]): r.choice([404, 403]) for row in parent.rows
+                   if "child_errors" in on and r.random() < 0.25}
+        child_of = ChildOf(parent.name, r.choice(["pid", "parent_key"]),
+                           parent.key_cols[0].wire or "id", refused,
+                           include="composite_key" in on and r.random() < 0.6)
+        child = c.stream("kids", c.pick([s for s in PAGED + ("single",) if s in on]),
+                         c.pick([k for k in keys if k != "composite_key"] or ["str_key"]), 0,
+                         child_of=child_of)
+        for row in parent.rows:
+            rows = c.rows(child.key_cols, "int_key", r.randint(0, 12), start=0)
+            child.children[str(row.key[0])] = [
+                Row((row.key[0], j + 1) if child_of.include else
+                    (f"{row.key[0]}-{j + 1}",), x.name, x.amount, x.at_ms)
+                for j, x in enumerate(rows)]
+        plans.append(child)
+    bounds = [b for b in ("inclusive", "exclusive") if b in on]
+    paged_styles = [s for s in PAGED + ("single",) if s in on]
+    if "incremental" in on and bounds and paged_styles:
+        key = c.pick(keys)
+        inc = c.stream("changes", c.pick(paged_styles), key, r.randint(20, 120),
+                       incremental=True)
+        end = c.maybe("end_param")
+        inc.incremental = Incremental(
+            param=r.choice(["updated_since", "since", "modified_after"]),
+            bound="inclusive" if c.pick(bounds) == "inclusive" else "exclusive",
+            initial=_initial(inc.at_form),
+            end_param="until" if end else None, end_value=_until(inc.at_form) if end else None)
+        if "edits" in on:
+            inc.edited = c.edits(inc, inc.incremental.bound, key)
+        plans.append(inc)
+    auth = c.auth()
+    if "stream_auth" in on and r.random() < 0.3:
+        plans[-1].auth = c.auth(exclude=auth.kind)
+    if broken:  # a stream no other depends on, so its siblings' truth stands
+        parents = {p.child_of.parent for p in plans if p.child_of}
+        next(p for p in plans if not p.child_of and p.name not in parents).broken = True
+    chaos = {kind: r.randint(1, 3) for kind in sorted(F.CHAOS & on) if r.random() < 0.7}
+    if auth.kind != "oauth2_client_credentials":
+        chaos.pop("chaos_revoke", None)
+    return Api(seed, f"g{seed}", auth, timeout_s=2.0, chaos=chaos,
+               chaos_rate=r.choice([0.03, 0.08]), streams=plans)
+
+
+def _initial(form: str) -> str:
+    return str(render(form, BASE_MS - 86_400_000))
+
+
+def _until(form: str) -> str:
+    return str(render(form, BASE_MS + 10 * 365 * 86_400_000))
