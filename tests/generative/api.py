@@ -336,7 +336,7 @@ def generate(seed: int, on: frozenset[str], broken: bool = False) -> Api:
                    if "child_errors" in on and r.random() < 0.25}
         child_of = ChildOf(parent.name, r.choice(["pid", "parent_key"]),
                            parent.key_cols[0].wire or "id", refused,
-                           include="composite_key" in on and r.random() < 0.6)
+                           include=c.maybe("child_include", 0.6))
         child = c.stream("kids", c.pick([s for s in PAGED + ("single",) if s in on]),
                          c.pick([k for k in keys if k != "composite_key"] or ["str_key"]), 0,
                          child_of=child_of)

@@ -25,8 +25,10 @@ AUTH_KINDS = frozenset(get_args(m.model_fields["kind"].annotation)[0]
 SHAPES = frozenset({"bare", "wrapped", "nested", "gathered", "projected", "filtered"})
 # typed_int_key: a scalar number key declared ``type: bigint`` (else ``text``).
 KEYS = frozenset({"int_key", "str_key", "composite_key", "typed_int_key"})
-STREAMS = frozenset({"children", "child_errors", "stream_auth", "incremental", "inclusive",
-                     "exclusive", "edits", "end_param", "total_path"})
+# child_include: a child's key starts with its parent's key, copied by ``parent.include``.
+STREAMS = frozenset({"children", "child_errors", "child_include", "stream_auth",
+                     "incremental", "inclusive", "exclusive", "edits", "end_param",
+                     "total_path"})
 CHAOS = frozenset({"chaos_429_seconds", "chaos_429_date", "chaos_5xx", "chaos_stall",
                    "chaos_cut", "chaos_revoke"})
 ALL = STYLES | AUTH_KINDS | SHAPES | KEYS | STREAMS | CHAOS

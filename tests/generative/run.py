@@ -220,8 +220,9 @@ def run_passes(stack: Stack, apis: list[Api], timeout: float) -> tuple[
         for a in apis:
             found = check(stack.cloud, a, verdicts)
             outcomes[a.name].problems += [f"pass {pass_no}: {p}" for p in found]
-            failed_lines = [line.strip() for line in out.stdout.splitlines()
-                            if f"{a.name}/" in line and "FAIL" in line.upper()]
+            failed_lines = list(dict.fromkeys(  # progress repeats them every poll
+                line.strip() for line in out.stdout.splitlines()
+                if f"{a.name}/" in line and "FAIL" in line.upper()))[-2:]
             outcomes[a.name].problems += [f"pass {pass_no} summary: {line}"
                                           for line in failed_lines]
         if pass_no == 1:
