@@ -67,22 +67,24 @@ def test_sqs_batches_and_partial_failure_redelivers_only_failed_records(probe_cl
     assert max(sizes) > 1, "records were delivered one per invocation, not in batches"
 
 
+def _take_dead_letters(cloud: Cloud, dlq: str, prefix: str) -> set[str]:
+    """The ids starting with ``prefix`` of the messages now in ``dlq``, deleted from it."""
+    sqs = cloud.client("sqs")
+    url = sqs.get_queue_url(QueueName=dlq)["QueueUrl"]
+    ids: set[str] = set()
+    while msgs := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for m in msgs:
+            if (msg_id := json.loads(m["Body"])["id"]).startswith(prefix):
+                ids.add(msg_id)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return ids
+
+
 def test_record_that_keeps_failing_lands_in_dlq_after_max_receive_count(probe_cloud: Cloud) -> None:
     poison = f"poison-{uuid.uuid4().hex[:8]}"
     _send(probe_cloud, "probe-work", [{"id": poison, "fail_times": 99}])
-    sqs = probe_cloud.client("sqs")
-    dlq = sqs.get_queue_url(QueueName="probe-work-dlq")["QueueUrl"]
-
-    def in_dlq() -> bool:
-        msgs = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        found = False
-        for m in msgs.get("Messages", []):
-            if json.loads(m["Body"])["id"] == poison:
-                found = True
-                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
-        return found
-
-    wait_for(in_dlq, 40, what="the poison message in the DLQ")
+    wait_for(lambda: _take_dead_letters(probe_cloud, "probe-work-dlq", poison), 40,
+             what="the poison message in the DLQ")
     assert len(probe_cloud.keys(BUCKET, f"work/seen/{poison}/")) == 2  # maxReceiveCount
     assert probe_cloud.keys(BUCKET, f"work/done/{poison}") == []
 
@@ -220,3 +222,44 @@ def test_a_function_over_its_memory_is_killed_and_reported(probe_cloud: Cloud) -
     again = lam.invoke(FunctionName="probe-hog", Payload=b'{"mb": 8, "hold_s": 0}')
     assert "FunctionError" not in again  # a new environment serves the next call
     assert json.loads(again["Payload"].read()) == {"held_mb": 8}
+
+
+def test_messages_waiting_for_a_busy_function_are_not_dead_lettered(probe_cloud: Cloud) -> None:
+    """Direct invocations keep probe-busy's three workers occupied while its queue holds more
+    than they can take. Each receive counts toward maxReceiveCount (2 here, visibility 2 s):
+    a poller that received what no worker could take, and held it past its visibility
+    timeout, sent healthy messages to the DLQ although no handler ever failed on them."""
+    run = uuid.uuid4().hex[:8]
+    ids = {f"{run}-{i}" for i in range(30)}
+    done: set[str] = set()
+    dead: set[str] = set()
+    receives: set[int] = set()  # the receive counts the handler saw
+    settled = threading.Event()
+
+    def keep_workers_busy() -> None:  # 1.5 s of work every 0.2 s: 7.5 workers' worth, for 3
+        lam = probe_cloud.client("lambda")
+        for _ in range(100):
+            lam.invoke(FunctionName="probe-busy", InvocationType="Event",
+                       Payload=b'{"sleep": 1.5}')
+            if settled.wait(0.2):
+                return
+
+    crowd = threading.Thread(target=keep_workers_busy)
+    crowd.start()
+    try:
+        threading.Event().wait(2.0)  # the crowd is waiting for workers before the queue fills
+        _send(probe_cloud, "probe-busy", [{"id": i, "sleep": 0.1} for i in sorted(ids)])
+
+        def all_settled() -> bool:
+            marks = probe_cloud.keys(BUCKET, f"busy/done/{run}")
+            receives.update(int(k.split("/")[3]) for k in marks)
+            done.update(k.split("/")[2] for k in marks)
+            dead.update(_take_dead_letters(probe_cloud, "probe-busy-dlq", run))
+            return done | dead == ids
+
+        wait_for(all_settled, 120, every=1.0, what="every message handled or dead-lettered")
+    finally:
+        settled.set()
+        crowd.join()
+    print(f"dead-lettered {len(dead)} of {len(ids)}; receive counts seen {sorted(receives)}")
+    assert not dead, f"{len(dead)} of {len(ids)} healthy messages were dead-lettered"

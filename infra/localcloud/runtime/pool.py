@@ -30,6 +30,7 @@ from localcloud.template import Function
 _SPAWN = multiprocessing.get_context("spawn")
 INIT_TIMEOUT_S = 10.0  # Lambda's init phase limit
 _MEMORY_CHECK_EVERY_S = 0.2
+_WAITING_TICK_S = 0.2  # how often a caller waiting for a slot hears of it (``while_waiting``)
 
 
 class Throttled(RuntimeError):
@@ -73,6 +74,22 @@ def percentile(values: list[float], p: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 2)
+
+
+def _acquire(slots: threading.Semaphore, wait_s: float | None,
+             while_waiting: Callable[[], bool] | None) -> bool:
+    """``slots.acquire(timeout=wait_s)``, calling ``while_waiting`` every ``_WAITING_TICK_S``
+    meanwhile and giving up when it answers False."""
+    if while_waiting is None:
+        return slots.acquire(timeout=wait_s)
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    while True:
+        tick = _WAITING_TICK_S if deadline is None else \
+            min(_WAITING_TICK_S, max(0.0, deadline - time.monotonic()))
+        if slots.acquire(timeout=tick):
+            return True
+        if (deadline is not None and time.monotonic() >= deadline) or not while_waiting():
+            return False
 
 
 def _error(message: str, error_type: str) -> bytes:
@@ -174,19 +191,43 @@ class FunctionPool:
         self._start: Callable[[], Environment] = start or (lambda: _Worker(self._spec))
 
     # -- public ---------------------------------------------------------------------------------
-    def invoke(self, event: Any, *, wait_s: float | None = None,
-               request_id: str | None = None) -> InvokeResult:
-        """Run the handler once; blocks for a free slot up to ``wait_s`` (None: forever)."""
+    def invoke(self, event: Any, *, wait_s: float | None = None, request_id: str | None = None,
+               while_waiting: Callable[[], bool] | None = None) -> InvokeResult:
+        """Run the handler once; blocks for a free slot up to ``wait_s`` (None: forever).
+        ``while_waiting`` is called every ``_WAITING_TICK_S`` of that wait (an SQS poller
+        keeps what it holds hidden meanwhile); when it answers False the caller gives up
+        (``Throttled``). ``wait_s`` bounds the wait for the function's own concurrency only:
+        the account's is waited for without limit."""
         request_id = request_id or str(uuid.uuid4())
-        if not self._slots.acquire(timeout=wait_s):
+        if not _acquire(self._slots, wait_s, while_waiting):
             self.stats.throttles += 1
             raise Throttled(f"Rate Exceeded: {self.fn.name} is at its concurrency "
                             f"limit of {self.concurrency}")
         try:
-            with self._account:
+            if not _acquire(self._account, None, while_waiting):
+                self.stats.throttles += 1
+                raise Throttled(f"{self.fn.name}: the caller gave up waiting for the "
+                                "account's concurrency")
+            try:
                 return self._run(orjson.dumps(event), request_id)
+            finally:
+                self._account.release()
         finally:
             self._slots.release()
+
+    def has_capacity(self, wait_s: float) -> bool:
+        """Whether an invocation could start now, waiting up to ``wait_s`` for the function's
+        and the account's slots without keeping them: an SQS poller receives only what a
+        worker can take, since each receive counts toward the queue's maxReceiveCount. Not a
+        reservation (a synchronous caller may take the slot first, see ``while_waiting``):
+        held while the poller long-polls an empty queue, a slot would starve direct callers
+        of the function, and every other function of the account's concurrency."""
+        deadline = time.monotonic() + wait_s
+        for slots in (self._slots, self._account):
+            if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return False
+            slots.release()
+        return True
 
     def pids(self) -> list[int]:
         """Every live worker process of this function, idle or busy."""

@@ -5,6 +5,11 @@ window, invokes the function with a ``Records`` event and then deletes what succ
 function error nothing is deleted, so the batch reappears after the queue's visibility
 timeout; with ``ReportBatchItemFailures`` only the records named in ``batchItemFailures``
 stay. Redrive to the DLQ after ``maxReceiveCount`` is the queue's own (the emulator's) job.
+
+Every receive counts toward ``maxReceiveCount``, so a poller receives only when the function
+has a free worker (as Lambda scales its pollers with the function's concurrency), and a batch
+that still has to wait for one (a direct invocation took the worker first) is kept hidden
+until it runs: a message reaches the DLQ only after its handler failed, not for waiting.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from localcloud.cfn import ACCOUNT_ID
-from localcloud.runtime.pool import FunctionPool, InvokeResult
+from localcloud.runtime.pool import FunctionPool, InvokeResult, Throttled
 from localcloud.template import SqsTrigger
 from tributary.log import get_logger
 
@@ -73,6 +79,7 @@ class SqsPoller:
         self.batches = 0
         self.records = 0
         self.threads = min(pool.concurrency, trigger.max_concurrency or pool.concurrency)
+        self.visibility_s = 30  # the queue's VisibilityTimeout (SQS's default until read)
         self._held: dict[str, str] = {}  # receipt handle -> queue URL: received, not settled
         self._held_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -93,9 +100,13 @@ class SqsPoller:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _queue_url(self) -> str:
+        """The queue's URL, once it exists; reads its visibility timeout on the way."""
         while not self.stop.is_set():
             try:
                 url: str = self.sqs.get_queue_url(QueueName=self.trigger.queue_name)["QueueUrl"]
+                self.visibility_s = int(self.sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["VisibilityTimeout"]
+                )["Attributes"]["VisibilityTimeout"])
                 return url
             except Exception as exc:  # noqa: BLE001 - not deployed yet, or emulator restarting
                 log.debug("queue not available yet", extra={"queue": self.trigger.queue_name,
@@ -130,6 +141,9 @@ class SqsPoller:
     def _loop(self) -> None:
         url = self._queue_url()
         while not self.stop.is_set():
+            if not self.pool.has_capacity(_LONG_POLL_S):
+                continue  # what no worker can take stays in the queue, its receives uncounted
+            received_by = time.monotonic()
             try:
                 batch = self._gather(url)
             except Exception as exc:  # noqa: BLE001 - keep polling through emulator hiccups
@@ -142,7 +156,7 @@ class SqsPoller:
                 self.release()  # received as the runtime stops: back to the queue
                 break
             if batch:
-                self._dispatch(url, batch)
+                self._dispatch(url, batch, received_by)
                 self._settle(batch)
 
     def _hold(self, url: str, batch: list[dict[str, Any]]) -> None:
@@ -157,31 +171,64 @@ class SqsPoller:
     def release(self) -> int:
         """Give every message this poller holds back to its queue at once (visibility 0), so
         a clean stop of the runtime leaves nothing to wait out its visibility timeout, as a
-        crash does. Returns how many."""
+        crash does. Returns how many. Their receive was counted when they were received; the
+        release adds none, so a stop costs a held message one receive, like a crash."""
         with self._held_lock:
             held, self._held = self._held, {}
         by_queue: dict[str, list[str]] = {}
         for receipt, url in held.items():
             by_queue.setdefault(url, []).append(receipt)
         for url, receipts in by_queue.items():
-            for i in range(0, len(receipts), 10):
-                try:
-                    self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                        {"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": 0}
-                        for n, r in enumerate(receipts[i:i + 10])])
-                except Exception as exc:  # noqa: BLE001 - then the timeout brings them back
-                    log.warning("could not release messages", extra={
-                        "queue": self.trigger.queue_name, "error": str(exc)})
+            self._change_visibility(url, receipts, 0)
         return len(held)
 
-    def _dispatch(self, url: str, batch: list[dict[str, Any]]) -> None:
+    def _change_visibility(self, url: str, receipts: list[str], seconds: int) -> None:
+        """Best effort: a message whose change fails reappears after its current timeout."""
+        for i in range(0, len(receipts), 10):
+            try:
+                resp = self.sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": r, "VisibilityTimeout": seconds}
+                    for n, r in enumerate(receipts[i:i + 10])])
+                failed = resp.get("Failed")
+            except Exception as exc:  # noqa: BLE001 - emulator restarting
+                failed = str(exc)
+            if failed:
+                log.warning("could not change message visibility", extra={
+                    "queue": self.trigger.queue_name, "seconds": seconds, "error": failed})
+
+    def _keep_hidden(self, url: str, batch: list[dict[str, Any]], received_by: float
+                     ) -> Callable[[], bool]:
+        """For ``FunctionPool.invoke``'s wait for a worker: push the batch's visibility
+        timeout back before it lapses, so it is not received again (one more receive toward
+        the DLQ) while it waits; False (give up) once the runtime stops."""
+        receipts = [m["ReceiptHandle"] for m in batch]
+        every = self.visibility_s / 3  # two renewals may fail before the batch reappears
+        due = received_by + every
+
+        def waiting() -> bool:
+            nonlocal due
+            if self.stop.is_set():
+                return False
+            if time.monotonic() >= due:
+                self._change_visibility(url, receipts, self.visibility_s)
+                due = time.monotonic() + every
+            return True
+
+        return waiting
+
+    def _dispatch(self, url: str, batch: list[dict[str, Any]], received_by: float) -> None:
         now_ms = time.time() * 1000
         for m in batch:
             sent = m.get("Attributes", {}).get("SentTimestamp")
             if sent:
                 self.latencies.append(now_ms - int(sent))
         event = {"Records": [to_record(m, self.queue_arn, self.region) for m in batch]}
-        result = self.pool.invoke(event)
+        try:
+            result = self.pool.invoke(
+                event, while_waiting=self._keep_hidden(url, batch, received_by))
+        except Throttled:  # the runtime stops while the batch waits: back to the queue
+            self.release()
+            return
         self.batches += 1
         self.records += len(batch)
         ids = {m["MessageId"] for m in batch}
