@@ -64,6 +64,10 @@ def template_with_schedules(folder: Path, dest: Path) -> Path:
     events = re.compile(r"\n      Events:\n(?:        .*\n|\n(?=        ))*").search(text, start)
     assert events is not None, "template.yaml: the fetch function has no Events"
     text = text[:events.start()] + "\n" + block + "\n" + text[events.end():]
+    # Code paths are relative to the template's folder: the copy's lives elsewhere.
+    text = re.sub(r"^(\s+(?:CodeUri|ContentUri|Dockerfile|DockerContext): )(?!/)(\S+)$",
+                  lambda m: m.group(1) + str((ROOT / m.group(2)).resolve()), text,
+                  flags=re.MULTILINE)
     dest.write_text(text)
     return dest
 
