@@ -22,7 +22,7 @@ from tributary.control import progress as control
 from tributary.control.progress import Aws, Progress
 from tributary.control.rejects import Reason, RejectRate, StreamRejects, by_stream
 from tributary.control.sources import start_fetch
-from tributary.extract.checkpoints import Checkpoints, StreamState
+from tributary.extract.checkpoints import ERROR_FIELDS, Checkpoints, StreamState
 from tributary.load.lake import Lake
 from tributary.load.tables import all_tables
 from tributary.settings import Settings
@@ -47,17 +47,18 @@ def _checkpoints(settings: Settings) -> Checkpoints:
                        emulator_resource("dynamodb", settings))
 
 
-def trigger_fetch(settings: Settings, source: str | None = None) -> None:
-    """Start a fetch now (asynchronously, as the schedule would), due or not."""
-    start_fetch(emulator_client("lambda", settings), source)
+def trigger_fetch(settings: Settings, source: str | None = None, force: bool = True) -> None:
+    """Start a fetch now (asynchronously, as the schedule would); ``force``: due or not."""
+    start_fetch(emulator_client("lambda", settings), source, force)
 
 
-def trigger_fetches(settings: Settings, sources: set[str] | None = None) -> None:
+def trigger_fetches(settings: Settings, sources: set[str] | None = None,
+                    force: bool = True) -> None:
     """One fetch per source (``None``: every pulled source), so they run side by side: one
     invocation works through its sources one after another (hallow and snapshots waited
     1m44s behind DataSync's 3M events that way)."""
     for name in sorted(sources if sources else {src for src, _, _ in all_tables()}):
-        trigger_fetch(settings, name)
+        trigger_fetch(settings, name, force)
 
 
 def lake(settings: Settings) -> Lake:
@@ -101,6 +102,7 @@ class Verdict:
     reject_threshold: float = 0.01
     reasons: list[Reason] = field(default_factory=list)
     upstream_known: bool = True  # False: the API never says its count (nothing is "missing")
+    error: str | None = None  # fetching it failed, and nothing retries it before its next pass
 
     @property
     def rejects(self) -> RejectRate:
@@ -108,7 +110,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return self.missing == 0 and self.lake_duplicates == 0 and \
+        return self.missing == 0 and self.lake_duplicates == 0 and self.error is None and \
             self.lake_rows == self.postgres_rows and not self.rejects.too_high
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,7 +118,7 @@ class Verdict:
         return {"upstream": self.upstream_total if self.upstream_known else None,
                 "postgres": self.postgres_rows, "lake": self.lake_rows,
                 "duplicates": self.lake_duplicates, "rejects": self.rejected_ids,
-                "missing": self.missing, "ok": self.ok}
+                "missing": self.missing, "error": self.error, "ok": self.ok}
 
 
 def _records_read(conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -127,7 +129,8 @@ def _records_read(conn: psycopg.Connection[Any]) -> dict[str, int]:
 
 
 def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]:
-    states = _checkpoints(settings).streams(only=())
+    states = _checkpoints(settings).streams(only=("status", "finished_at", *ERROR_FIELDS,
+                                                  "error_at"))
     out = []
     paused = paused_sources(settings)
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
@@ -136,7 +139,8 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
         for source, stream, table in all_tables():
             if (sources and source not in sources) or source in paused:
                 continue
-            told = states.get((source, stream), StreamState()).total
+            state = states.get((source, stream), StreamState())
+            told = state.total
             total = told or 0
             exists = conn.execute("SELECT to_regclass(%s)", (table.name,)).fetchone() != (None,)
             rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
@@ -158,24 +162,35 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
             lake_rows, lake_duplicates = lake_versions(settings, table.name, table.key)
             name = f"{source}/{stream}"
             seen = found.get(name, StreamRejects(name))
-            # An API that never says its count: nothing can be called missing.
-            missing = total - rows - rejected if told is not None else 0
+            # An API that never says its count: nothing can be called missing. More rows than
+            # it says is not a loss either (it deleted some since it counted).
+            missing = max(0, total - rows - rejected) if told is not None else 0
+            failure = state.failure
             out.append(Verdict(name, total, rows, lake_rows, lake_duplicates,
                                rejected, missing, read.get(name, 0), seen.rejected,
-                               settings.reject_threshold, seen.reasons, told is not None))
+                               settings.reject_threshold, seen.reasons, told is not None,
+                               failure.error if failure and failure.final else None))
     return out
 
 
 def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: float = 20.0,
          sources: set[str] | None = None) -> Progress:
-    """Poll until settled. While partitions remain but fetching has made no progress for a
-    while (a fetcher crashed, or ran out of time budget), start another fetch."""
+    """Poll until settled: every stream fetched and loaded, or given up on (its error is in
+    its checkpoint). While partitions remain but fetching has made no progress for a while (a
+    fetcher crashed, ran out of time budget, or a failed partition's retry is due), start
+    another fetch: not forced, so nothing finished is fetched again."""
     started = last_change = time.monotonic()
+    began = time.time()
     last_fetched = -1
     while True:
         prog = progress(settings, sources)
         on_tick(prog)
-        if prog.settled:
+        # What was settled before this wait is not this run's verdict: every stream waits
+        # for a pass of the fetch just started to end (a forced fetch reopens finished and
+        # failed partitions alike), or to fail.
+        if prog.settled and all(s.paused or max(s.fetched_at or 0.0, s.failure.at if s.failure
+                                                else 0.0) >= began
+                                for s in prog.streams.values()):
             return prog
         now = time.monotonic()
         if now - started > timeout_s:
@@ -186,6 +201,6 @@ def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: fl
         fetching = any(s.partitions != s.partitions_done and not s.paused
                        for s in prog.streams.values())
         if fetching and now - last_change > stalled_after_s:
-            trigger_fetches(settings, sources)  # a lapsed lease is taken over by these
+            trigger_fetches(settings, sources, force=False)  # lapsed leases are taken over
             last_change = now
         time.sleep(1.0)  # each poll costs the emulator; the fetchers checkpoint every page

@@ -20,10 +20,17 @@ def _figures(s: StreamProgress, elapsed: float | None,
     rate is this run's: records transformed since it began (``before``: each stream's count
     then), over its time."""
     rate = max(0, s.transformed - (before or {}).get(s.stream, 0)) / elapsed if elapsed else 0.0
-    left = max(0, s.upstream_total - s.transformed)
-    eta = "paused" if s.paused else f"{left / rate:.0f}s" if rate > 0 and left else (
-        "done" if not left else "-")
-    return {"upstream": f"{s.upstream_total:,}", "fetched": f"{s.fetched:,}",
+    left = max(0, s.upstream_total - s.transformed) if s.upstream_known else 0
+    if s.paused:
+        eta = "paused"
+    elif s.failure:
+        eta = "FAILED" if s.failure.final else "retrying"
+    elif s.done:
+        eta = "done"
+    else:
+        eta = f"{left / rate:.0f}s" if rate > 0 and left else "-"
+    return {"upstream": f"{s.upstream_total:,}" if s.upstream_known else "not said",
+            "fetched": f"{s.fetched:,}",
             "transformed": f"{s.transformed:,}",
             "rejected": f"{s.rejected:,}" + (f" ({s.rejects.share:.1%})" if s.rejected else ""),
             "partitions": f"{s.partitions_done}/{s.partitions}",
@@ -38,8 +45,10 @@ def progress_table(prog: Progress, elapsed: float | None,
         f = _figures(s, elapsed, before)
         if s.rejects.too_high:
             f["rejected"] = f"[red]{f['rejected']}[/]"
+        if s.failure:
+            f["ETA"] = f"[red]{f['ETA']}[/]"
         t.add_row(s.stream, *f.values())
-    t.caption = _queue(prog)
+    t.caption = "\n".join([*(escape(line) for line in _failures(prog)), _queue(prog)])
     return _names_whole(t, [s.stream for s in prog.streams.values()])
 
 
@@ -57,7 +66,15 @@ def progress_lines(prog: Progress, elapsed: float,
     lines = [f"{stamp} {s.stream} " + " ".join(f"{k} {v}" for k, v in
                                                _figures(s, elapsed, before).items())
              for s in prog.streams.values()]
-    return [*lines, f"{stamp} {_queue(prog)}"]
+    return [*lines, *(f"{stamp} {line}" for line in _failures(prog)), f"{stamp} {_queue(prog)}"]
+
+
+def _failures(prog: Progress) -> list[str]:
+    """A line per failing stream: what went wrong, since when, how often."""
+    return [f"{s.stream} {'FAILED' if s.failure.final else 'failing'} since "
+            f"{time.strftime('%H:%M:%S', time.gmtime(s.failure.since))} UTC after "
+            f"{s.failure.attempts} attempt{'s' if s.failure.attempts != 1 else ''}: "
+            f"{s.failure.error}" for s in prog.streams.values() if s.failure]
 
 
 def _queue(prog: Progress) -> str:
@@ -118,6 +135,11 @@ class Display:
                      f"({loaded / wall:,.0f}/s end to end)")
         self.console.print(_names_whole(t, [v.stream for v in verdicts]))
         for v in verdicts:
+            if v.error:
+                self.console.print(f"[bold]{v.stream}[/] [red]failed[/]: {escape(v.error)}\n"
+                                   f"  after a fix: tributary ingest --source "
+                                   f"{v.stream.split('/')[0]} --wait   (the fetch's log: "
+                                   ".tributary/logs/functions/tributary-fetch.log)")
             if v.rejected_records:
                 self.console.print(reasons_text(v))
 
@@ -130,6 +152,8 @@ def _rejects_cell(v: Verdict) -> str:
 
 
 def _result(v: Verdict) -> str:
+    if v.error:
+        return "[red]FAILED: fetch failed (below)[/]"
     if v.rejects.too_high:
         return f"[red]FAILED: rejects above {v.reject_threshold:.1%}[/]"
     return "[green]OK[/]" if v.ok else "[red]FAILED[/]"

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
                                     "failed (summary, exit code, status --json).")
     fetch_margin_s: float = Field(15.0, description="Stop fetching this long before the "
                                   "function's timeout.")
+    fetch_max_attempts: int = Field(3, ge=1, description="Failed attempts at a partition "
+                                    "(each after the HTTP client's own retries) before its "
+                                    "stream is marked failed until its next pass.")
+    fetch_retry_s: float = Field(5.0, description="The wait before a failed partition is tried "
+                                 "again; it doubles with each attempt.")
 
     # -- webhook -------------------------------------------------------------------------------
     webhook_max_body_bytes: int = Field(1_048_576, description="Larger requests get 413.")

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from tributary.control.rejects import Reason, RejectRate, by_stream
-from tributary.extract.checkpoints import Checkpoints, StreamState
+from tributary.extract.checkpoints import ERROR_FIELDS, Checkpoints, Failure, StreamState
 from tributary.load.tables import all_tables
 from tributary.pause import paused_sources
 from tributary.settings import Settings
@@ -31,6 +31,7 @@ class Aws:
 class StreamProgress:
     stream: str  # "<source>/<stream>"
     upstream_total: int = 0
+    upstream_known: bool = False  # the API said its count (else upstream_total means nothing)
     partitions: int = 0
     partitions_done: int = 0
     fetched: int = 0
@@ -46,15 +47,29 @@ class StreamProgress:
     top_reasons: list[Reason] = field(default_factory=list)
     fetched_at: float | None = None  # epoch s: the last fetch pass ended (a 304 counts)
     changed_at: float | None = None  # epoch s: fetched, the last page that changed a row
+    failure: Failure | None = None  # why fetching it fails (retrying, or given up)
 
     @property
     def rejects(self) -> RejectRate:
         return RejectRate(self.rejected, self.transformed, self.reject_threshold)
 
     def as_dict(self) -> dict[str, Any]:
+        failure = None if self.failure is None else asdict(self.failure) | {
+            "since": _iso(self.failure.since)}
         return asdict(self) | {"reject_share": round(self.rejects.share, 6),
-                               "failed": self.rejects.too_high, "settled": self.settled,
-                               "freshness": self.freshness()}
+                               "failed": self.failed, "settled": self.settled,
+                               "failure": failure, "freshness": self.freshness()}
+
+    @property
+    def failed(self) -> bool:
+        """Rejects above the threshold, or a fetch failure nothing will retry until its
+        next pass."""
+        return self.rejects.too_high or bool(self.failure and self.failure.final)
+
+    @property
+    def done(self) -> bool:
+        """Settled, and nothing failed."""
+        return self.settled and not self.paused and not self.failed
 
     def freshness(self, now: float | None = None) -> dict[str, Any]:
         """When upstream was last seen changing, when it was last fetched, and how stale the
@@ -71,10 +86,14 @@ class StreamProgress:
         if self.paused:
             return True
         done = self.pages_loaded - self.lake_pending
-        if self.continuous:
+        given_up = self.failure.partitions if self.failure and self.failure.final else 0
+        if self.failure and self.failure.final and not self.partitions:
+            return True  # planning failed: there is nothing to fetch
+        if self.continuous and not given_up:
             return done > 0
-        return bool(self.partitions) and self.partitions == self.partitions_done and \
-            done >= self.pages_landed and not self.lake_pending
+        # A partition given up on is settled too: it will not move until its next pass.
+        return bool(self.partitions) and self.partitions == self.partitions_done + given_up \
+            and done >= self.pages_landed and not self.lake_pending
 
 
 @dataclass
@@ -97,7 +116,7 @@ class Progress:
     def as_dict(self) -> dict[str, Any]:
         return {"streams": {k: v.as_dict() for k, v in self.streams.items()},
                 "queue": self.queue, "settled": self.settled,
-                "failed": sorted(k for k, v in self.streams.items() if v.rejects.too_high)}
+                "failed": sorted(k for k, v in self.streams.items() if v.failed)}
 
 
 def _queue_depth(sqs: Any, name: str) -> tuple[int, int]:
@@ -112,7 +131,8 @@ def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
              reasons: bool = False) -> Progress:
     """Figures per stream; with ``reasons``, each stream's top reject reasons too."""
     states = Checkpoints(settings.checkpoints_table, settings.fetch_lease_s,
-                         aws.dynamodb).streams(only=("status", "records", "seq", "finished_at"))
+                         aws.dynamodb).streams(only=("status", "records", "seq", "finished_at",
+                                                     *ERROR_FIELDS, "error_at"))
     out = Progress()
     paused = paused_sources(aws.events)
     for source, stream, table in all_tables():
@@ -120,8 +140,9 @@ def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
             continue
         state = states.get((source, stream), StreamState())
         sp = StreamProgress(f"{source}/{stream}", paused=source in paused,
-                            upstream_total=state.total or 0, continuous=table.snapshot,
-                            reject_threshold=settings.reject_threshold)
+                            upstream_total=state.total or 0,
+                            upstream_known=state.total is not None, continuous=table.snapshot,
+                            reject_threshold=settings.reject_threshold, failure=state.failure)
         for p in state.partitions:
             if p.finished_at:
                 sp.fetched_at = max(sp.fetched_at or 0.0, p.finished_at)

@@ -54,10 +54,11 @@ def set_polling(events: Any, name: str, enabled: bool) -> str:
     return state
 
 
-def start_fetch(lambda_client: Any, name: str | None = None) -> None:
-    """Fetch ``name`` (every pulled source: None) now, due or not, as its schedule would."""
+def start_fetch(lambda_client: Any, name: str | None = None, force: bool = True) -> None:
+    """Fetch ``name`` (every pulled source: None) now, as its schedule would; ``force``: its
+    streams' passes too, due or not (and its failed partitions again)."""
     if name is not None and check(name):
         raise NotPulled(f"{name} is a live source: it runs continuously; resume it instead")
-    payload = {"force": True} | ({"source": name} if name else {})
+    payload = {"force": force} | ({"source": name} if name else {})
     lambda_client.invoke(FunctionName=FETCH_FUNCTION, InvocationType="Event",
                          Payload=orjson.dumps(payload))

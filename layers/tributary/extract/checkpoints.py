@@ -4,6 +4,10 @@ Items: ``pk = "<source>#<stream>"``, ``sk = <partition>``. A partition holds whe
 page starts (cursor and the last timestamp seen), what has been landed (pages, records) and
 who is fetching it (a lease that expires, so a crashed fetcher's work is taken over).
 Every write is conditional on the caller holding the lease.
+
+A partition whose fetch failed keeps the error beside its position: ``failed`` once retrying
+cannot help (or the retries are spent), else ``pending`` until ``retry_at``. The stream's
+other partitions, and its sibling streams, go on; the next page that lands clears it.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class Partition:
     last_ts: int | None = None
     seq: int = 0
     records: int = 0
-    status: str = "pending"  # pending | done
+    status: str = "pending"  # pending | done | failed
     high_water: str | None = None  # cursor listings: newest id seen by the last full pass
     pass_top: str | None = None  # newest id of the pass under way; high water once it ends
     etag: str | None = None  # snapshots: the version last landed
@@ -41,6 +45,11 @@ class Partition:
     extra: dict[str, Any] = field(default_factory=dict)  # a child's parent: params, include
     total: int | None = None  # a child's: the upstream's count for its parent
     held: bool = False  # this process holds its lease (until released, or done)
+    error: str | None = None  # why the last attempt failed (cleared by the next page landed)
+    error_since: float = 0.0  # epoch s: the first failure of this run of failures
+    failed_at: float = 0.0  # epoch s: the last one
+    attempts: int = 0  # failed attempts in a row
+    retry_at: float = 0.0  # epoch s: not fetched again before this (a backoff, or next pass)
 
     @property
     def pk(self) -> str:
@@ -48,9 +57,30 @@ class Partition:
 
 
 def _plain(value: Any) -> Any:
+    """An item's value as Python reads JSON: DynamoDB's numbers are Decimals, nested too (a
+    child partition's parent fields)."""
     if isinstance(value, Decimal):
         return int(value) if value == int(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a stream is not being fetched as it should: its most telling error."""
+
+    error: str
+    since: float  # epoch s: the first failure in a row
+    at: float  # epoch s: the last
+    attempts: int
+    final: bool  # nothing more will be tried until a forced fetch or the next pass is due
+    partitions: int  # how many of its partitions failed for good
+
+
+ERROR_FIELDS = ("error", "error_since", "failed_at", "attempts", "retry_at")
 
 
 @dataclass
@@ -59,6 +89,24 @@ class StreamState:
 
     meta: dict[str, Any] = field(default_factory=dict)
     partitions: list[Partition] = field(default_factory=list)
+
+    @property
+    def failure(self) -> Failure | None:
+        """A partition's error, a failed one's first; or the last planning error (the
+        meta item's, given up on: the HTTP client's own retries were spent), unless a pass has
+        ended since."""
+        failing = sorted((p for p in self.partitions if p.error),
+                         key=lambda p: (p.status != "failed", p.error_since))
+        final = sum(p.status == "failed" for p in self.partitions)
+        if failing:
+            p = failing[0]
+            return Failure(str(p.error), p.error_since, p.failed_at, p.attempts,
+                           p.status == "failed", final)
+        error_at = float(self.meta.get("error_at", 0))
+        if self.meta.get("error") and error_at > max(
+                (p.finished_at for p in self.partitions), default=0.0):
+            return Failure(str(self.meta["error"]), error_at, error_at, 1, True, 0)
+        return None
 
     @property
     def total(self) -> int | None:
@@ -113,11 +161,20 @@ class Checkpoints:
                    ) -> list[Partition]:
         """Every partition; ``only``: just those attributes (a progress poll reads a few, and
         the emulator's cost is in serializing every attribute of every item)."""
+        return self.stream(source, stream, only).partitions
+
+    def stream(self, source: str, stream: str, only: tuple[str, ...] = ()) -> StreamState:
+        """The stream's meta item and partitions, in one query."""
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(f"{source}#{stream}")}
         if only:
             kwargs |= _projection(("sk", "kind", *only))
-        return [self._partition(source, stream, i) for i in _items(self.table.query, kwargs)
-                if i["sk"] != "_meta"]
+        state = StreamState()
+        for item in _items(self.table.query, kwargs):
+            if item["sk"] == "_meta":
+                state.meta = {k: _plain(v) for k, v in item.items()}
+            else:
+                state.partitions.append(self._partition(source, stream, item))
+        return state
 
     def streams(self, only: tuple[str, ...]) -> dict[tuple[str, str], StreamState]:
         """Every stream's meta and partitions (``only`` those attributes) in one scan: a
@@ -142,7 +199,11 @@ class Checkpoints:
                          i.get("until", 0), i.get("cursor"), i.get("last_ts"), i.get("seq", 0),
                          i.get("records", 0), i.get("status", "pending"), i.get("high_water"),
                          i.get("pass_top"), i.get("etag"), float(i.get("finished_at", 0)),
-                         i.get("extra") or {}, i.get("total"))
+                         i.get("extra") or {}, i.get("total"), error=i.get("error"),
+                         error_since=float(i.get("error_since", 0)),
+                         failed_at=float(i.get("failed_at", 0)),
+                         attempts=int(i.get("attempts", 0)),
+                         retry_at=float(i.get("retry_at", 0)))
 
     def meta(self, source: str, stream: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"}).get("Item")
@@ -154,6 +215,11 @@ class Checkpoints:
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in values),
             ExpressionAttributeNames={f"#{k}": k for k in values},
             ExpressionAttributeValues={f":{k}": v for k, v in values.items()})
+
+    def unset_meta(self, source: str, stream: str, *names: str) -> None:
+        self.table.update_item(Key={"pk": f"{source}#{stream}", "sk": "_meta"},
+                               UpdateExpression="REMOVE " + ", ".join(f"#{n}" for n in names),
+                               ExpressionAttributeNames={f"#{n}": n for n in names})
 
     def lease(self, p: Partition, owner: str) -> bool:
         now = time.time()
@@ -185,8 +251,11 @@ class Checkpoints:
         if not done:
             fields["lease_until"] = Decimal(str(time.time() + self.lease_s))
         values: dict[str, Any] = {f":{k}": v for k, v in fields.items()} | {":o": owner}
+        # A page landed: an earlier failure is over (only then is there anything to remove).
+        remove = (["lease_owner", "lease_until"] if done else []) + (
+            list(ERROR_FIELDS) if p.error else [])
         update = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + (
-            " REMOVE lease_owner, lease_until" if done else "")
+            " REMOVE " + ", ".join(remove) if remove else "")
         try:
             self.table.update_item(
                 Key={"pk": p.pk, "sk": p.name}, UpdateExpression=update,
@@ -198,6 +267,33 @@ class Checkpoints:
                 raise LeaseLost(f"{p.pk}/{p.name}: lease lost after {landed} pages") from exc
             raise
         p.held = not done
+        p.error, p.error_since, p.failed_at, p.attempts, p.retry_at = None, 0.0, 0.0, 0, 0.0
+
+    def fail(self, p: Partition, owner: str, error: str, final: bool, retry_at: float) -> None:
+        """Record a failed attempt and give the lease up: ``final``, the partition is
+        ``failed``; else it stays ``pending``. Either way no one fetches it before
+        ``retry_at``. Fails (``LeaseLost``) if another fetcher holds it now."""
+        p.attempts += 1
+        p.failed_at = time.time()
+        p.error, p.error_since = error[:2000], p.error_since or p.failed_at
+        p.status, p.retry_at = ("failed" if final else "pending"), retry_at
+        fields = {"status": p.status, "error": p.error, "attempts": p.attempts} | {
+            k: Decimal(str(round(v, 3))) for k, v in (
+                ("error_since", p.error_since), ("failed_at", p.failed_at),
+                ("retry_at", retry_at))}
+        try:
+            self.table.update_item(
+                Key={"pk": p.pk, "sk": p.name},
+                UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields) +
+                " REMOVE lease_owner, lease_until", ConditionExpression="lease_owner = :o",
+                ExpressionAttributeNames={f"#{k}": k for k in fields},
+                ExpressionAttributeValues={f":{k}": v for k, v in fields.items()} | {":o": owner})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise LeaseLost(f"{p.pk}/{p.name}: lease lost before its failure was "
+                                "recorded") from exc
+            raise
+        p.held = False
 
     def release(self, p: Partition, owner: str) -> None:
         if not p.held:
@@ -235,15 +331,23 @@ class Checkpoints:
 
     def reopen(self, p: Partition, keep_cursor: bool = False) -> bool:
         """Make a finished partition fetchable again (the next pass of an incremental stream);
-        ``keep_cursor``: it goes on from where the last pass ended."""
-        remove = "REMOVE pass_top" if keep_cursor else "REMOVE #c, pass_top"
-        names = {"#s": "status"} | ({} if keep_cursor else {"#c": "cursor"})
+        ``keep_cursor``: it goes on from where the last pass ended. A failed one is tried
+        again from where it failed, its retries counted afresh (its error stays until a page
+        lands)."""
+        if p.status == "failed":
+            update, names = "SET #s = :p, attempts = :z REMOVE retry_at", {"#s": "status"}
+            values = {":p": "pending", ":z": 0}
+        else:
+            remove = "REMOVE pass_top" if keep_cursor else "REMOVE #c, pass_top"
+            update = f"SET #s = :p {remove}"
+            names = {"#s": "status"} | ({} if keep_cursor else {"#c": "cursor"})
+            values = {":p": "pending"}
         try:
-            self.table.update_item(Key={"pk": p.pk, "sk": p.name},
-                                   UpdateExpression=f"SET #s = :p {remove}",
-                                   ConditionExpression=Attr("status").eq("done"),
+            self.table.update_item(Key={"pk": p.pk, "sk": p.name}, UpdateExpression=update,
+                                   ConditionExpression=Attr("status").eq(p.status),
                                    ExpressionAttributeNames=names,
-                                   ExpressionAttributeValues={":p": "pending"})
+                                   ExpressionAttributeValues=values)
+            p.status, p.attempts, p.retry_at = "pending", 0, 0.0
             return True
         except ClientError as exc:  # another fetcher reopened it first
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -4,6 +4,10 @@ A page lands unchanged (gzip) in the raw zone, then one SQS message names it, th
 partition's checkpoint moves past it. A crash anywhere repeats at most that one page, at the
 same raw key; the transform's upserts absorb the repeat. A 304 lands nothing.
 
+A stream that fails records why in its own checkpoint (``Checkpoints.fail``) and is tried
+again after a backoff, or at its next pass once retrying cannot help; the invocation itself
+succeeds, so nothing retries it, and its sibling streams are neither held up nor fetched again.
+
 The same code fetches every declared source. A scheduled invocation names its source and may
 keep polling for ``poll_s`` seconds (streams polled more often than the schedule's minute),
 re-checking before each round that its schedule is still enabled (``tributary pause``).
@@ -17,13 +21,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from tributary.clients import aws_client
 from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition
-from tributary.extract.http import RateLimitedClient
+from tributary.extract.http import ApiError, RateLimitedClient, permanent
 from tributary.extract.stream import Page, StreamFetcher, client_for, fetcher_for, newer
 from tributary.log import get_logger
 from tributary.pause import PauseSwitch
@@ -53,6 +58,7 @@ class Fetcher:
         self.pages = 0
         self.records = 0
         self.not_modified = 0
+        self.failed: dict[str, str] = {}  # "<source>/<stream>[/<partition>]": why
         self.clients: dict[str, RateLimitedClient] = {}  # one per source: pacers outlive rounds
         self.paused = PauseSwitch()
 
@@ -66,17 +72,50 @@ class Fetcher:
         fetchers = [fetcher_for(source, source.stream(s), client) for s in streams]
         worked = 0
         for level in _levels(source, fetchers):
-            for f in level:
-                f.plan(self.store, force)
-            todo = [(f, p) for f in level for p in
-                    self.store.partitions(source.name, f.stream.name) if p.status != "done"]
+            todo = [(f, p) for f in level for p in self._plan(f, force)]
             with ThreadPoolExecutor(self.settings.fetch_parallelism) as pool:
                 worked += sum(pool.map(lambda fp: self._partition(*fp), todo))
         left = sum(1 for f in fetchers for p in self.store.partitions(source.name, f.stream.name)
-                   if p.status != "done")
+                   if p.status == "pending")
         return {"source": source.name, "partitions_worked": worked, "partitions_left": left,
+                "failed": {k: v for k, v in self.failed.items()
+                           if k.startswith(f"{source.name}/")},
                 "pages": self.pages, "records": self.records, "not_modified": self.not_modified,
                 "seconds": round(time.monotonic() - started, 2), "http": client.stats.as_dict()}
+
+    def _plan(self, f: StreamFetcher, force: bool) -> list[Partition]:
+        """The stream's partitions to fetch now: its due passes opened, its failed
+        partitions opened again when forced or due; none if planning itself failed (it is
+        tried again next round)."""
+        name = f"{f.source.name}/{f.stream.name}"
+        try:
+            f.plan(self.store, force)
+        except Exception as exc:  # noqa: BLE001 - a stream's own failure stays its own
+            log.exception("planning failed", extra={"stream": name})
+            self.failed[name] = str(exc)
+            self.store.set_meta(f.source.name, f.stream.name, error=_why(exc),
+                                error_at=Decimal(str(round(time.time(), 3))))
+            return []
+        state = self.store.stream(f.source.name, f.stream.name)
+        if state.meta.get("error"):
+            self.store.unset_meta(f.source.name, f.stream.name, "error", "error_at")
+        now = time.time()
+        for p in state.partitions:
+            if p.status == "failed" and (force or p.retry_at <= now):
+                self.store.reopen(p)
+        return [p for p in state.partitions if p.status == "pending" and p.retry_at <= now]
+
+    def _failed(self, f: StreamFetcher, p: Partition, exc: Exception) -> None:
+        """Record the failure in the partition's checkpoint: tried again after a backoff, or
+        at the stream's next pass once retrying cannot help or the attempts are spent."""
+        final = permanent(exc) or p.attempts + 1 >= self.settings.fetch_max_attempts
+        wait = f.source.interval(f.stream) if final else \
+            self.settings.fetch_retry_s * 2 ** p.attempts
+        self.failed[f"{p.source}/{p.stream}/{p.name}"] = str(exc)
+        log.error("partition failed", exc_info=exc, extra={
+            "stream": f"{p.source}/{p.stream}", "partition": p.name, "final": final,
+            "attempt": p.attempts + 1, "retry_in_s": round(wait, 1)})
+        self.store.fail(p, self.owner, _why(exc), final, time.time() + wait)
 
     def _partition(self, f: StreamFetcher, p: Partition) -> int:
         if self.remaining_s() < self.settings.fetch_margin_s or not self.store.lease(p, self.owner):
@@ -109,7 +148,9 @@ class Fetcher:
                     p.high_water, p.pass_top = p.pass_top, None
                 if page.total is not None and f.stream.parent:
                     p.total = page.total  # the count for this parent (summed by the reader)
-                elif page.total is not None:
+                elif page.total is not None and f.incremental != "param":
+                    # (A pass bounded by an incremental parameter counts what changed since
+                    # the last one, not what the upstream holds: it says no total.)
                     self.store.set_meta(p.source, p.stream, total=page.total)
                 self.store.advance(p, self.owner, landed=p.seq, done=finished)
                 if finished or self.remaining_s() < self.settings.fetch_margin_s or \
@@ -117,6 +158,11 @@ class Fetcher:
                     break
         except LeaseLost as exc:
             log.warning("partition taken over", extra={"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - recorded where the stream's state is
+            try:
+                self._failed(f, p, exc)
+            except LeaseLost as lost:
+                log.warning("partition taken over", extra={"error": str(lost)})
         finally:
             self.store.release(p, self.owner)
         return 1
@@ -146,6 +192,13 @@ class Fetcher:
         }).decode())
         self.pages += 1
         self.records += page.records
+
+
+def _why(exc: Exception) -> str:
+    """What a user reads in ``tributary status``: the error's own words, and its type when
+    they do not say what went wrong."""
+    text = str(exc)
+    return text if isinstance(exc, ApiError) and text else f"{type(exc).__name__}: {text}"
 
 
 def _levels(source: Source, fetchers: list[StreamFetcher]) -> list[list[StreamFetcher]]:

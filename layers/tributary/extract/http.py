@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,6 +28,32 @@ class ApiError(RuntimeError):
 
 class CursorExpired(ApiError):
     pass
+
+
+def permanent(exc: BaseException) -> bool:
+    """Whether trying again cannot help: the API refused the request itself (a 4xx other
+    than 408 and 429, an auth refusal after renewal included), its answer does not fit the
+    declaration (a 200 without the records where they should be), or a link leads elsewhere.
+    Anything else (the client's own retries of 5xx and stalls spent, an emulator call
+    failing) may pass."""
+    if not isinstance(exc, ApiError):
+        return False
+    return exc.status == 200 or exc.code == "FOREIGN_LINK" or (
+        400 <= exc.status < 500 and exc.status not in (408, 429))
+
+
+def retry_after_s(value: str | None, default: float = 1.0) -> float:
+    """``Retry-After`` in seconds, given as seconds or as an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return default
 
 
 class TokenExpired(ApiError):
@@ -175,7 +202,7 @@ class RateLimitedClient:
             pacer.update(resp.headers)
             if resp.status_code == 429:
                 self.stats.add(rate_limited=1)
-                wait = float(resp.headers.get("retry-after", "1"))
+                wait = retry_after_s(resp.headers.get("retry-after"))
                 log.warning("rate limited", extra={
                     "endpoint": endpoint, "retry_after": wait, "pacer_remaining": pacer.remaining,
                     "reset": resp.headers.get("x-ratelimit-reset")})

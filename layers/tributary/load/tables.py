@@ -54,8 +54,7 @@ class Table:
 
 
 def from_stream(stream: Stream) -> Table:
-    cols = [TableColumn(name, *COLUMN_TYPES["text" if name == stream.primary_key else c.type])
-            for name, c in stream.columns.items()]
+    cols = [TableColumn(name, *COLUMN_TYPES[stream.stored_type(name)]) for name in stream.columns]
     if isinstance(stream.primary_key, list):
         cols.insert(0, TableColumn("_key", *COLUMN_TYPES["text"]))
     if stream.keep_extra:

@@ -43,8 +43,10 @@ class DeclaredNormalizer:
         self.stream = stream
         self.paths = {name: (c.source or name).split(".") for name, c in stream.columns.items()}
         self.used = {p[0] for p in self.paths.values()} | set(stream.drop)
+        self.kinds = {name: stream.stored_type(name) for name in stream.columns}
         fields: dict[str, Any] = {
-            name: (_PY[c.type], ...) if c.required else (_PY[c.type] | None, None)
+            name: (_PY[self.kinds[name]], ...) if c.required else (_PY[self.kinds[name]] | None,
+                                                                   None)
             for name, c in stream.columns.items()}
         model = create_model(f"{stream.table}_row",
                              __config__=ConfigDict(coerce_numbers_to_str=True), **fields)
@@ -67,7 +69,7 @@ class DeclaredNormalizer:
         ok = [True] * len(rows)
         times: dict[str, list[Any]] = {}
         for name, c in self.stream.columns.items():
-            if c.type == "timestamp":
+            if self.kinds[name] == "timestamp":
                 values = [getattr(r, name) for r in rows]
                 ms, good = stamps(values, name, keep, flat, rejects, key,
                                   nullable=not c.required)
@@ -76,11 +78,11 @@ class DeclaredNormalizer:
                 ok = [a and b for a, b in zip(ok, good.tolist(), strict=True)]
         good_rows = [(i, r) for i, r, g in zip(keep, rows, ok, strict=True) if g]
         columns: dict[str, Any] = {}
-        for name, c in self.stream.columns.items():
-            if c.type == "timestamp":
+        for name in self.stream.columns:
+            if self.kinds[name] == "timestamp":
                 by_row = dict(zip(keep, times[name], strict=True))
                 columns[name] = [by_row[i] for i, _ in good_rows]
-            elif c.type == "json":
+            elif self.kinds[name] == "json":
                 columns[name] = [_json(getattr(r, name)) for _, r in good_rows]
             else:
                 columns[name] = [getattr(r, name) for _, r in good_rows]

@@ -221,6 +221,11 @@ class Stream(Strict):
         """The table's key column: the declared one, or ``_key`` for a composite key."""
         return self.primary_key if isinstance(self.primary_key, str) else "_key"
 
+    def stored_type(self, column: str) -> ColumnType:
+        """A column's type in the table: a scalar key is the upstream's id, kept as text
+        whatever its declared type (composite keys are kept whole in ``_key``)."""
+        return "text" if column == self.primary_key else self.columns[column].type
+
     @property
     def is_snapshot(self) -> bool:
         return isinstance(self.pagination, SnapshotPagination)
