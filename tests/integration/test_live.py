@@ -137,7 +137,7 @@ def test_the_socket_wants_the_token_and_a_valid_subscription(cloud: Cloud) -> No
         ws.send('{"action": "subscribe", "start": "soon", "stop": 5}')
         assert "start" in str(ws.recv(timeout=10))
         ws.send("not json")
-        assert "unknown action" in str(ws.recv(timeout=10))
+        assert "not JSON" in str(ws.recv(timeout=10))
 
 
 def test_the_upstream_contract(cloud: Cloud) -> None:

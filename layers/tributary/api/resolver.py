@@ -6,6 +6,9 @@
 - a query parameter the operation does not take refused with 400, naming it, and a method the
   path does not take with 405 and ``Allow`` (the template routes ``ANY`` to the function so
   that it can say so, on AWS as here);
+- text no request can hold (``tributary.api.text``: NUL, lone surrogates, control characters
+  in parameters) refused with 400, naming the parameter or the body's field, before any
+  handler passes it to PostgreSQL or DuckDB (a NUL there was a 500);
 - the API's OpenAPI document at ``GET <prefix>/openapi.json``, generated from the routes and
   their ``documented`` answers, so what it says is what the handlers send.
 """
@@ -22,8 +25,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from pydantic import BaseModel
 
+from tributary.api.text import BAD_TEXT, first_problem, parameter_problem, shown
+
 JSON = "application/json"
-_COMMON = {400: "A query parameter this operation does not take; the message names it",
+_COMMON = {400: "A query parameter this operation does not take",
            422: "The request does not match this document; the message names each field"}
 _AUTHORIZED = {401: "No bearer token was sent", 403: "The bearer token is not this stack's"}
 
@@ -40,8 +45,10 @@ def documented(status: int, model: type[BaseModel], description: str,
     """A route's answers for its OpenAPI document: ``model`` on success (``also``: other
     content types), ``Message`` on each refusal (the common ones included)."""
     ok = {"description": description, "content": {JSON: {"model": model}, **(also or {})}}
-    return {status: ok} | {code: {"description": why, "content": {JSON: {"model": Message}}}
-                           for code, why in (_COMMON | (errors or {})).items()}
+    why = _COMMON | (errors or {})
+    why[400] = f"{why[400]}; or {BAD_TEXT}. The message names the parameter or field"
+    return {status: ok} | {code: {"description": text, "content": {JSON: {"model": Message}}}
+                           for code, text in why.items()}
 
 
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
@@ -71,8 +78,60 @@ def _allowed(app: APIGatewayHttpResolver, path: str) -> list[str]:
     return sorted({r.method for r in routes if r.rule.match(path)})
 
 
+def _path_parameters(app: APIGatewayHttpResolver, path: str) -> dict[str, str]:
+    """The path's parameters by the first route template it fits, whatever they hold
+    (Powertools' patterns take URL-safe characters only: a NUL in one matches no route)."""
+    segments = path.strip("/").split("/")
+    for route in app._static_routes + app._dynamic_routes:
+        template = route.path.strip("/").split("/")
+        if len(template) == len(segments) and all(
+                t == s or t.startswith("<") for t, s in zip(template, segments, strict=True)):
+            return {t.strip("<>"): s for t, s in zip(template, segments, strict=True)
+                    if t.startswith("<")}
+    return {}
+
+
+def _bad_text(app: APIGatewayHttpResolver) -> Response[str] | None:
+    """400 for the first text in the request that no operation can take (the rule is
+    ``tributary.api.text``'s), or None. Query and path parameters are checked whatever the
+    route; headers and the body as the route declares them. A body the resolver does not
+    validate is its handler's to check (the webhook's, after its size and signature)."""
+    event = app.current_event
+    route = app.context.get("_route")
+    if route not in app._static_routes + app._dynamic_routes:
+        route = None  # Powertools' not-found route: it declares nothing
+    headers = event.headers or {}
+    texts = [(f"query parameter {shown(k)}", v)
+             for k, v in (event.query_string_parameters or {}).items()]
+    texts += [(f"the name of query parameter {shown(k)}", k)
+              for k in event.query_string_parameters or {}]
+    texts += [(f"path parameter {k}", v)
+              for k, v in _path_parameters(app, event.path).items()]
+    if route is not None:
+        texts += [(f"header {f.alias}", headers[f.alias.lower()])
+                  for f in route.dependant.header_params if f.alias.lower() in headers]
+    for where, text in texts:
+        problem = parameter_problem(text)
+        if problem:
+            return error(400, f"{where}: {problem}")
+    if route is not None and route.dependant.body_params and route.enable_validation is not False:
+        try:
+            body = event.json_body
+        except ValueError:
+            return None  # not JSON: validation says so
+        problem = first_problem(body, "body")
+        if problem:
+            return error(400, problem)
+    return None
+
+
 def _known_parameters(app: APIGatewayHttpResolver, next_middleware: NextMiddleware
                       ) -> Response[str]:
+    """Every request, found or not, validated or not, passes here (a request that fails
+    validation does not: ``_invalid`` asks the same question)."""
+    refused = _bad_text(app)
+    if refused:
+        return refused
     route = app.context.get("_route")
     if route not in app._static_routes + app._dynamic_routes:
         return next_middleware(app)  # Powertools' not-found route: 404 or 405 says so
@@ -106,6 +165,9 @@ def resolver(title: str, prefix: str, authorized: bool = True) -> APIGatewayHttp
 
     @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid(exc: RequestValidationError) -> Response[str]:
+        refused = _bad_text(app)  # a NUL in an integer is bad text first, a bad integer next
+        if refused:
+            return refused
         problems = [f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', e.get('type'))}"
                     for e in exc.errors()]
         sent = (app.current_event.headers or {}).get("content-type", "")

@@ -6,6 +6,10 @@ as of ``seq``). It is answered ``{"type": "subscribed", "seq": N, "changes": [..
 every change after ``after`` in its range, or ``{"type": "reload", "seq": N}`` when it is too
 far behind. From then on, changes in its range are pushed as ``{"type": "changes", ...}``.
 A client keeps the highest ``seq`` it applied and skips any change at or below it.
+
+A message that is not a subscription (not JSON, an unknown action, a stream name with a NUL,
+a lone surrogate or a control character: ``tributary.api.text``) is answered
+``{"type": "error", "message": ...}`` on the socket, which stays open.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import time
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from tributary.api.text import parameter_problem
 from tributary.clients import aws_resource, pg_shared
 from tributary.live.copy import LocalCopy
 from tributary.settings import get_settings
@@ -30,6 +35,14 @@ class Subscribe(BaseModel):
     start: int
     stop: int
     after: int | None = None
+
+    @field_validator("stream")
+    @classmethod
+    def _one_line(cls, stream: str | None) -> str | None:
+        problem = parameter_problem(stream or "")
+        if problem:
+            raise ValueError(problem)
+        return stream
 
     @model_validator(mode="after")
     def _range(self) -> Subscribe:
@@ -53,15 +66,46 @@ def _copy(name: str | None) -> tuple[str, LocalCopy]:
     return name or "", LocalCopy(live[source].stream, f"{source}/{stream}")
 
 
+_HOW = ('send {"action": "subscribe", "start": <epoch s>, "stop": <epoch s>, '
+        '"after": <seq or null>}')
+
+
+def _refused(message: str) -> dict[str, Any]:
+    return _answer({"type": "error", "message": message}, 400)
+
+
+class _NotJson(ValueError):
+    """A message that does not parse; the text says how and what to send."""
+
+
+def _json(body: str) -> Any:
+    # orjson, not pydantic's parser: it names a lone surrogate as such.
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _NotJson(f"the message is not JSON ({exc}); {_HOW}") from None
+
+
+def unrouted(body: str) -> dict[str, Any]:
+    """The answer to a message no route takes: what is wrong with it, and what to send."""
+    try:
+        message = _json(body)
+    except _NotJson as exc:
+        return _refused(str(exc))
+    action = message.get("action") if isinstance(message, dict) else None
+    return _refused(f"unknown action {action!r}; {_HOW}" if action is not None
+                    else f"no action; {_HOW}")
+
+
 def subscribe(connection_id: str, body: str) -> dict[str, Any]:
     try:
-        req = Subscribe.model_validate_json(body)
+        req = Subscribe.model_validate(_json(body))
         name, copy = _copy(req.stream)
     except (ValidationError, ValueError) as exc:
         errors = exc.errors() if isinstance(exc, ValidationError) else None
         why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
                         for e in errors) if errors else str(exc)
-        return _answer({"type": "error", "message": why}, 400)
+        return _refused(why)
     conn = pg_shared()
     with conn.transaction():
         seq = copy.last_seq(conn)
@@ -91,5 +135,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"statusCode": 200}
     if route == "subscribe":
         return subscribe(cid, str(event.get("body") or ""))
-    return _answer({"type": "error", "message": 'unknown action; send {"action": "subscribe", '
-                    '"start": <epoch s>, "stop": <epoch s>, "after": <seq or null>}'}, 400)
+    return unrouted(str(event.get("body") or ""))

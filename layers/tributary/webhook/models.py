@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from tributary.api.text import data_problem, first_problem
 
 EventType = Literal["click", "view", "purchase", "signup", "pray", "share", "like"]
 
@@ -28,28 +31,22 @@ def _user_id(value: Any) -> Any:
 _INT64 = 2**63
 
 
-def _storable(value: Any, where: str = "") -> None:
-    """What PostgreSQL (text, jsonb) and Parquet can keep: no NUL characters, no lone UTF-16
-    surrogates, integers within 64 bits. Anything else is refused before anything is kept."""
+def _unstorable(value: Any) -> str | None:
+    """What PostgreSQL (text, jsonb) and Parquet cannot keep: text with NUL characters or lone
+    UTF-16 surrogates (``tributary.api.text``), integers beyond 64 bits. A tab or a newline
+    is data, kept as sent."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where or 'value'}: NUL characters cannot be stored")
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError(f"{where or 'value'}: not valid Unicode (a lone surrogate)") from None
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int):
-        if not -_INT64 <= value < _INT64:
-            raise ValueError(f"{where or 'value'}: integer outside the 64-bit range")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _storable(k, f"{where}.{k!r} (key)" if where else "key")
-            _storable(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _storable(v, f"{where}[{i}]")
+        return data_problem(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        return "integer outside the 64-bit range"
+    return None
+
+
+def _storable(value: Any, where: str) -> None:
+    """Anything that cannot be kept is refused before anything is kept."""
+    problem = first_problem(value, where, _unstorable)
+    if problem:
+        raise ValueError(problem)
 
 
 class PushedEvent(BaseModel):
@@ -68,6 +65,10 @@ class PushedEvent(BaseModel):
         _storable(self.event_id, "event_id")
         _storable(self.user_id, "user_id")
         _storable(self.properties, "properties")
+        try:
+            self.utc  # noqa: B018 - a time near year 1 or 9999 has no UTC form (was a 500)
+        except OverflowError:
+            raise ValueError("timestamp: outside the years 1 to 9999 in UTC") from None
         return self
 
     @property
@@ -87,6 +88,15 @@ class BadPayload(ValueError):
     """400: the message names the event index and the field."""
 
 
+def _unparsable(body: bytes) -> str | None:
+    """Where a lone surrogate is, when that is why pydantic's parser refused the body (the
+    standard library's parser takes one, so the field can be named)."""
+    try:
+        return first_problem(json.loads(body), "body")
+    except ValueError:
+        return None
+
+
 def parse(body: bytes) -> Payload:
     try:
         return Payload.model_validate_json(body)
@@ -94,7 +104,8 @@ def parse(body: bytes) -> Payload:
         first = exc.errors()[0]
         loc = list(first["loc"])
         if first["type"] == "json_invalid":
-            raise BadPayload(f"body is not valid JSON: {first['msg']}") from exc
+            raise BadPayload(_unparsable(body) or f"body is not valid JSON: {first['msg']}"
+                             ) from exc
         if loc and loc[0] == "events" and len(loc) > 1 and isinstance(loc[1], int):
             field = ".".join(str(x) for x in loc[2:])
             where = f"events[{loc[1]}]" + (f".{field}" if field else "")

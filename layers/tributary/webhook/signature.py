@@ -31,5 +31,6 @@ def verify(secret: str, body: bytes, header: str | None, tolerance_s: float) -> 
     if abs(time.time() - t) > tolerance_s:
         raise BadSignature("stale signature: timestamp outside the allowed window")
     expected = sign(secret, body, t).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, given):
+    # As bytes: compare_digest refuses a str with non-ASCII text (a header may hold some).
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise BadSignature("signature does not match the body")

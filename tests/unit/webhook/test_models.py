@@ -44,13 +44,21 @@ def test_bad_payloads_name_the_problem(body: bytes, message: str) -> None:
     (b'{"events": [{"event_id": "e1", "user_id": "u", "event_type": "view", "source": "web", '
      b'"timestamp": "2026-11-22T09:15:00Z", "properties": {"n": 123456789012345678901234}}]}',
      "events[0]: Value error, properties.n: integer outside the 64-bit range"),
-    (_body(event_id="e\x001"), "events[0]: Value error, event_id: NUL characters cannot be stored"),
+    (_body(event_id="e\x001"), "events[0]: Value error, event_id: a NUL character (U+0000)"),
     (_body(properties={"tags": ["ok", "a\x00b"]}),
-     "events[0]: Value error, properties.tags[1]: NUL characters cannot be stored"),
+     "events[0]: Value error, properties.tags[1]: a NUL character (U+0000) at position 1"),
     (b'{"events": [{"event_id": "\\ud800", "user_id": "u", "event_type": "view", '
-     b'"source": "web", "timestamp": "2026-11-22T09:15:00Z"}]}', "body is not valid JSON"),
+     b'"source": "web", "timestamp": "2026-11-22T09:15:00Z"}]}',
+     "body.events[0].event_id: a lone UTF-16 surrogate (U+D800)"),
+    (_body(timestamp="0001-01-01T00:00:00+01:00"),
+     "events[0]: Value error, timestamp: outside the years 1 to 9999 in UTC"),
 ])
 def test_what_postgres_cannot_store_is_refused(body: bytes, message: str) -> None:
     with pytest.raises(BadPayload) as err:
         parse(body)
     assert str(err.value).startswith(message), str(err.value)
+
+
+def test_control_characters_in_event_text_are_data() -> None:
+    (event,) = parse(_body(properties={"note": "line 1\nline 2\tend\x01"})).events
+    assert event.properties["note"] == "line 1\nline 2\tend\x01"
