@@ -133,9 +133,12 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
                                                   "error_at"))
     out = []
     paused = paused_sources(settings)
+    deliveries = control.queue_depth(emulator_client("sqs", settings), "tributary-transform")[2]
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
         found = by_stream(conn)
         read = _records_read(conn)
+        loads = {name: failure for name, (failure, _) in
+                 control.load_failures(conn, deliveries).items()}
         for source, stream, table in all_tables():
             if (sources and source not in sources) or source in paused:
                 continue
@@ -165,7 +168,7 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
             # An API that never says its count: nothing can be called missing. More rows than
             # it says is not a loss either (it deleted some since it counted).
             missing = max(0, total - rows - rejected) if told is not None else 0
-            failure = state.failure
+            failure = state.failure or loads.get(name)
             out.append(Verdict(name, total, rows, lake_rows, lake_duplicates,
                                rejected, missing, read.get(name, 0), seen.rejected,
                                settings.reject_threshold, seen.reasons, told is not None,

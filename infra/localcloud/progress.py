@@ -153,7 +153,7 @@ def _rejects_cell(v: Verdict) -> str:
 
 def _result(v: Verdict) -> str:
     if v.error:
-        return "[red]FAILED: fetch failed (below)[/]"
+        return "[red]FAILED (below)[/]"
     if v.rejects.too_high:
         return f"[red]FAILED: rejects above {v.reject_threshold:.1%}[/]"
     return "[green]OK[/]" if v.ok else "[red]FAILED[/]"

@@ -229,15 +229,35 @@ def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
             processor.process()
     finally:  # staged pages are written and let go, even when the batch as a whole failed
         lake_failed = batch.finish()
-        _log_failures(processor)
+        _log_failures(processor, lake_failed, event["Records"])
     response = processor.response()
     response["batchItemFailures"] += [{"itemIdentifier": m} for m in lake_failed]
     return response
 
 
-def _log_failures(processor: BatchProcessor) -> None:
-    for record, (kind, error, _) in zip(processor.fail_messages, processor.exceptions,
-                                         strict=True):
-        reason = f"{getattr(kind, '__name__', kind)}: {error}"
+def _log_failures(processor: BatchProcessor, lake_failed: list[str],
+                  records: list[dict[str, Any]]) -> None:
+    """Each failed page, in the log and in ``page_failures`` (so ``tributary status`` names
+    its stream and error), but a page another worker is loading: that is no failure."""
+    failed = {getattr(record, "message_id", None): f"{getattr(kind, '__name__', kind)}: {error}"
+              for record, (kind, error, _) in zip(processor.fail_messages,
+                                                  processor.exceptions, strict=True)
+              if kind is not pages.Busy}
+    failed |= {m: "the lake write failed (see the log)" for m in lake_failed}
+    for mid, reason in failed.items():
         log.warning("page failed; SQS will deliver it again",
-                    extra={"message_id": getattr(record, "message_id", None), "error": reason})
+                    extra={"message_id": mid, "error": reason})
+    try:
+        conn = pg_shared()
+        conn.rollback()  # whatever a failed page left open: its own work is undone already
+        postgres.ensure_common(conn)
+        for raw in records:
+            if raw["messageId"] in failed:
+                record = SQSRecord(raw)
+                msg = orjson.loads(record.body)
+                pages.log_failure(conn, msg.get("load_key") or msg["key"], msg["source"],
+                                  msg["stream"], failed[raw["messageId"]],
+                                  int(record.attributes.approximate_receive_count or 1))
+        conn.commit()
+    except Exception:  # noqa: BLE001 - SQS redelivers them all the same
+        log.exception("could not record the failed pages")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Any
 
+import psycopg
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -84,7 +85,27 @@ streams:
       value: {}
       updated_at: {type: bigint}
 """
+CLASH_YAML = """
+name: clash
+base_url: ${HELPDESK_URL}
+auth:
+  kind: header
+  header: X-Api-Key
+  secret: ${HELPDESK_KEY}
+streams:
+  - name: agents  # into a table someone made before, with other columns: no page can load
+    endpoint: /agents
+    records_path: agents
+    primary_key: login
+    pagination: {style: single}
+    table: clash_agents
+    columns:
+      login: {required: true}
+      team: {}
+"""
 ENV = {"TRIBUTARY_SCHEDULE_SCALE": "1000", "TRIBUTARY_HALLOW_PUSH": "false",
+       # A failing page is dead-lettered after 5 deliveries: 5 x 6 s, not 5 x 3 minutes.
+       "TRIBUTARY_PARAM_TransformVisibilityTimeout": "6",
        "TRIBUTARY_DATASYNC_EVENTS": "1000", "TRIBUTARY_DATASYNC_SESSIONS": "50",
        "HELPDESK_URL": URL, "HELPDESK_KEY": "k-123"}
 TICKETS = [{"id": i, "subject": f"ticket {i}", "opened_at": 1_700_000_000 + i * 60}
@@ -167,6 +188,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Itera
     shutil.copytree(ROOT / "sources", folder)
     (folder / "helpdesk.yaml").write_text(HELPDESK_YAML)
     (folder / "changelog.yaml").write_text(CHANGELOG_YAML)
+    (folder / "clash.yaml").write_text(CLASH_YAML)
     server = serve(upstream.routes(), PORT)
     c, mp = start_cloud(home, ROOT / "template.yaml", BASE,
                         {**ENV, "TRIBUTARY_SOURCES_DIR": str(folder)}, polling=frozenset())
@@ -231,3 +253,22 @@ def test_an_incremental_stream_is_judged_by_what_it_holds(cloud: Cloud, upstream
     # (A scalar key is the upstream's id, kept as text whatever its declared type.)
     assert held == sorted((str(c["id"]), c["value"], c["updated_at"])
                           for c in upstream.changes.values())
+
+
+def test_a_page_that_cannot_load_is_named_and_ends_the_wait(cloud: Cloud) -> None:
+    with psycopg.connect(cloud.settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE clash_agents (login text PRIMARY KEY, since date)")
+    began = time.monotonic()
+    out = cloud.cli("ingest", "--source", "clash", "--wait", "--timeout", "240")
+    took = time.monotonic() - began
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]
+    # Five deliveries 6 s apart, then the page is dead-lettered and the wait ends.
+    assert took < 150, f"ingest --wait took {took:.0f}s:\n{out.stdout[-4000:]}"
+    text = " ".join(out.stdout.split())
+    assert "clash/agents failing since" in text  # while it was retried
+    assert 'clash/agents failed: loading a page: UndefinedColumn: column "team"' in text, text
+    assert _summary(out.stdout)["clash/agents"][-1].startswith("FAILED")
+    status = json.loads(cloud.cli("status", "--json").stdout)
+    stream = status["streams"]["clash/agents"]
+    assert stream["pages_failed"] == 1 and stream["failure"]["final"] is True, stream
+    assert status["queue"]["dead_letter"] >= 1

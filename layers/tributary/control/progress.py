@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import psycopg
 
 from tributary.control.rejects import Reason, RejectRate, by_stream
@@ -47,7 +48,9 @@ class StreamProgress:
     top_reasons: list[Reason] = field(default_factory=list)
     fetched_at: float | None = None  # epoch s: the last fetch pass ended (a 304 counts)
     changed_at: float | None = None  # epoch s: fetched, the last page that changed a row
-    failure: Failure | None = None  # why fetching it fails (retrying, or given up)
+    failure: Failure | None = None  # why fetching or loading it fails (retrying, or given up)
+    partitions_failed: int = 0  # given up on until their next pass
+    pages_failed: int = 0  # pages whose loads failed for good (in the dead-letter queue)
 
     @property
     def rejects(self) -> RejectRate:
@@ -85,15 +88,15 @@ class StreamProgress:
         a first version loaded and in the lake (newer ones keep coming)."""
         if self.paused:
             return True
-        done = self.pages_loaded - self.lake_pending
-        given_up = self.failure.partitions if self.failure and self.failure.final else 0
+        done = self.pages_loaded - self.lake_pending + self.pages_failed
         if self.failure and self.failure.final and not self.partitions:
             return True  # planning failed: there is nothing to fetch
-        if self.continuous and not given_up:
+        if self.continuous and not self.partitions_failed:
             return done > 0
-        # A partition given up on is settled too: it will not move until its next pass.
-        return bool(self.partitions) and self.partitions == self.partitions_done + given_up \
-            and done >= self.pages_landed and not self.lake_pending
+        # What was given up on is settled too: it will not move until its next pass.
+        return bool(self.partitions) and \
+            self.partitions == self.partitions_done + self.partitions_failed and \
+            done >= self.pages_landed and not self.lake_pending
 
 
 @dataclass
@@ -119,12 +122,15 @@ class Progress:
                 "failed": sorted(k for k, v in self.streams.items() if v.failed)}
 
 
-def _queue_depth(sqs: Any, name: str) -> tuple[int, int]:
+def queue_depth(sqs: Any, name: str) -> tuple[int, int, int]:
+    """Messages waiting, in flight, and the deliveries after which one is dead-lettered."""
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+        "RedrivePolicy"])["Attributes"]
+    redrive = orjson.loads(attrs.get("RedrivePolicy") or "{}")
     return int(attrs["ApproximateNumberOfMessages"]), int(
-        attrs["ApproximateNumberOfMessagesNotVisible"])
+        attrs["ApproximateNumberOfMessagesNotVisible"]), int(redrive.get("maxReceiveCount", 5))
 
 
 def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
@@ -148,6 +154,7 @@ def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
                 sp.fetched_at = max(sp.fetched_at or 0.0, p.finished_at)
             sp.partitions += 1
             sp.partitions_done += p.status == "done"
+            sp.partitions_failed += p.status == "failed"
             sp.fetched += p.records
             sp.pages_landed += p.seq
         out.streams[sp.stream] = sp
@@ -166,8 +173,35 @@ def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
                 for name, found in by_stream(conn).items():
                     if name in out.streams:
                         out.streams[name].top_reasons = found.reasons
-    out.queue_visible, out.queue_in_flight = _queue_depth(aws.sqs, "tributary-transform")
-    out.dlq = sum(_queue_depth(aws.sqs, "tributary-transform-dlq"))
+    out.queue_visible, out.queue_in_flight, deliveries = queue_depth(aws.sqs,
+                                                                      "tributary-transform")
+    out.dlq = sum(queue_depth(aws.sqs, "tributary-transform-dlq")[:2])
+    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
+        for name, (failure, dead) in load_failures(conn, deliveries).items():
+            if name in out.streams:
+                sp = out.streams[name]
+                sp.pages_failed = dead
+                sp.failure = sp.failure or failure  # a fetch's failure says more
+    return out
+
+
+def load_failures(conn: psycopg.Connection[Any], deliveries: int
+                  ) -> dict[str, tuple[Failure, int]]:
+    """Per stream, its pages that failed to load and have not loaded since: the latest
+    error, given up (``final``) once a page was delivered ``deliveries`` times, SQS's
+    ``maxReceiveCount`` (it is in the dead-letter queue); and how many pages those are."""
+    if conn.execute("SELECT to_regclass('page_failures')").fetchone() == (None,):
+        return {}
+    out = {}
+    for name, error, first, last, attempts, dead in conn.execute(
+            "SELECT f.source || '/' || f.stream, (array_agg(f.error ORDER BY f.last_at DESC))[1],"
+            " extract(epoch FROM min(f.first_at)), extract(epoch FROM max(f.last_at)), "
+            "max(f.attempts), count(*) FILTER (WHERE f.attempts >= %s) FROM page_failures f "
+            "WHERE NOT EXISTS (SELECT 1 FROM load_log l WHERE l.raw_key = f.raw_key AND "
+            "l.lake_done) "
+            "GROUP BY 1", (deliveries,)):
+        out[name] = (Failure(f"loading a page: {error}", float(first), float(last),
+                             int(attempts), bool(dead)), int(dead))
     return out
 
 

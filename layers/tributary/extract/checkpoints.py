@@ -77,7 +77,6 @@ class Failure:
     at: float  # epoch s: the last
     attempts: int
     final: bool  # nothing more will be tried until a forced fetch or the next pass is due
-    partitions: int  # how many of its partitions failed for good
 
 
 ERROR_FIELDS = ("error", "error_since", "failed_at", "attempts", "retry_at")
@@ -97,15 +96,14 @@ class StreamState:
         ended since."""
         failing = sorted((p for p in self.partitions if p.error),
                          key=lambda p: (p.status != "failed", p.error_since))
-        final = sum(p.status == "failed" for p in self.partitions)
         if failing:
             p = failing[0]
             return Failure(str(p.error), p.error_since, p.failed_at, p.attempts,
-                           p.status == "failed", final)
+                           p.status == "failed")
         error_at = float(self.meta.get("error_at", 0))
         if self.meta.get("error") and error_at > max(
                 (p.finished_at for p in self.partitions), default=0.0):
-            return Failure(str(self.meta["error"]), error_at, error_at, 1, True, 0)
+            return Failure(str(self.meta["error"]), error_at, error_at, 1, True)
         return None
 
     @property

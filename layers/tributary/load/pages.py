@@ -2,9 +2,10 @@
 
 ``load_log`` has a row per load (a page, or a replay of its rejects): records read, rows
 changed, records rejected, whether its lake write is done and under which keys. ``rejects``
-keeps every rejected record with its reason. A page is claimed (a session advisory lock) by
-the worker loading it until its lake write is done, so one delivered twice at once is loaded
-once. Tables are created by ``postgres.ensure_schema``.
+keeps every rejected record with its reason. ``page_failures`` keeps each page whose load
+failed, with its last error and how often SQS delivered it (a page loaded since is over it).
+A page is claimed (a session advisory lock) by the worker loading it until its lake write is
+done, so one delivered twice at once is loaded once. Tables are made by ``postgres.ensure_schema``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ def claim(conn: psycopg.Connection[Any], load_key: str) -> None:
     conn.commit()
     if not (got and got[0]):
         raise Busy(f"{load_key}: another worker is loading it; SQS will deliver it again")
+
+
+def log_failure(conn: psycopg.Connection[Any], load_key: str, source: str, stream: str,
+                error: str, deliveries: int) -> None:
+    conn.execute(
+        "INSERT INTO page_failures (raw_key, source, stream, error, attempts) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (raw_key) DO UPDATE SET error = "
+        "excluded.error, attempts = greatest(page_failures.attempts + 1, excluded.attempts), "
+        "last_at = now()", (load_key, source, stream, error[:2000], deliveries))
 
 
 def release(conn: psycopg.Connection[Any], load_keys: Sequence[str]) -> None:

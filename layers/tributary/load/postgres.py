@@ -47,16 +47,36 @@ CREATE TABLE IF NOT EXISTS load_log (
     fetched_at bigint,
     loaded_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS page_failures (
+    raw_key text PRIMARY KEY,
+    source text NOT NULL,
+    stream text NOT NULL,
+    error text NOT NULL,
+    attempts integer NOT NULL,
+    first_at timestamptz NOT NULL DEFAULT now(),
+    last_at timestamptz NOT NULL DEFAULT now()
+);
 """
 _ready: set[str] = set()
+
+
+def ensure_common(conn: psycopg.Connection[Any]) -> None:
+    """The tables every stream shares (a page that failed before its own table was made
+    is still logged)."""
+    if "" in _ready:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('tributary-ddl'))")
+        conn.execute(COMMON_DDL)
+    _ready.add("")
 
 
 def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
     if table.name in _ready:
         return
+    ensure_common(conn)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('tributary-ddl'))")
-        conn.execute(COMMON_DDL)
         cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg))
                 for c in table.columns if c.name != table.key]
         conn.execute(sql.SQL(
