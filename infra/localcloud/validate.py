@@ -124,6 +124,34 @@ def check_sources(folder: Path) -> list[str]:
     return problems
 
 
+def check_schedules(path: Path, folder: Path) -> list[str]:
+    """A declared pulled source that the template's fetch function never polls, or a fetch
+    schedule for no declared pulled source; the findings give the Events entries to add."""
+    from localcloud.cfn import TemplateError
+    from localcloud.schedules import schedule_events, template_block
+    from localcloud.template import load_template
+    from tributary.control.sources import FETCH_FUNCTION
+    from tributary.sources.loader import load_dir
+
+    try:
+        fetch = load_template(path).function(FETCH_FUNCTION)
+    except (TemplateError, KeyError):
+        return []  # a broken template, or none that fetches: the other findings say so
+    declared = load_dir(folder)
+    polled = {str(name): s.rule_name for s in fetch.schedules
+              if (name := json.loads(s.input or "{}").get("source"))}  # none: every source
+    problems = [f"schedules: {rule} in template.yaml polls {name!r}, which no declaration in "
+                f"{folder} names as a pulled source: remove it from {fetch.logical_id}'s Events"
+                for name, rule in sorted(polled.items()) if name not in declared]
+    unpolled = {k: v for k, v in declared.items() if k not in polled}
+    if unpolled:
+        problems.append(f"schedules: {', '.join(sorted(unpolled))} declared in {folder} but "
+                        f"not polled: add to {fetch.logical_id}'s Events in template.yaml "
+                        "(then `tributary deploy`):\n"
+                        + template_block(schedule_events(unpolled)))
+    return problems
+
+
 def unauthenticated(path: Path) -> list[str]:
     """HTTP routes without an authorizer and function URLs without IAM auth, unless the
     template names them public (``Metadata.Tributary.PublicRoutes`` / ``PublicFunctionUrls``):

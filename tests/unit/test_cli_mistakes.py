@@ -3,6 +3,7 @@ non-zero exit, no traceback (unless --debug). Nothing runs on the ports these us
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -53,9 +54,10 @@ def test_the_stack_not_running_is_named_with_what_to_do(tributary: Run) -> None:
 
 def test_an_unknown_source_lists_the_declared_ones(tributary: Run) -> None:
     _told(tributary("ingest", "--source", "nosuch"), 1,
-          "no source 'nosuch'; declared: ['bazaar', 'datasync', 'hallow', 'snapshots', 'timeline']")
-    _told(tributary("replay", "--rejects", "--source", "nosuch"), 1, "no source 'nosuch'")
-    _told(tributary("pause", "nosuch"), 1, "no source 'nosuch'")
+          "unknown source 'nosuch'; declared: "
+          "['bazaar', 'datasync', 'hallow', 'snapshots', 'timeline']")
+    _told(tributary("replay", "--rejects", "--source", "nosuch"), 1, "unknown source 'nosuch'")
+    _told(tributary("pause", "nosuch"), 1, "unknown source 'nosuch'")
 
 
 def test_a_broken_declaration_is_named_by_file_and_field(tributary: Run, tmp_path: Path) -> None:
@@ -88,3 +90,16 @@ def test_validate_passes_the_project_as_it_is(tributary: Run) -> None:
     out = tributary("validate")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "the declarations in" in out.stdout and "are valid" in out.stdout
+
+
+def test_a_source_with_no_schedule_fails_validate_with_the_block_to_add(
+        tributary: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "sources"
+    shutil.copytree(ROOT / "sources", folder)
+    (folder / "gadgets.yaml").write_text(
+        "name: gadgets\nbase_url: http://127.0.0.1:1\nstreams:\n  - {name: gadgets, "
+        "endpoint: /g, records_path: items, primary_key: sku, pagination: {style: single}, "
+        "table: gadgets, columns: {sku: {}}}\n")
+    out = tributary("validate", TRIBUTARY_SOURCES_DIR=str(folder))
+    _told(out, 1, "gadgets declared in", "not polled", "1 problem(s) found")
+    assert "    PollGadgets:\n" in out.stdout and "Name: tributary-fetch-gadgets" in out.stdout

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.validate import validate
+from localcloud.schedules import schedule_events, template_block
+from localcloud.validate import check_schedules, validate
 from tests.conftest import FIXTURES, ROOT
+from tributary.sources.loader import parse
 
 
 @pytest.mark.parametrize("template", [ROOT / "template.yaml",
@@ -80,3 +82,43 @@ def test_a_public_function_url_is_found(tmp_path: Path) -> None:
     assert "AuthType: AWS_IAM" in text
     path.write_text(text.replace("AuthType: AWS_IAM", "AuthType: NONE"))
     assert any("QueryFunction: its function URL has AuthType NONE" in p for p in validate(path))
+
+
+# -- every pulled source polled, every fetch schedule a source --------------------------------
+NEW_SOURCE = """
+name: gadgets
+base_url: http://127.0.0.1:1
+streams:
+  - {name: gadgets, endpoint: /g, records_path: items, primary_key: sku,
+     pagination: {style: single}, table: gadgets, columns: {sku: {}}}
+"""
+
+
+def _sources(tmp_path: Path) -> Path:
+    folder = tmp_path / "sources"
+    shutil.copytree(ROOT / "sources", folder)
+    return folder
+
+
+def test_the_project_s_schedules_match_its_declarations() -> None:
+    assert check_schedules(ROOT / "template.yaml", ROOT / "sources") == []
+
+
+def test_a_declared_source_without_a_schedule_is_found_with_the_block_to_add(
+        tmp_path: Path) -> None:
+    folder = _sources(tmp_path)
+    (folder / "gadgets.yaml").write_text(NEW_SOURCE)
+    [problem] = check_schedules(ROOT / "template.yaml", folder)
+    assert problem.startswith("schedules: gadgets declared in") and "not polled" in problem
+    block = problem.split("\n", 1)[1]
+    assert block == template_block(schedule_events({"gadgets": parse(NEW_SOURCE, "g.yaml")}))
+    assert "Name: tributary-fetch-gadgets" in block and "PollGadgets:" in block
+
+
+def test_a_schedule_for_no_declared_source_is_found(tmp_path: Path) -> None:
+    folder = _sources(tmp_path)
+    (folder / "hallow.yaml").unlink()
+    [problem] = check_schedules(ROOT / "template.yaml", folder)
+    assert problem == (f"schedules: tributary-fetch-hallow in template.yaml polls 'hallow', "
+                       f"which no declaration in {folder} names as a pulled source: remove it "
+                       "from FetchFunction's Events")

@@ -18,10 +18,12 @@ import psycopg
 import typer
 from rich.table import Table
 
-from localcloud.cli.common import JsonFlag, console, fail
+from localcloud.cli.common import JsonFlag, console, fail, say
 from localcloud.cli.stack import deploy_template
 from localcloud.config import emulator_client
 from localcloud.schedules import schedule_events, template_block
+from localcloud.stack import Stack
+from localcloud.validate import check_schedules, check_sources
 from tributary import heartbeat as beats
 from tributary.control.sources import set_polling, startable
 from tributary.pause import schedule_rule
@@ -30,8 +32,11 @@ from tributary.sources import loader
 
 
 def deploy() -> None:
-    """Create every resource of template.yaml in the emulator (idempotent)."""
-    report = deploy_template(get_settings())
+    """Create every resource of template.yaml in the emulator (idempotent), and make the
+    source declarations as they are now live in the running functions (no restart)."""
+    settings = get_settings()
+    started = time.monotonic()
+    report = deploy_template(settings)
     created = sum(len(v) for v in report.created.values())
     existing = sum(len(v) for v in report.existing.values())
     console.print(f"deployed: {created} created, {existing} already present")
@@ -39,6 +44,23 @@ def deploy() -> None:
         console.print(f"  + {kind}: {', '.join(names)}")
     for name, url in sorted(report.urls.items()):
         console.print(f"  url {name}: {url}")
+    # A warm function looks at the declarations again once RECHECK_S has passed since its
+    # last look; after that, no invocation can use what was there before this deploy.
+    time.sleep(max(0.0, started + loader.RECHECK_S - time.monotonic()))
+    folder = settings.sources_path
+    if problems := check_sources(folder):
+        for p in problems:
+            say(p)
+        fail(f"the declarations in {folder} do not load: every fetch and transform fails "
+             "until they are fixed (`tributary validate`)")
+    if Stack(settings).from_build:
+        say("the functions run built artifacts (`stack up --from-build`), which hold the "
+            "declarations of the last `tributary build`: to ship these, run `tributary build` "
+            "then `tributary stack restart runtime`", "yellow")
+    else:
+        console.print(f"declarations live: {', '.join(sorted(loader.declarations()))}")
+    for p in check_schedules(settings.template, folder):
+        say(p, "yellow")
 
 
 def invoke(function: str,
@@ -101,6 +123,7 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
         startable(emulator_client("events", settings), name)
     started = time.perf_counter()
     before = {k: s.transformed for k, s in job.progress(settings, only).streams.items()}
+    triggered = time.time()  # a small source's pass may end before the wait begins
     job.trigger_fetches(settings, only)
     if not wait:
         console.print("fetch started; follow it with `tributary status`")
@@ -108,7 +131,7 @@ def ingest(all_sources: Annotated[bool, typer.Option("--all", help="Every source
     display = Display(console, started, before=before)
     try:
         with display:
-            final = job.wait(settings, display.update, timeout, sources=only)
+            final = job.wait(settings, display.update, timeout, sources=only, since=triggered)
     except TimeoutError as exc:
         fail(str(exc))
     verdicts = job.verify(settings, only)

@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from tributary.load.tables import Table, from_rows
+from tributary.sources import loader
 
 COMMON_DDL = """
 CREATE TABLE IF NOT EXISTS rejects (
@@ -57,22 +58,28 @@ CREATE TABLE IF NOT EXISTS page_failures (
     last_at timestamptz NOT NULL DEFAULT now()
 );
 """
-_ready: set[str] = set()
+
+
+@loader.per_declarations
+def _ready() -> set[str]:
+    """The tables whose DDL this process ran ("": the shared ones), for the declarations as
+    they are: after a change it runs again (a stream that became a snapshot gets its history)."""
+    return set()
 
 
 def ensure_common(conn: psycopg.Connection[Any]) -> None:
     """The tables every stream shares (a page that failed before its own table was made
     is still logged)."""
-    if "" in _ready:
+    if "" in _ready():
         return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('tributary-ddl'))")
         conn.execute(COMMON_DDL)
-    _ready.add("")
+    _ready().add("")
 
 
 def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
-    if table.name in _ready:
+    if table.name in _ready():
         return
     ensure_common(conn)
     with conn.transaction():
@@ -106,7 +113,7 @@ def ensure_schema(conn: psycopg.Connection[Any], table: Table) -> None:
                     None,):
                 conn.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
                     sql.Identifier(index), sql.Identifier(table.name), sql.Identifier(c.name)))
-    _ready.add(table.name)
+    _ready().add(table.name)
 
 
 def _stage_type(table: Table, name: str, pg: str) -> str:

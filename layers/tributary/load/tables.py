@@ -71,13 +71,9 @@ def from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
                      strict=True)], schema=schema)
 
 
-_tables: dict[tuple[str, str], Table] = {}
-
-
+@loader.per_declarations
 def table_for(source: str, stream: str) -> Table:
-    if (source, stream) not in _tables:
-        _tables[(source, stream)] = from_stream(loader.stream(source, stream)[1])
-    return _tables[(source, stream)]
+    return from_stream(loader.stream(source, stream)[1])
 
 
 def all_tables() -> list[tuple[str, str, Table]]:

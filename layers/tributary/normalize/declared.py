@@ -97,14 +97,11 @@ class DeclaredNormalizer:
         return Normalized(columns, rejects)
 
 
-_built: dict[str, Normalizer] = {}
-
-
 def normalizer(stream: Stream) -> Normalizer:
-    if stream.table not in _built:
-        if stream.normalize:
-            module, _, name = stream.normalize.partition(":")
-            _built[stream.table] = getattr(importlib.import_module(module), name)
-        else:
-            _built[stream.table] = DeclaredNormalizer(stream)
-    return _built[stream.table]
+    """The stream's hook, or its declaration's normalizer (kept with its table, by
+    ``tables.table_for``)."""
+    if stream.normalize:
+        module, _, name = stream.normalize.partition(":")
+        hook: Normalizer = getattr(importlib.import_module(module), name)
+        return hook
+    return DeclaredNormalizer(stream)

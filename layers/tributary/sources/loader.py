@@ -7,20 +7,25 @@ does not). A declaration that does not validate fails with the file and the fiel
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from functools import lru_cache
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
-from tributary.settings import get_settings
+from tributary.settings import Settings, get_settings
 from tributary.sources.kinds import DECLARATION, branch_labels
 from tributary.sources.live import LiveSource
 from tributary.sources.spec import Source, Stream
 
+P = ParamSpec("P")
+V = TypeVar("V")
 _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::-([^}]*))?\}")
 
 
@@ -131,36 +136,122 @@ def load_dir(folder: Path) -> dict[str, Source]:
     return {k: v for k, v in load_all(folder).items() if isinstance(v, Source)}
 
 
-@lru_cache(maxsize=1)
+# -- the declarations a warm process uses --------------------------------------------------
+# A worker lives across invocations, and ``tributary deploy`` must make an added or changed
+# declaration live in it (as a new layer version is on AWS) without a restart. So the folder
+# is read again when its stamp changes, and everything derived from the declarations is kept
+# through ``per_declarations``, which forgets it at the same moment.
+
+RECHECK_S = 1.0
+"""How long a process trusts its last look at the folder. ``tributary deploy`` takes at least
+this long, so every invocation after it sees what was written before it."""
+
+_Stamp = tuple[tuple[str, int, int, int], ...] | None
+
+
+def _stamp(folder: Path) -> _Stamp:
+    """Each declaration file's name, inode, size and mtime: a changed, added, removed or
+    replaced file changes it, for a directory listing and a stat per file."""
+    try:
+        with os.scandir(folder) as entries:
+            files = [(e.name, e.stat()) for e in entries if e.name.endswith(".yaml")]
+    except OSError:
+        return None  # no folder: reading it says so
+    return tuple(sorted((name, st.st_ino, st.st_size, st.st_mtime_ns) for name, st in files))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    folder: Path
+    stamp: _Stamp
+    generation: int
+    declared: dict[str, Source | LiveSource]
+    error: str | None  # a folder that does not load fails every use, until it changes
+
+
+_reading: _Reading | None = None
+_looked: tuple[Settings | None, float] = (None, 0.0)  # the folder of which settings, when
+
+
+def _current() -> _Reading:
+    global _reading, _looked
+    settings, now = get_settings(), time.monotonic()
+    if _reading is not None and _looked[0] is settings and now - _looked[1] < RECHECK_S:
+        return _reading
+    # The same settings name the same folder, and finding it (a resolve()) costs 30 us.
+    folder = _reading.folder if _reading and _looked[0] is settings else settings.sources_path
+    stamp = _stamp(folder)  # before reading: a write during the read changes it again
+    if _reading is None or (_reading.folder, _reading.stamp) != (folder, stamp):
+        generation = _reading.generation + 1 if _reading else 0
+        try:
+            _reading = _Reading(folder, stamp, generation, load_all(folder), None)
+        except DeclarationError as exc:
+            _reading = _Reading(folder, stamp, generation, {}, str(exc))
+    _looked = (settings, now)
+    return _reading
+
+
+def generation() -> int:
+    """Which reading of the declarations is current; it changes whenever they do."""
+    return _current().generation
+
+
+def declarations() -> dict[str, Source | LiveSource]:
+    """Every declared source, pulled and live, as the folder holds them now."""
+    reading = _current()
+    if reading.error is not None:
+        raise DeclarationError(reading.error)
+    return reading.declared
+
+
+def per_declarations(build: Callable[P, V]) -> Callable[P, V]:
+    """``build`` memoized in this process for as long as the declarations stay the same: the
+    one way anything derived from them is cached, so a deploy renews all of it at once."""
+    memo: dict[Hashable, V] = {}
+    seen = [-1]
+
+    @functools.wraps(build)
+    def cached(*args: P.args, **kwargs: P.kwargs) -> V:
+        now = generation()
+        if seen[0] != now:
+            memo.clear()
+            seen[0] = now
+        key = (args, tuple(kwargs.items())) if kwargs else args
+        if key not in memo:
+            memo[key] = build(*args, **kwargs)
+        return memo[key]
+    return cached
+
+
+@per_declarations
 def sources() -> dict[str, Source]:
-    return load_dir(get_settings().sources_path)
+    return {k: v for k, v in declarations().items() if isinstance(v, Source)}
 
 
-@lru_cache(maxsize=1)
+@per_declarations
 def live_sources() -> dict[str, LiveSource]:
-    return {k: v for k, v in load_all(get_settings().sources_path).items()
-            if isinstance(v, LiveSource)}
+    return {k: v for k, v in declarations().items() if isinstance(v, LiveSource)}
 
 
 def live_source(name: str) -> LiveSource:
     try:
         return live_sources()[name]
     except KeyError:
-        raise DeclarationError(f"no live source {name!r}; declared: "
+        raise DeclarationError(f"unknown live source {name!r}; declared: "
                                f"{sorted(live_sources())}") from None
 
 
 def source(name: str) -> Source:
     """The pulled source ``name``; the error names a live one as such, and lists every
     declared source (pulled and live) for a name that is none."""
-    try:
-        return sources()[name]
-    except KeyError:
-        declared = load_all(get_settings().sources_path)
-        if name in declared:
-            raise DeclarationError(f"{name} is a live source: it has no pulled streams; "
-                                   "it runs continuously while resumed") from None
-        raise DeclarationError(f"no source {name!r}; declared: {sorted(declared)}") from None
+    declared = declarations()
+    found = declared.get(name)
+    if isinstance(found, Source):
+        return found
+    if found is not None:
+        raise DeclarationError(f"{name} is a live source: it has no pulled streams; "
+                               "it runs continuously while resumed")
+    raise DeclarationError(f"unknown source {name!r}; declared: {sorted(declared)}")
 
 
 def stream(source_name: str, stream_name: str) -> tuple[Source, Stream]:
