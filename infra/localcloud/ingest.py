@@ -177,23 +177,23 @@ def verify(settings: Settings, sources: set[str] | None = None) -> list[Verdict]
 
 
 def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: float = 20.0,
-         sources: set[str] | None = None) -> Progress:
+         sources: set[str] | None = None, since: float | None = None) -> Progress:
     """Poll until settled: every stream fetched and loaded, or given up on (its error is in
     its checkpoint). While partitions remain but fetching has made no progress for a while (a
     fetcher crashed, ran out of time budget, or a failed partition's retry is due), start
-    another fetch: not forced, so nothing finished is fetched again."""
+    another fetch: not forced, so nothing finished is fetched again. ``since`` (epoch s): when
+    the fetches this wait is for were started; each stream then waits for a pass of theirs to
+    end (or fail), not for a state settled before (a forced fetch reopens finished and failed
+    partitions alike)."""
     started = last_change = time.monotonic()
-    began = time.time()
     last_fetched = -1
     while True:
         prog = progress(settings, sources)
         on_tick(prog)
-        # What was settled before this wait is not this run's verdict: every stream waits
-        # for a pass of the fetch just started to end (a forced fetch reopens finished and
-        # failed partitions alike), or to fail.
-        if prog.settled and all(s.paused or max(s.fetched_at or 0.0, s.failure.at if s.failure
-                                                else 0.0) >= began
-                                for s in prog.streams.values()):
+        stale = {name.split("/")[0] for name, s in prog.streams.items() if since is not None
+                 and not s.paused and max(s.fetched_at or 0.0, s.failure.at if s.failure
+                                          else 0.0) < since}
+        if prog.settled and not stale:
             return prog
         now = time.monotonic()
         if now - started > timeout_s:
@@ -203,7 +203,9 @@ def wait(settings: Settings, on_tick: Any, timeout_s: float, stalled_after_s: fl
             last_fetched, last_change = fetched, now
         fetching = any(s.partitions != s.partitions_done and not s.paused
                        for s in prog.streams.values())
-        if fetching and now - last_change > stalled_after_s:
+        if (fetching or stale) and now - last_change > stalled_after_s:
             trigger_fetches(settings, sources, force=False)  # lapsed leases are taken over
+            if stale:  # the fetch started for them ended without a pass (it failed whole)
+                trigger_fetches(settings, stale)
             last_change = now
         time.sleep(1.0)  # each poll costs the emulator; the fetchers checkpoint every page
