@@ -224,6 +224,8 @@ def test_a_function_over_its_memory_is_killed_and_reported(probe_cloud: Cloud) -
     assert json.loads(again["Payload"].read()) == {"held_mb": 8}
 
 
+# The pollers are the runtime's, whatever the function runs from: one stack is enough.
+@pytest.mark.parametrize("probe_cloud", ["checkout"], indirect=True)
 def test_messages_waiting_for_a_busy_function_are_not_dead_lettered(probe_cloud: Cloud) -> None:
     """Direct invocations keep probe-busy's three workers occupied while its queue holds more
     than they can take. Each receive counts toward maxReceiveCount (2 here, visibility 2 s):
