@@ -31,6 +31,8 @@ def main() -> int:
     ap.add_argument("--base-seed", type=int, default=None, help="The first seed (default: "
                     "drawn now and printed).")
     ap.add_argument("--batch", type=int, default=25, help="APIs per stack.")
+    ap.add_argument("--base-port", type=int, default=BASE, help="The stack's ports: this "
+                    "and the next 9 (another range runs beside the test suite).")
     ap.add_argument("--pass-timeout", type=float, default=300, help="Seconds one ingest "
                     "pass of a batch may take.")
     args = ap.parse_args()
@@ -46,7 +48,7 @@ def main() -> int:
         batch = [generate(seed, on) for seed in seeds[i:i + args.batch]]
         t0 = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="generative-") as home:
-            stack = start(Path(home), batch, BASE)
+            stack = start(Path(home), batch, args.base_port)
             try:
                 done, runs = run_passes(stack, batch, args.pass_timeout)
             finally:
