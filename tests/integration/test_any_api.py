@@ -26,14 +26,16 @@ BASE = 4770
 PORT = BASE + 6
 URL = f"http://127.0.0.1:{PORT}"
 
-HELPDESK_YAML = """
-name: helpdesk
-base_url: ${HELPDESK_URL}
+AUTH = """  # the partner's key, the same for its three sources
 auth:
   kind: header
   header: X-Api-Key
   secret: ${HELPDESK_KEY}
-streams:
+"""
+HELPDESK_YAML = """
+name: helpdesk
+base_url: ${HELPDESK_URL}
+""" + AUTH + """streams:
   - name: tickets  # the next page's URL in the body; the count in meta
     endpoint: /tickets
     records_path: data
@@ -67,11 +69,7 @@ streams:
 CHANGELOG_YAML = """
 name: changelog
 base_url: ${HELPDESK_URL}
-auth:
-  kind: header
-  header: X-Api-Key
-  secret: ${HELPDESK_KEY}
-streams:
+""" + AUTH + """streams:
   - name: changes  # only what changed since the last pass; meta.count counts that pass
     endpoint: /changes
     records_path: items
@@ -88,11 +86,7 @@ streams:
 CLASH_YAML = """
 name: clash
 base_url: ${HELPDESK_URL}
-auth:
-  kind: header
-  header: X-Api-Key
-  secret: ${HELPDESK_KEY}
-streams:
+""" + AUTH + """streams:
   - name: agents  # into a table someone made before, with other columns: no page can load
     endpoint: /agents
     records_path: agents

@@ -158,6 +158,9 @@ def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
             sp.fetched += p.records
             sp.pages_landed += p.seq
         out.streams[sp.stream] = sp
+    out.queue_visible, out.queue_in_flight, deliveries = queue_depth(aws.sqs,
+                                                                      "tributary-transform")
+    out.dlq = sum(queue_depth(aws.sqs, "tributary-transform-dlq")[:2])
     with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
         if conn.execute("SELECT to_regclass('load_log')").fetchone() != (None,):
             for name, pages, recs, changed, rejected, pending, changed_ms in conn.execute(
@@ -173,10 +176,6 @@ def progress(settings: Settings, aws: Aws, sources: set[str] | None = None,
                 for name, found in by_stream(conn).items():
                     if name in out.streams:
                         out.streams[name].top_reasons = found.reasons
-    out.queue_visible, out.queue_in_flight, deliveries = queue_depth(aws.sqs,
-                                                                      "tributary-transform")
-    out.dlq = sum(queue_depth(aws.sqs, "tributary-transform-dlq")[:2])
-    with psycopg.connect(settings.pg_dsn.get_secret_value(), autocommit=True) as conn:
         for name, (failure, dead) in load_failures(conn, deliveries).items():
             if name in out.streams:
                 sp = out.streams[name]
