@@ -26,7 +26,8 @@ BASE = 4770
 PORT = BASE + 6
 URL = f"http://127.0.0.1:{PORT}"
 
-AUTH = """  # the partner's key, the same for its three sources
+# The partner's key, the same for its three sources.
+AUTH = """
 auth:
   kind: header
   header: X-Api-Key
