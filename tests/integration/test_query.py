@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,7 @@ def test_partition_filters_skip_files(cloud: Cloud) -> None:
     files = table.file_uris()
     day_files = sum("/dt=2026-10-02/" in f for f in files)
     all_files = len(files)
+    engine.views.prepare(["events"])  # as a query naming it does
     plan = engine.con.execute("EXPLAIN ANALYZE SELECT count(*) FROM events "
                               "WHERE dt = '2026-10-02'").fetchall()[0][1]
     found = re.search(r"Scanning Files: (\d+)/(\d+)", plan)
@@ -468,3 +470,76 @@ def test_the_glue_catalog_describes_the_lake(cloud: Cloud) -> None:
     assert {"Name": "id", "Type": "string"} in events["StorageDescriptor"]["Columns"]
     again = cloud.cli("invoke", "tributary-catalog")
     assert "events" in json.loads(again.stdout)["unchanged"]  # idempotent
+
+
+def test_select_1_reads_nothing_from_the_lake(cloud: Cloud,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from localcloud.config import emulator_client
+    from tributary.load.lake import Lake
+
+    s3 = emulator_client("s3", cloud.settings)
+    engine = Engine(cloud.settings, s3, cloud.settings.emulator_url)
+    assert engine.run("SELECT count(*) FROM events").rows == [(6000,)]
+    # What the engine asks of S3: through boto3 (listings) and delta-rs (each table's log).
+    asked: list[str] = []
+    s3.meta.events.register("before-call.s3", lambda model, **_: asked.append(model.name))
+    opened = Lake.open
+    monkeypatch.setattr(Lake, "open", lambda self, name, latest=True: (
+        asked.append(f"open {name}"), opened(self, name, latest))[1])
+    for _ in range(5):
+        assert engine.run("SELECT 1").rows == [(1,)]
+    assert engine.run("SELECT count(*) FROM pg.public.sessions").rows[0][0] > 0
+    assert asked == []
+    time.sleep(1.1)  # past the check interval: a query naming a table looks at its log only
+    assert engine.run("SELECT count(*) FROM events").rows == [(6000,)]
+    assert asked == ["open events"]
+
+
+def test_a_stray_prefix_is_skipped_not_a_table(cloud: Cloud) -> None:
+    from localcloud.config import emulator_client
+
+    s3 = emulator_client("s3", cloud.settings)
+    # What an Athena query with its output location inside the lake leaves behind.
+    s3.put_object(Bucket=cloud.settings.lake_bucket, Key="x/0001.csv", Body=b"a,b\n1,2\n")
+    s3.put_object(Bucket=cloud.settings.lake_bucket, Key="x/0001.csv.metadata", Body=b"\0")
+    try:
+        assert _query(cloud, "SELECT 1").json()["rows"] == [[1]]
+        assert _query(cloud, "SELECT count(*) FROM events").json()["rows"] == [[6000]]
+        cli = cloud.cli("query", "SELECT 41 + 1 AS n", "--format", "json")
+        assert cli.returncode == 0 and json.loads(cli.stdout)["rows"] == [[42]], cli.stderr
+        listed = httpx.get(f"{cloud.settings.runtime_url}/tables", headers=cloud.auth).json()
+        assert "x" not in {t["name"] for t in listed["tables"]}
+        assert {"name": "x", "reason": "no Delta log and no Parquet files"} in listed["skipped"]
+        missing = _query(cloud, "SELECT * FROM x")
+        assert missing.status_code == 400 and "Table with name x does not exist" in \
+            missing.json()["message"]
+    finally:
+        s3.delete_objects(Bucket=cloud.settings.lake_bucket, Delete={"Objects": [
+            {"Key": "x/0001.csv"}, {"Key": "x/0001.csv.metadata"}]})
+
+
+def test_a_table_whose_files_are_gone_fails_only_the_queries_naming_it(cloud: Cloud) -> None:
+    from localcloud.config import emulator_client
+
+    store = lake(cloud.settings)
+    store.append("doomed", pa.table({"id": [1, 2, 3], "dt": ["2026-10-01"] * 3}), ["dt"],
+                 "doomed-page-1")
+    assert _query(cloud, "SELECT count(*) FROM doomed").json()["rows"] == [[3]]
+    s3 = emulator_client("s3", cloud.settings)
+    for uri in store.open("doomed").file_uris():  # type: ignore[union-attr]
+        s3.delete_object(Bucket=cloud.settings.lake_bucket,
+                         Key=uri.removeprefix(f"s3://{cloud.settings.lake_bucket}/"))
+    try:
+        broken = _query(cloud, "SELECT count(*) FROM doomed")
+        assert broken.status_code == 400
+        assert broken.json()["message"].startswith("lake table doomed cannot be read"), \
+            broken.json()
+        assert _query(cloud, "SELECT count(*) FROM events").json()["rows"] == [[6000]]
+        assert _query(cloud, "SELECT 1").json()["rows"] == [[1]]
+        listed = httpx.get(f"{cloud.settings.runtime_url}/tables", headers=cloud.auth)
+        assert listed.status_code == 200 and "events" in {
+            t["name"] for t in listed.json()["tables"]}
+    finally:
+        keys = s3.list_objects_v2(Bucket=cloud.settings.lake_bucket, Prefix="doomed/")
+        s3.delete_objects(Bucket=cloud.settings.lake_bucket, Delete={"Objects": [
+            {"Key": o["Key"]} for o in keys.get("Contents", [])]})

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tributary.query.catalog import CatalogError, LakeViews, attach, quote
+from tributary.query.catalog import CatalogError, LakeViews, attach, named, quote
 from tributary.settings import Settings
 
 ALLOWED = {duckdb.StatementType.SELECT}
@@ -57,7 +57,7 @@ class Engine:
         except CatalogError as exc:
             raise QueryError(str(exc)) from None
         self.views = LakeViews(self.con, settings, endpoint_url, schema=schema, s3=s3)
-        self.refresh(force=True)
+        self.views.discover(force=True)
         self.con.execute(f"SET search_path = {quote(schema + ',main')}")
         self.con.execute(f"SET allowed_directories = [{quote(f's3://{settings.lake_bucket}/')}]")
         self.con.execute("SET enable_external_access = false")
@@ -68,16 +68,27 @@ class Engine:
     def lake_tables(self) -> list[str]:
         return self.views.names
 
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """The lake bucket's prefixes that are no table, and why."""
+        return [{"name": n, "reason": why} for n, why in sorted(self.views.skipped.items())]
+
     def refresh(self, force: bool = False) -> None:
         self.views.refresh(force=force)
 
     def tables(self) -> list[dict[str, Any]]:
-        self.refresh()
+        """Every table a query can read, with its columns; a lake table that cannot be read
+        is left out and listed in ``skipped``."""
+        self.views.discover()
         out: list[dict[str, Any]] = []
         for name in self.lake_tables:
-            cols = self.con.execute(f'DESCRIBE "{self.views.schema}"."{name}"').fetchall()
-            out.append({"name": name, "source": "lake",
-                        "columns": [{"name": c[0], "type": c[1]} for c in cols]})
+            try:
+                self.views.prepare([name])
+            except CatalogError as exc:
+                self.views.skipped[name] = str(exc)
+                continue
+            out.append({"name": name, "source": "lake", "columns": [
+                {"name": c, "type": t} for c, t in self.views.columns(name)]})
         for schema, table, column, dtype in self.con.execute(
                 "SELECT table_schema, table_name, column_name, data_type "
                 "FROM information_schema.columns WHERE table_catalog = 'pg' "
@@ -126,8 +137,8 @@ class Engine:
             yield self._execute(sql, params).fetch_record_batch(batch_rows)
 
     def _execute(self, sql: str, params: list[Any] | None) -> duckdb.DuckDBPyConnection:
-        """One read-only statement, started; a table that appeared this moment is found."""
-        self.refresh()
+        """One read-only statement, started, after the views it names are brought up to date
+        (only those); a table that appeared this moment is found."""
         statements = self.con.extract_statements(sql)
         if len(statements) != 1:
             raise QueryError(f"send exactly one statement (got {len(statements)})")
@@ -135,13 +146,24 @@ class Engine:
         if kind not in ALLOWED:
             raise QueryError(f"only read-only SELECT queries are allowed; this is "
                              f"{kind.name}")
+        names = named(sql)
+        if names is None:  # cannot be told: every table, as a query may name any
+            names = set(self.lake_tables)
+        try:
+            self.views.prepare(names)
+        except CatalogError as exc:
+            raise QueryError(str(exc)) from None
         try:
             return self.con.execute(sql, params or [])
         except duckdb.CatalogException:
             known = len(self.lake_tables)
-            self.refresh(force=True)
+            self.views.discover(force=True)
             if len(self.lake_tables) == known:
                 raise
+            try:
+                self.views.prepare(names)
+            except CatalogError as exc:
+                raise QueryError(str(exc)) from None
             return self.con.execute(sql, params or [])
 
     @contextlib.contextmanager
@@ -162,6 +184,10 @@ class Engine:
                              f"{self.settings.query_memory_mb} MB (TRIBUTARY_QUERY_MEMORY_MB): "
                              "filter, aggregate or select fewer columns") from None
         except duckdb.Error as exc:
+            table = self.views.owner(str(exc))
+            if table is not None:  # its files are gone or unreadable: say which table
+                self.views.forget(table)
+                raise QueryError(f"lake table {table} cannot be read: {exc}") from None
             raise QueryError(str(exc)) from None
         finally:
             timer.cancel()

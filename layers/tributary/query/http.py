@@ -52,8 +52,16 @@ class Table(BaseModel):
     columns: list[Column]
 
 
+class Skipped(BaseModel):
+    name: str = Field(description="A top-level prefix of the lake bucket")
+    reason: str = Field(description="Why no query can read it as a table")
+
+
 class Tables(BaseModel):
     tables: list[Table]
+    skipped: list[Skipped] = Field(description="Lake prefixes that are no table (no Delta "
+                                   "log, no Parquet: an Athena output location, stray files) "
+                                   "or that cannot be read now")
 
 
 _ARROW_BODY = {ARROW: {"schema": {"type": "string", "format": "binary"}}}
@@ -76,7 +84,8 @@ def result_json(r: Result) -> dict[str, Any]:
 @app.get("/tables", summary="The lake tables and PostgreSQL tables, with their columns",
          responses=documented(200, Tables, "Every table a query can read"))
 def tables() -> Response[str]:
-    return answer(200, {"tables": engine().tables()})
+    found = engine().tables()
+    return answer(200, {"tables": found, "skipped": engine().skipped})
 
 
 @app.post("/query", summary="Run one read-only SELECT",
