@@ -4,6 +4,8 @@ A generation is a pure function of (seed, endpoint, generation number): each row
 rhythm of change, so between two generations a few rows appear, change or vanish and most
 stay as they were; now and then a generation is empty. A generation identical to the one
 before has the same strong ``ETag``, and ``If-None-Match`` with it answers 304.
+``POST /_sim/freeze`` (``{"frozen": false}`` to thaw) holds every endpoint at its current
+generation: a soak run's quiet phase, when no source has new data.
 """
 
 from __future__ import annotations
@@ -62,8 +64,11 @@ class Snapshots:
         self.calls: dict[str, dict[str, int]] = {
             d.name: {"requests": 0, "not_modified": 0, "generations_served": 0} for d in DATASETS}
         self._cache: dict[tuple[str, int], tuple[bytes, str]] = {}
+        self.frozen: dict[str, int] | None = None  # each endpoint's generation, held
 
     def generation(self, name: str, now: float | None = None) -> int:
+        if self.frozen is not None:
+            return self.frozen[name]
         return int(((time.time() if now is None else now) - self.started) // self.periods[name])
 
     def rows(self, d: Dataset, g: int) -> list[dict[str, Any]]:
@@ -107,6 +112,14 @@ class Snapshots:
         async def stats(request: Request) -> JSONResponse:
             return JSONResponse(self.calls)
 
+        async def freeze(request: Request) -> JSONResponse:
+            on = bool(orjson.loads(await request.body() or b"{}").get("frozen", True))
+            self.frozen = None  # thawed first, so a freeze holds the generation of now
+            if on:
+                self.frozen = {d.name: self.generation(d.name) for d in DATASETS}
+            return JSONResponse({"frozen": self.frozen})
+
         return Starlette(routes=[Route("/health", health), Route("/stats", stats),
+                                 Route("/_sim/freeze", freeze, methods=["POST"]),
                                  *(Route(f"/snapshots/{d.name}", self.endpoint(d))
                                    for d in DATASETS)])
