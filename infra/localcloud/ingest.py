@@ -62,7 +62,7 @@ def trigger_fetches(settings: Settings, sources: set[str] | None = None,
 
 
 def lake(settings: Settings) -> Lake:
-    return Lake(settings.lake_bucket, settings.region, settings.emulator_url)
+    return Lake.of(settings, settings.emulator_url)
 
 
 def lake_ids(settings: Settings, table: str, key: str = "id") -> tuple[int, int]:

@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     live_catchup_max: int = Field(1_000, gt=0, description="A subscriber further behind "
                                   "than this many changes in its range is told to reload.")
 
+    # -- lake --------------------------------------------------------------------------------
+    lake_retention_s: int = Field(
+        3600, ge=1, description="How long the lake keeps what a newer commit replaced: log "
+        "entries (time travel) and removed data files (for queries that started before). "
+        "Longer than any query runs; replays rebuild from the raw zone and PostgreSQL.")
+    lake_compact_files: int = Field(8, ge=2, description="A table is compacted once one of "
+                                    "its partitions has this many small files.")
+
     # -- query ---------------------------------------------------------------------------------
     query_max_rows: int = Field(10_000, description="Results are cut here (with a note).")
     query_timeout_s: float = Field(30.0, description="A query running longer is interrupted.")

@@ -16,9 +16,8 @@ import pyarrow as pa
 
 from localcloud.athena import dialect, paging
 from localcloud.athena.errors import MetadataError, QueryFailed
-from tributary.load.lake import Lake
+from tributary.load.lake import Lake, prefixes
 from tributary.query import glue as glue_catalog
-from tributary.query.catalog import prefixes
 from tributary.settings import Settings
 
 CATALOG = "AwsDataCatalog"
@@ -27,7 +26,7 @@ CATALOG = "AwsDataCatalog"
 class Catalog:
     def __init__(self, settings: Settings, s3: Any, glue: Any) -> None:
         self.settings, self.s3, self.glue = settings, s3, glue
-        self.lake = Lake(settings.lake_bucket, settings.region, settings.emulator_url)
+        self.lake = Lake.of(settings, settings.emulator_url)
         self._synced = 0.0
         self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "ListDataCatalogs": self.list_data_catalogs, "GetDataCatalog": self.get_data_catalog,

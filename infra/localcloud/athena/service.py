@@ -27,6 +27,7 @@ from localcloud.athena.executions import (
     Executions,
 )
 from tributary.query import glue as glue_catalog
+from tributary.query.catalog import named
 from tributary.query.engine import Engine, QueryError
 from tributary.settings import Settings
 
@@ -231,9 +232,10 @@ class Athena:
     def _scanned(self, sql: str) -> int:
         """The bytes of the lake files of the tables a query names: what a scan reads without
         pruning (DuckDB does not count what it skipped)."""
-        views = self.engine.views
-        return sum(int(sum(views.delta[name].get_add_actions().column("size_bytes").to_pylist()))
-                   for name in views.delta if f'"{name}"' in sql or name in sql.split())
+        names = named(sql) or set()
+        return sum(int(sum(v.delta.get_add_actions().column("size_bytes").to_pylist()))
+                   for name, v in self.engine.views.views.items()
+                   if name in names and v.delta is not None)
 
     def _finish(self, ex: Execution, state: str, failure: QueryFailed | None) -> None:
         ex.state, ex.completed = state, time.time()

@@ -158,7 +158,7 @@ def compact(table: str,
         raise typer.BadParameter("--where takes column=value")
     settings = get_settings()
     try:
-        done = run(Lake(settings.lake_bucket, settings.region, settings.emulator_url), table,
+        done = run(Lake.of(settings, settings.emulator_url), table,
                    parts, int(target_mb * 2**20))
     except CompactError as exc:
         fail(str(exc))
@@ -177,7 +177,7 @@ def relake() -> None:
 
     settings = get_settings()
     with psycopg.connect(settings.pg_dsn.get_secret_value()) as conn:
-        pages = rebuild(conn, Lake(settings.lake_bucket, settings.region, settings.emulator_url))
+        pages = rebuild(conn, Lake.of(settings, settings.emulator_url))
     console.print(f"rebuilt {pages} lake pages")
 
 
@@ -196,7 +196,7 @@ def models_run(
 
     Models that read a lake table which has not landed yet are left out, not failed."""
     from tributary.analytics.runner import ModelsError, run
-    from tributary.query.catalog import prefixes
+    from tributary.load.lake import prefixes
 
     settings = get_settings()
     landed = set(prefixes(emulator_client("s3", settings), settings.lake_bucket))

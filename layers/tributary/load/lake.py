@@ -32,15 +32,12 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from tributary.load import postgres
 from tributary.load.tables import Table
-from tributary.settings import get_settings
+from tributary.settings import Settings, get_settings
 
 DAY = "dt"
 _WRITER = WriterProperties(compression="ZSTD")
 _opened: dict[tuple[str | None, str], tuple[DeltaTable, str | None]] = {}
 _clients: dict[str | None, Any] = {}
-# A checkpoint every 10 commits (default 100): reading the log is what a commit costs on the
-# emulator; 3M events took 120 s this way, 130 s with checkpoints only every 100 commits.
-_CONFIG: dict[str, str | None] = {"delta.checkpointInterval": "10"}
 _READERS = 6  # lake files fetched at once by read()
 
 
@@ -49,12 +46,26 @@ class Lake:
     bucket: str
     region: str
     endpoint_url: str | None = None  # the emulator; None on AWS (the role's credentials)
+    retention_s: int = 3600  # see Settings.lake_retention_s
 
     @classmethod
     def from_env(cls) -> Lake:
         """As a function sees it: ``AWS_ENDPOINT_URL`` is set on LocalStack and locally."""
-        s = get_settings()
-        return cls(s.lake_bucket, s.region, os.environ.get("AWS_ENDPOINT_URL"))
+        return cls.of(get_settings(), os.environ.get("AWS_ENDPOINT_URL"))
+
+    @classmethod
+    def of(cls, s: Settings, endpoint_url: str | None) -> Lake:
+        return cls(s.lake_bucket, s.region, endpoint_url, s.lake_retention_s)
+
+    @property
+    def config(self) -> dict[str, str | None]:
+        """Each table's properties. A checkpoint every 10 commits (default 100): reading the
+        log is what a commit costs on the emulator; 3M events took 120 s this way, 130 s with
+        checkpoints only every 100 commits. After the retention, a commit's checkpoint drops
+        the log entries before it and vacuum the files they removed."""
+        retention = f"interval {self.retention_s} seconds"
+        return {"delta.checkpointInterval": "10", "delta.logRetentionDuration": retention,
+                "delta.deletedFileRetentionDuration": retention}
 
     def uri(self, name: str) -> str:
         return f"s3://{self.bucket}/{name}"
@@ -114,7 +125,7 @@ class Lake:
                                 pa.concat_tables(todo.values()), mode="append",
                                 partition_by=partition_by,
                                 storage_options=None if table is not None else self.options,
-                                configuration=None if table is not None else _CONFIG,
+                                configuration=None if table is not None else self.config,
                                 writer_properties=_WRITER,
                                 commit_properties=CommitProperties(app_transactions=[
                                     Transaction(app_id=a, version=1) for a in todo]))
@@ -179,8 +190,16 @@ class Lake:
         write_deltalake(table if table is not None else self.uri(name), data, mode="overwrite",
                         schema_mode="overwrite",
                         storage_options=None if table is not None else self.options,
-                        configuration=None if table is not None else _CONFIG,
+                        configuration=None if table is not None else self.config,
                         writer_properties=_WRITER)
+
+
+def prefixes(s3: Any, bucket: str, safe: bool = True) -> list[str]:
+    """The lake bucket's top-level prefixes (``safe``: only those usable as SQL names)."""
+    names: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Delimiter="/"):
+        names += (p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
+    return sorted(n for n in names if not safe or n.replace("_", "").isalnum())
 
 
 def with_day(data: pa.Table, column: str) -> pa.Table:

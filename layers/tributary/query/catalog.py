@@ -30,7 +30,7 @@ import sqlglot
 from deltalake import DeltaTable
 from sqlglot import exp
 
-from tributary.load.lake import Lake
+from tributary.load.lake import Lake, prefixes
 from tributary.settings import Settings
 
 
@@ -123,7 +123,7 @@ class LakeViews:
                  check_s: float = 1.0, list_s: float = 2.0) -> None:
         self.con, self.schema = con, schema
         self.bucket = settings.lake_bucket
-        self.lake = Lake(settings.lake_bucket, settings.region, endpoint_url)
+        self.lake = Lake.of(settings, endpoint_url)
         self.s3 = s3 or self.lake.s3_client()
         self.check_s, self.list_s = check_s, list_s
         self.views: dict[str, View] = {}
@@ -269,11 +269,3 @@ def _parts(qualified: str) -> list[str]:
     """``pg.public."x y" AS t`` as ``["pg", "public", "x y"]``."""
     name = re.sub(r"\s+AS\s+.*$", "", qualified)
     return [p.strip('"').replace('""', '"') for p in re.findall(r'"(?:[^"]|"")*"|[^.]+', name)]
-
-
-def prefixes(s3: Any, bucket: str, safe: bool = True) -> list[str]:
-    """The lake bucket's top-level prefixes (``safe``: only those usable as SQL names)."""
-    names: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Delimiter="/"):
-        names += (p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
-    return sorted(n for n in names if not safe or n.replace("_", "").isalnum())

@@ -16,8 +16,7 @@ from typing import Any
 from deltalake import DeltaTable
 
 from tributary.clients import aws_client
-from tributary.load.lake import Lake
-from tributary.query.catalog import prefixes
+from tributary.load.lake import Lake, prefixes
 from tributary.settings import get_settings
 
 DATABASE = "tributary"
