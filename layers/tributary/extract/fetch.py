@@ -133,9 +133,12 @@ class Fetcher:
                     p.pass_top = page.first_id
                 elif f.incremental == "param":
                     p.pass_top = newer(p.pass_top, page.top)
-                self._land(p, page, run)
-                self._children(f, p, page)
-                p.seq += 1
+                # A page of no records (a poll that found nothing new) lands nothing: no raw
+                # object, no message, no load. A snapshot's empty page is news: its rows went.
+                if page.records or f.stream.is_snapshot:
+                    self._land(p, page, run)
+                    self._children(f, p, page)
+                    p.seq += 1
                 p.records += page.records
                 p.etag = page.etag or p.etag
                 p.last_ts = page.last_ts if page.last_ts is not None else p.last_ts

@@ -113,6 +113,8 @@ class Lake:
         """Append each part once per its app id, all in one commit (a commit costs the same
         for one page as for ten). Returns the app ids written: not the empty ones, nor those
         a commit already holds."""
+        if not any(d.num_rows for d in parts.values()):
+            return []  # a page that changed nothing costs no request at all
         for attempt in range(5):
             checked = not first_time or attempt > 0  # a failed try may have committed after all
             table = self.open(name, latest=checked)
