@@ -116,11 +116,11 @@ def serve(routes: list[Any], port: int) -> Any:
 
 
 def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str] | None = None,
-                polling: frozenset[str] = frozenset({"datasync"})
+                polling: frozenset[str] = frozenset({"datasync"}), upkeep: bool = False
                 ) -> tuple[Cloud, pytest.MonkeyPatch]:
     """A stack on ports base..base+9 (+6 is left for a test's stub partner API); only the
-    ``polling`` sources' schedules stay enabled,
-    so a test sees no traffic from sources it does not look at."""
+    ``polling`` sources' schedules stay enabled, and the lake's upkeep only with ``upkeep``,
+    so a test sees no traffic from sources it does not look at, nor files compacted under it."""
     hallow_port = int((extra or {}).get("TRIBUTARY_HALLOW_PORT", base_port + 4))
     env = {
         "TRIBUTARY_HOME": str(home),
@@ -154,6 +154,9 @@ def start_cloud(home: Path, template: Path, base_port: int, extra: dict[str, str
         for rule in events.list_rules(NamePrefix="tributary-fetch-")["Rules"]:
             if rule["Name"].removeprefix("tributary-fetch-") not in polling:
                 events.disable_rule(Name=rule["Name"])
+        if not upkeep and any(r["Name"] == "tributary-maintain" for r in
+                              events.list_rules(NamePrefix="tributary-maintain")["Rules"]):
+            events.disable_rule(Name="tributary-maintain")
     except BaseException:
         stack.down()  # stop whatever did start, so the next run finds the ports free
         mp.undo()

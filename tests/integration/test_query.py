@@ -543,3 +543,21 @@ def test_a_table_whose_files_are_gone_fails_only_the_queries_naming_it(cloud: Cl
         keys = s3.list_objects_v2(Bucket=cloud.settings.lake_bucket, Prefix="doomed/")
         s3.delete_objects(Bucket=cloud.settings.lake_bucket, Delete={"Objects": [
             {"Key": o["Key"]} for o in keys.get("Contents", [])]})
+
+
+def test_the_maintain_function_keeps_every_row_and_idle_tables_get_no_commit(
+        cloud: Cloud) -> None:
+    out = cloud.cli("invoke", "tributary-maintain")
+    assert out.returncode == 0, out.stdout + out.stderr
+    first = {t["table"]: t for t in json.loads(out.stdout)["tables"]}
+    assert {"events", "sessions"} <= set(first)
+    assert all(t["error"] is None for t in first.values()), first
+    assert _query(cloud, "SELECT count(*) FROM events").json()["rows"] == [[6000]]
+    # DataSync is polled all along (every 6 s here) and has nothing new: no page lands, so
+    # the tables take no commit, and upkeep with nothing to do adds none either.
+    time.sleep(8)
+    again = {t["table"]: t for t in json.loads(
+        cloud.cli("invoke", "tributary-maintain").stdout)["tables"]}
+    for name in ("events", "sessions"):
+        assert again[name]["version"] == first[name]["version"], (first[name], again[name])
+        assert again[name]["vacuumed"] == 0 and not again[name]["checkpointed"]
