@@ -105,3 +105,53 @@ def test_put_events_passes_a_schedule_by() -> None:
             "Id": "f", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f"}])
         sent = events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])
         assert sent["FailedEntryCount"] == 0
+
+
+def _expected(keys: set[str], prefix: str, delimiter: str | None) -> tuple[list[str], list[str]]:
+    """S3's answer, from its definition: the keys under the prefix, folded at the delimiter."""
+    contents, folders = [], set()
+    for key in sorted(k for k in keys if k.startswith(prefix)):
+        rest = key[len(prefix):]
+        if delimiter and delimiter in rest:
+            folders.add(prefix + rest.split(delimiter)[0] + delimiter)
+        else:
+            contents.append(key)
+    return contents, sorted(folders)
+
+
+def _listed(s3: Any, bucket: str, **kw: Any) -> tuple[list[str], list[str]]:
+    contents: list[str] = []
+    folders: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, **kw):
+        contents += [o["Key"] for o in page.get("Contents", [])]
+        folders += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+    return contents, folders
+
+
+def test_s3_listings_by_index_give_s3s_answer() -> None:
+    moto_fixes.apply()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="lake")
+        keys = {f"{t}/_delta_log/{v:020d}.json" for t in ("a", "ab", "b") for v in range(12)}
+        keys |= {f"{t}/dt=2026-12-0{d}/part-{n}.parquet" for t in ("a", "b")
+                 for d in range(1, 4) for n in range(5)}
+        keys |= {"top.csv", "a.txt", "x/y/z", "x/y", "x//double"}
+        for key in sorted(keys):
+            s3.put_object(Bucket="lake", Key=key, Body=b"1")
+        for gone in ("a/_delta_log/00000000000000000003.json", "x/y", "b/dt=2026-12-02/part-4.parquet"):
+            s3.delete_object(Bucket="lake", Key=gone)
+            keys.discard(gone)
+        s3.put_object(Bucket="lake", Key="a/_delta_log/00000000000000000001.json", Body=b"2")
+        for prefix in ("", "a", "a/", "a/_delta_log/", "b/dt=", "x/", "nothing/"):
+            for delimiter in (None, "/"):
+                for page_size in (3, 1000):
+                    kw: dict[str, Any] = {"Prefix": prefix, "PaginationConfig": {
+                        "PageSize": page_size}}
+                    if delimiter:
+                        kw["Delimiter"] = delimiter
+                    assert _listed(s3, "lake", **kw) == _expected(keys, prefix, delimiter), kw
+        after = s3.list_objects_v2(Bucket="lake", Prefix="a/_delta_log/",
+                                   StartAfter="a/_delta_log/00000000000000000009.json")
+        assert [o["Key"] for o in after["Contents"]] == [
+            f"a/_delta_log/{v:020d}.json" for v in (10, 11)]
