@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,8 @@ class Fetcher:
         self.failed: dict[str, str] = {}  # "<source>/<stream>[/<partition>]": why
         self.clients: dict[str, RateLimitedClient] = {}  # one per source: pacers outlive rounds
         self.paused = PauseSwitch()
+        # per source: when its next pass or retry is due (epoch s), as its last round left it
+        self.next_due: dict[str, float] = {}
 
     def run(self, source: Source, streams: list[str], force: bool) -> dict[str, Any]:
         """One round: plan the streams (passes that are due), fetch every open partition;
@@ -75,8 +78,14 @@ class Fetcher:
             todo = [(f, p) for f in level for p in self._plan(f, force)]
             with ThreadPoolExecutor(self.settings.fetch_parallelism) as pool:
                 worked += sum(pool.map(lambda fp: self._partition(*fp), todo))
-        left = sum(1 for f in fetchers for p in self.store.partitions(source.name, f.stream.name)
-                   if p.status == "pending")
+        left = 0
+        self.next_due[source.name] = math.inf
+        for f in fetchers:
+            parts = self.store.partitions(source.name, f.stream.name)
+            left += sum(1 for p in parts if p.status == "pending")
+            interval = source.interval(f.stream)
+            self.next_due[source.name] = min([self.next_due[source.name], *(
+                p.finished_at + interval if p.status == "done" else p.retry_at for p in parts)])
         return {"source": source.name, "partitions_worked": worked, "partitions_left": left,
                 "failed": {k: v for k, v in self.failed.items()
                            if k.startswith(f"{source.name}/")},
@@ -263,7 +272,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 continue
             rounds.append(fetcher.run(source, streams, force))
         force = False  # later rounds fetch only what is due
-        wait = min(1.0, deadline - time.monotonic())
+        # The next round when something is due (at most a second from now if something is
+        # already): a round costs a few checkpoint reads per stream even when nothing is due.
+        due_in = min(fetcher.next_due.get(s.name, 0.0) for s, _ in targets) - time.time()
+        wait = min(max(1.0, due_in), deadline - time.monotonic())
         if wait <= 0 or remaining() - wait < get_settings().fetch_margin_s:
             break
         time.sleep(wait)
