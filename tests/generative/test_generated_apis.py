@@ -1,6 +1,6 @@
 """Property test: APIs the project has never seen, generated from seeds, ingest exactly.
 
-Each run generates ``TRIBUTARY_GEN_N`` APIs (default 25: five fixed seeds and the rest from
+Each run generates ``TRIBUTARY_GEN_N`` APIs (default 15: five fixed seeds and the rest from
 a base drawn per run and printed), declares them in YAML only, serves them from one server,
 and ingests them through one embedded stack twice, the incremental streams edited in
 between. For every API: PostgreSQL = lake = the generator's truth, every verdict OK, exit 0.
@@ -34,7 +34,7 @@ from tests.generative.run import (
 pytestmark = pytest.mark.integration
 BASE = 4950  # stack on 4950-4959, the generated APIs' server on 4956
 BROKEN_BASE = 4960  # the broken-stream case: 4960-4969, its server on 4966
-N = int(os.environ.get("TRIBUTARY_GEN_N", "25"))
+N = int(os.environ.get("TRIBUTARY_GEN_N", "15"))
 PASS_TIMEOUT_S = float(os.environ.get("TRIBUTARY_GEN_PASS_TIMEOUT_S", "200"))
 WINDOW_S = float(os.environ.get("TRIBUTARY_GEN_WINDOW_S", "60"))
 
