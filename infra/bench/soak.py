@@ -109,6 +109,12 @@ class Cpu:
 
 
 # -- what a user waits for --------------------------------------------------------------------
+def _ok(resp: httpx.Response) -> httpx.Response:
+    if resp.is_error:  # the body says why; raise_for_status() would only say the status
+        raise RuntimeError(f"{resp.status_code} {resp.text[:300]}")
+    return resp
+
+
 class Probes:
     def __init__(self, settings: Any) -> None:
         from localcloud.config import emulator_client
@@ -129,12 +135,11 @@ class Probes:
         t = time.perf_counter()
         resp = self.http.post("/query", json={"sql": sql})
         wall = (time.perf_counter() - t) * 1000
-        resp.raise_for_status()
-        return wall, resp.json().get("elapsed_ms")
+        return wall, _ok(resp).json().get("elapsed_ms")
 
     def _get(self, path: str, **params: Any) -> tuple[float, float | None]:
         t = time.perf_counter()
-        self.http.get(path, params=params).raise_for_status()
+        _ok(self.http.get(path, params=params))
         return (time.perf_counter() - t) * 1000, None
 
     def athena_count(self) -> tuple[float, float | None]:
@@ -170,7 +175,7 @@ class Probes:
                 wall, server = probe()
                 out[f"{name}_ms"], out[f"{name}_srv_ms"] = round(wall, 1), server
             except Exception as exc:  # noqa: BLE001 - a failed probe is a finding, not the end
-                errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:120]}")
+                errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:300]}")
         return out, errors
 
 
