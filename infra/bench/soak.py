@@ -347,6 +347,9 @@ def start(args: argparse.Namespace) -> tuple[Any, Any]:
     try:
         settings, stack = fresh_stack(args.base_port, "soak", {
             "TRIBUTARY_SCHEDULE_SCALE": str(args.scale),
+            # the lake's retention at the same pace as its schedules (an hour at scale 1)
+            "TRIBUTARY_LAKE_RETENTION_S": os.environ.get(
+                "TRIBUTARY_LAKE_RETENTION_S", str(max(1, round(3600 * args.scale)))),
             "TRIBUTARY_DATASYNC_EVENTS": str(args.events), "TRIBUTARY_TIMELINE_ROWS": "100000",
             "TRIBUTARY_HALLOW_PUSH": str(not args.no_push).lower()}, polling=_sources())
         return settings, stack
