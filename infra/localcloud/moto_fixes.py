@@ -20,6 +20,7 @@ _ITEM_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem"})
 
 
 def apply() -> None:
+    _track_no_instances()
     _keep_s3_bodies_out_of_memory()
     _list_s3_keys_by_index()
     _keep_sqs_polling_to_the_runtime()
@@ -237,4 +238,18 @@ def _list_s3_keys_by_index() -> None:
                         marker, max_keys)
 
     models.S3Backend.list_objects = list_objects  # type: ignore[method-assign]
+
+
+def _track_no_instances() -> None:
+    """moto keeps every model object it ever made in a list on its class (for its dashboard
+    and for resetting mocks): each item a DynamoDB query copied into its answer (15 KB per
+    query of 20 items), each S3 key version, each SQS message. A server never resets, so the
+    emulator grew by ~16 MB a minute with nothing to ingest (a stack's leases and polls):
+    1 GB an hour. Objects are made as before, and no longer kept."""
+    from moto.core.common_models import BaseModel
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+
+    BaseModel.__new__ = new  # type: ignore[method-assign]
 

@@ -155,3 +155,15 @@ def test_s3_listings_by_index_give_s3s_answer() -> None:
                                    StartAfter="a/_delta_log/00000000000000000009.json")
         assert [o["Key"] for o in after["Contents"]] == [
             f"a/_delta_log/{v:020d}.json" for v in (10, 11)]
+
+
+def test_answers_are_not_kept_after_they_are_sent(table: Any) -> None:
+    """A server never resets moto, so what moto tracked for a reset was kept for ever."""
+    from moto.dynamodb.models.dynamo_type import Item as Tracked
+
+    moto_fixes.apply()
+    _reads(table)
+    kept = len(getattr(Tracked, "instances_tracked", []))
+    for _ in range(50):
+        assert len(table.query(KeyConditionExpression=Key("pk").eq("s#t"))["Items"]) == 2
+    assert len(getattr(Tracked, "instances_tracked", [])) == kept
