@@ -26,6 +26,7 @@ def apply() -> None:
     _keep_sqs_polling_to_the_runtime()
     _make_sqs_cost_independent_of_queue_depth()
     _write_dynamodb_items_directly()
+    _query_one_partition_key()
     _project_each_item_once()
     _match_no_event_on_a_schedule()
 
@@ -252,4 +253,42 @@ def _track_no_instances() -> None:
         return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
 
     BaseModel.__new__ = new  # type: ignore[method-assign]
+
+
+def _query_one_partition_key() -> None:
+    """moto answers a Query on a table's own key by sorting every item of the table, then
+    keeping the key's: 13 ms a query on a 600-item checkpoints table, the emulator's largest
+    CPU item in a 30-minute soak (189 s of 666 s). Such a query now sorts that key's items
+    only (a query on an index is left as it was)."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table, "_queried_by_key", False):
+        return  # applied before
+    Table._queried_by_key = True  # type: ignore[attr-defined]
+    asked = threading.local()  # the table and key the query under way in this thread reads
+    every_item, query = Table.all_items, Table.query
+
+    def all_items(self: Any) -> list[Any]:
+        only = getattr(asked, "only", None)
+        if only is None or only[0] is not self:
+            return every_item(self)
+        found = self.items.get(only[1])
+        if found is None:
+            return []
+        items = list(found.values()) if self.range_key_attr else [found]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key
+                      else x.hash_key)
+
+    def query_key(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        asked.only = (self, hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            asked.only = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query_key  # type: ignore[method-assign]
 

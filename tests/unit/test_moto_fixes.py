@@ -167,3 +167,21 @@ def test_answers_are_not_kept_after_they_are_sent(table: Any) -> None:
     for _ in range(50):
         assert len(table.query(KeyConditionExpression=Key("pk").eq("s#t"))["Items"]) == 2
     assert len(getattr(Tracked, "instances_tracked", [])) == kept
+
+
+def test_a_query_reads_its_key_and_gives_moto_s_answer(table: Any) -> None:
+    moto_fixes.apply()
+    for n in range(30):  # other keys, which the query must not return
+        table.put_item(Item={"pk": f"other#{n}", "sk": "p1", "n": n})
+    table.put_item(Item={"pk": "s#t", "sk": "p3", "n": 3})
+    table.put_item(Item={"pk": "s#t", "sk": "p0", "n": 0})
+    got = table.query(KeyConditionExpression=Key("pk").eq("s#t"))["Items"]
+    assert [i["sk"] for i in got] == ["p0", "p3"]
+    back = table.query(KeyConditionExpression=Key("pk").eq("s#t") & Key("sk").gt("p0"),
+                       ScanIndexForward=False)["Items"]
+    assert [i["sk"] for i in back] == ["p3"]
+    assert table.query(KeyConditionExpression=Key("pk").eq("none"))["Items"] == []
+    page = table.query(KeyConditionExpression=Key("pk").eq("s#t"), Limit=1)
+    rest = table.query(KeyConditionExpression=Key("pk").eq("s#t"),
+                       ExclusiveStartKey=page["LastEvaluatedKey"])["Items"]
+    assert [i["sk"] for i in page["Items"] + rest] == ["p0", "p3"]
