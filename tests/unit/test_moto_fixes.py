@@ -139,7 +139,8 @@ def test_s3_listings_by_index_give_s3s_answer() -> None:
         keys |= {"top.csv", "a.txt", "x/y/z", "x/y", "x//double"}
         for key in sorted(keys):
             s3.put_object(Bucket="lake", Key=key, Body=b"1")
-        for gone in ("a/_delta_log/00000000000000000003.json", "x/y", "b/dt=2026-12-02/part-4.parquet"):
+        for gone in ("a/_delta_log/00000000000000000003.json", "x/y",
+                     "b/dt=2026-12-02/part-4.parquet"):
             s3.delete_object(Bucket="lake", Key=gone)
             keys.discard(gone)
         s3.put_object(Bucket="lake", Key="a/_delta_log/00000000000000000001.json", Body=b"2")
