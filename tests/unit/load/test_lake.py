@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
-import boto3
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from moto.server import ThreadedMotoServer
 
+from tests.unit.load.lakes import served_lake
 from tributary.load.lake import Lake
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def lake() -> Iterator[Lake]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket="lake")
-    yield Lake("lake", "us-east-1", url)
-    server.stop()
+    with served_lake("lake") as served:
+        yield served
 
 
 def _page(ids: list[str]) -> pa.Table:

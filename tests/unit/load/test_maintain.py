@@ -3,15 +3,13 @@ row is lost or doubled, and a table with nothing to do gets no commit."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 
-import boto3
 import pyarrow as pa
 import pytest
-from moto.server import ThreadedMotoServer
 
+from tests.unit.load.lakes import served_lake
 from tributary.load.lake import Lake
 from tributary.load.maintain import maintain
 
@@ -19,23 +17,10 @@ RETENTION_S = 1
 LOG_BOUND = 10 + 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def lake() -> Iterator[Lake]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
-                 aws_secret_access_key="test").create_bucket(Bucket="upkeep")
-    yield Lake("upkeep", "us-east-1", url, RETENTION_S)
-    server.stop()
+    with served_lake("upkeep", RETENTION_S) as served:
+        yield served
 
 
 def _keys(lake: Lake, prefix: str) -> list[str]:
