@@ -97,6 +97,9 @@ class Settings(BaseSettings):
                                     "stream is marked failed until its next pass.")
     fetch_retry_s: float = Field(5.0, description="The wait before a failed partition is tried "
                                  "again; it doubles with each attempt.")
+    fetch_unchanged_note_s: float = Field(
+        60.0, description="A poll that finds a versioned stream unchanged (a 304) writes "
+        "nothing; its checkpoint records the check at most this often (status's 'fetched').")
 
     # -- webhook -------------------------------------------------------------------------------
     webhook_max_body_bytes: int = Field(1_048_576, description="Larger requests get 413.")

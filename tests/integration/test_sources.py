@@ -209,6 +209,14 @@ def _counts(cloud: Cloud, *streams: str) -> tuple[int, int, int, int]:
     return raw, lake, logged, history
 
 
+def _checkpoints(cloud: Cloud, *streams: str) -> list[dict[str, Any]]:
+    ddb = cloud.client("dynamodb")
+    return [ddb.query(TableName="tributary-checkpoints", ConsistentRead=True,
+                      KeyConditionExpression="pk = :pk",
+                      ExpressionAttributeValues={":pk": {"S": f"snapshots#{s}"}})["Items"]
+            for s in streams]
+
+
 def test_unchanged_snapshots_answer_304_and_write_nothing(cloud: Cloud) -> None:
     first = _fetch(cloud, "snapshots", "prices", "stores")
     assert first["pages"] == 2
@@ -216,11 +224,14 @@ def test_unchanged_snapshots_answer_304_and_write_nothing(cloud: Cloud) -> None:
     before = _counts(cloud, "prices", "stores")
     assert before[0] == 2 and before[2] == 2 and before[3] > 0
     served = httpx.get(f"{SNAPSHOTS}/stats").json()
+    checkpoints = _checkpoints(cloud, "prices", "stores")
     for _ in range(5):
         again = _fetch(cloud, "snapshots", "prices", "stores")
         assert (again["pages"], again["not_modified"]) == (0, 2), again
     time.sleep(1)
     assert _counts(cloud, "prices", "stores") == before  # no raw page, lake file, load, history
+    # Not even a checkpoint write: no lease taken, no pass reopened or ended.
+    assert _checkpoints(cloud, "prices", "stores") == checkpoints
     after = httpx.get(f"{SNAPSHOTS}/stats").json()
     for name in ("prices", "stores"):
         assert after[name]["not_modified"] - served[name]["not_modified"] == 5

@@ -264,8 +264,18 @@ class Checkpoints:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise LeaseLost(f"{p.pk}/{p.name}: lease lost after {landed} pages") from exc
             raise
-        p.held = not done
+        p.held, p.status = not done, "done" if done else "pending"
         p.error, p.error_since, p.failed_at, p.attempts, p.retry_at = None, 0.0, 0.0, 0, 0.0
+
+    def checked(self, p: Partition, at: float) -> None:
+        """A finished partition found unchanged at ``at``: its pass counts as ended then.
+        No lease: a done partition has none, and one reopened since is left alone."""
+        with contextlib.suppress(ClientError):  # reopened meanwhile: its pass will say
+            self.table.update_item(
+                Key={"pk": p.pk, "sk": p.name}, UpdateExpression="SET finished_at = :t",
+                ConditionExpression=Attr("status").eq("done"),
+                ExpressionAttributeValues={":t": Decimal(str(round(at, 3)))})
+            p.finished_at = at
 
     def fail(self, p: Partition, owner: str, error: str, final: bool, retry_at: float) -> None:
         """Record a failed attempt and give the lease up: ``final``, the partition is

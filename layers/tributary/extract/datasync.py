@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import simdjson
 
-from tributary.extract.checkpoints import Checkpoints, Partition
+from tributary.extract.checkpoints import Checkpoints, Partition, StreamState
 from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient, TokenExpired
 from tributary.extract.stream import DeclaredStream, Page
 from tributary.log import get_logger
@@ -76,16 +76,17 @@ class BulkFeed(DeclaredStream):
             raise
 
     # -- planning -------------------------------------------------------------------------------
-    def plan(self, store: Checkpoints, force: bool) -> None:
+    def plan(self, store: Checkpoints, state: StreamState, force: bool) -> list[Partition]:
         if not self.feed_available():
-            super().plan(store, force)
-            return
-        meta = store.meta(self.source.name, self.stream.name)
-        if not force and time.time() - float(meta.get("planned_at", 0)) < \
+            return super().plan(store, state, force)
+        if not force and time.time() - float(state.meta.get("planned_at", 0)) < \
                 self.source.interval(self.stream):
-            return
+            return []
         self._plan_feed(store)
         store.set_meta(self.source.name, self.stream.name, planned_at=int(time.time()))
+        fresh = store.stream(self.source.name, self.stream.name)
+        state.meta, state.partitions = fresh.meta, fresh.partitions
+        return []
 
     def _plan_feed(self, store: Checkpoints) -> None:
         listing = self.client.request("GET", self.stream.endpoint, self.stream.name,

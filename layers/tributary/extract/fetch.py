@@ -2,7 +2,11 @@
 
 A page lands unchanged (gzip) in the raw zone, then one SQS message names it, then the
 partition's checkpoint moves past it. A crash anywhere repeats at most that one page, at the
-same raw key; the transform's upserts absorb the repeat. A 304 lands nothing.
+same raw key; the transform's upserts absorb the repeat.
+
+A due pass of a stream with a version (a snapshot's ETag) starts with a conditional request
+and no lease: a 304 writes nothing (the check is noted in the checkpoint at most once a
+``fetch_unchanged_note_s``); a changed version reopens and leases the partition, then lands.
 
 A stream that fails records why in its own checkpoint (``Checkpoints.fail``) and is tried
 again after a backoff, or at its next pass once retrying cannot help; the invocation itself
@@ -16,10 +20,11 @@ re-checking before each round that its schedule is still enabled (``tributary pa
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,7 +33,7 @@ from typing import Any
 import orjson
 
 from tributary.clients import aws_client
-from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition
+from tributary.extract.checkpoints import Checkpoints, LeaseLost, Partition, StreamState
 from tributary.extract.http import ApiError, RateLimitedClient, permanent
 from tributary.extract.stream import Page, StreamFetcher, client_for, fetcher_for, newer
 from tributary.log import get_logger
@@ -64,6 +69,8 @@ class Fetcher:
         self.paused = PauseSwitch()
         # per source: when its next pass or retry is due (epoch s), as its last round left it
         self.next_due: dict[str, float] = {}
+        # per partition (pk, name): when a probe last found it unchanged (epoch s)
+        self.checked: dict[tuple[str, str], float] = {}
 
     def run(self, source: Source, streams: list[str], force: bool) -> dict[str, Any]:
         """One round: plan the streams (passes that are due), fetch every open partition;
@@ -74,45 +81,59 @@ class Fetcher:
         client = self.clients[source.name]
         fetchers = [fetcher_for(source, source.stream(s), client) for s in streams]
         worked = 0
+        states: dict[str, StreamState] = {}
         for level in _levels(source, fetchers):
-            todo = [(f, p) for f in level for p in self._plan(f, force)]
+            todo = [(f, p, probe) for f in level
+                    for p, probe in self._plan(f, force, states.setdefault(
+                        f.stream.name, StreamState()))]
             with ThreadPoolExecutor(self.settings.fetch_parallelism) as pool:
-                worked += sum(pool.map(lambda fp: self._partition(*fp), todo))
+                worked += sum(pool.map(lambda fpp: self._partition(*fpp), todo))
         left = 0
         self.next_due[source.name] = math.inf
-        for f in fetchers:
-            parts = self.store.partitions(source.name, f.stream.name)
+        for f in fetchers:  # as this round left them (another fetcher's work shows next round)
+            parts = states[f.stream.name].partitions
             left += sum(1 for p in parts if p.status == "pending")
             interval = source.interval(f.stream)
             self.next_due[source.name] = min([self.next_due[source.name], *(
-                p.finished_at + interval if p.status == "done" else p.retry_at for p in parts)])
+                self._finished(p) + interval if p.status == "done" else p.retry_at
+                for p in parts)])
         return {"source": source.name, "partitions_worked": worked, "partitions_left": left,
                 "failed": {k: v for k, v in self.failed.items()
                            if k.startswith(f"{source.name}/")},
                 "pages": self.pages, "records": self.records, "not_modified": self.not_modified,
                 "seconds": round(time.monotonic() - started, 2), "http": client.stats.as_dict()}
 
-    def _plan(self, f: StreamFetcher, force: bool) -> list[Partition]:
-        """The stream's partitions to fetch now: its due passes opened, its failed
-        partitions opened again when forced or due; none if planning itself failed (it is
-        tried again next round)."""
+    def _plan(self, f: StreamFetcher, force: bool, state: StreamState
+              ) -> list[tuple[Partition, bool]]:
+        """The stream's partitions to fetch now, each with whether it is a probe: its due
+        passes opened (or to be probed), its failed partitions opened again when forced or
+        due; none if planning itself failed (it is tried again next round). ``state`` is
+        filled with the stream's checkpoints as planned."""
         name = f"{f.source.name}/{f.stream.name}"
+        fresh = self.store.stream(f.source.name, f.stream.name)
+        state.meta, state.partitions = fresh.meta, fresh.partitions
         try:
-            f.plan(self.store, force)
+            probes = f.plan(self.store, state, force)
         except Exception as exc:  # noqa: BLE001 - a stream's own failure stays its own
             log.exception("planning failed", extra={"stream": name})
             self.failed[name] = str(exc)
             self.store.set_meta(f.source.name, f.stream.name, error=_why(exc),
                                 error_at=Decimal(str(round(time.time(), 3))))
             return []
-        state = self.store.stream(f.source.name, f.stream.name)
         if state.meta.get("error"):
             self.store.unset_meta(f.source.name, f.stream.name, "error", "error_at")
         now = time.time()
         for p in state.partitions:
             if p.status == "failed" and (force or p.retry_at <= now):
                 self.store.reopen(p)
-        return [p for p in state.partitions if p.status == "pending" and p.retry_at <= now]
+        due = now - f.source.interval(f.stream)
+        return [(p, False) for p in state.partitions
+                if p.status == "pending" and p.retry_at <= now] + [
+                    (p, True) for p in probes if force or self._finished(p) <= due]
+
+    def _finished(self, p: Partition) -> float:
+        """When its last pass ended, or a probe last found it unchanged."""
+        return max(p.finished_at, self.checked.get((p.pk, p.name), 0.0))
 
     def _failed(self, f: StreamFetcher, p: Partition, exc: Exception) -> None:
         """Record the failure in the partition's checkpoint: tried again after a backoff, or
@@ -126,12 +147,26 @@ class Fetcher:
             "attempt": p.attempts + 1, "retry_in_s": round(wait, 1)})
         self.store.fail(p, self.owner, _why(exc), final, time.time() + wait)
 
-    def _partition(self, f: StreamFetcher, p: Partition) -> int:
-        if self.remaining_s() < self.settings.fetch_margin_s or not self.store.lease(p, self.owner):
+    def _partition(self, f: StreamFetcher, p: Partition, probe: bool = False) -> int:
+        if self.remaining_s() < self.settings.fetch_margin_s:
+            return 0
+        pages: Iterator[Page] = f.pages(p)
+        if probe:
+            first = _first(pages)
+            if first is None or isinstance(first, Page) and (first.not_modified or first.skipped):
+                self._unchanged(p, isinstance(first, Page) and first.not_modified)
+                return 1
+            # Changed (or the request failed, which is recorded as any failure is): the pass
+            # is this fetcher's only if it reopens the partition first.
+            if not self.store.reopen(p):
+                return 0
+            pages = itertools.chain([first], pages) if isinstance(first, Page) else \
+                _raising(first)
+        if not self.store.lease(p, self.owner):
             return 0
         run = datetime.now(UTC).strftime("run-%Y%m%dT%H%M%S")
         try:
-            for page in f.pages(p):
+            for page in pages:
                 if page.not_modified or page.skipped:  # the version landed, or nothing to land
                     self.not_modified += page.not_modified
                     self.store.advance(p, self.owner, landed=p.seq, done=True)
@@ -179,6 +214,15 @@ class Fetcher:
             self.store.release(p, self.owner)
         return 1
 
+    def _unchanged(self, p: Partition, not_modified: bool) -> None:
+        """A probe found the version landed: nothing is written but, now and then, the check
+        itself (so status shows the stream as fetched, and a restarted poller waits)."""
+        now = time.time()
+        self.checked[(p.pk, p.name)] = now
+        self.not_modified += not_modified
+        if now - p.finished_at >= self.settings.fetch_unchanged_note_s:
+            self.store.checked(p, now)
+
     def _children(self, f: StreamFetcher, p: Partition, page: Page) -> None:
         """A partition per record of this page for each child stream: before the page's
         checkpoint moves, so a crash repeats the page and finds them (adding is idempotent)."""
@@ -204,6 +248,20 @@ class Fetcher:
         }).decode())
         self.pages += 1
         self.records += page.records
+
+
+def _first(pages: Iterator[Page]) -> Page | Exception | None:
+    """The first page, or what asking for it raised."""
+    try:
+        return next(pages, None)
+    except Exception as exc:  # noqa: BLE001 - handed to the leased fetch, which records it
+        return exc
+
+
+def _raising(exc: Exception) -> Iterator[Page]:
+    """Pages that fail as the probe's request did."""
+    raise exc
+    yield  # a generator: it raises when the fetch asks for its first page
 
 
 def _why(exc: Exception) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import orjson
 
 from tributary.extract.auth import auth_for
-from tributary.extract.checkpoints import Checkpoints, Partition
+from tributary.extract.checkpoints import Checkpoints, Partition, StreamState
 from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient
 from tributary.extract.paginators import NO_HEADERS, paginator_for
 from tributary.gcpause import paused_gc
@@ -50,7 +50,12 @@ class StreamFetcher(Protocol):
     @property
     def incremental(self) -> str: ...
 
-    def plan(self, store: Checkpoints, force: bool) -> None: ...
+    def plan(self, store: Checkpoints, state: StreamState, force: bool) -> list[Partition]:
+        """Open the passes that are due. ``state`` is the stream's checkpoints as the caller
+        read them; what planning adds or reopens is updated in it. Returns the due
+        partitions left closed because a conditional request can tell whether anything
+        changed: the caller probes them and reopens one only when it did."""
+        ...
 
     def pages(self, p: Partition) -> Iterator[Page]: ...
 
@@ -69,18 +74,25 @@ class DeclaredStream:
             return "param"
         return spec.incremental if isinstance(spec, CursorPagination) else "full"
 
-    def plan(self, store: Checkpoints, force: bool) -> None:
+    def plan(self, store: Checkpoints, state: StreamState, force: bool) -> list[Partition]:
         """A first partition (a child's come from its parent's records), or the next pass of
-        a finished one once it is due."""
-        parts = store.partitions(self.source.name, self.stream.name)
-        if not parts and self.stream.parent is None:
-            store.add(Partition(self.source.name, self.stream.name, "all",
-                                self.stream.pagination.style))
-            return
+        a finished one once it is due: reopened, or probed first when it has a version."""
+        if not state.partitions and self.stream.parent is None:
+            first = Partition(self.source.name, self.stream.name, "all",
+                              self.stream.pagination.style)
+            store.add(first)
+            state.partitions.append(first)
+            return []
         due = time.time() - self.source.interval(self.stream)
-        for p in parts:
-            if p.status == "done" and (force or p.finished_at <= due):
+        probes = []
+        for p in state.partitions:
+            if p.status != "done" or not (force or p.finished_at <= due):
+                continue
+            if self.paginator.conditional and p.etag:
+                probes.append(p)
+            else:
                 store.reopen(p, keep_cursor=self.incremental == "resume")
+        return probes
 
     def pages(self, p: Partition) -> Iterator[Page]:
         position = p.cursor
