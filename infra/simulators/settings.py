@@ -165,6 +165,11 @@ class BazaarSettings(Simulated):
     products: int = Field(400, gt=0)
     reviews: int = Field(350, gt=0)
     articles: int = Field(300, gt=0)
+    invoices: int = Field(500, gt=0)
+    charges: int = Field(450, gt=0)
+    tickets: int = Field(420, gt=0)
+    graphql_error_rate: float = Field(0.05, ge=0, le=1, description="Share of GraphQL answers "
+                                      "that are a 200 holding only ``errors``.")
     edit_every_s: float = Field(0.0, ge=0, description="Articles are edited every this many "
                                 "seconds (0: only when POST /_edit asks).")
     edits_per_tick: int = Field(3, ge=0)

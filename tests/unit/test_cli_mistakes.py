@@ -67,7 +67,8 @@ def test_a_broken_declaration_is_named_by_file_and_field(tributary: Run, tmp_pat
         "name: shop\nbase_url: http://127.0.0.1:1\nstreams:\n  - name: orders\n"
         "    endpoint: /orders\n    records_path: data\n    primary_key: id\n"
         "    table: shop_orders\n    columns: {id: {}}\n    pagination: {style: cursor}\n")
-    told = ("shop.yaml: streams[orders].pagination.next_cursor_path: Field required",)
+    told = ("shop.yaml: streams[orders].pagination: Value error, a cursor comes from "
+            "next_cursor_path or cursor_from_record: name exactly one",)
     _told(tributary("sources", TRIBUTARY_SOURCES_DIR=str(folder)), 1, *told)
     _told(tributary("validate", TRIBUTARY_SOURCES_DIR=str(folder)), 1, *told,
           "1 problem(s) found")

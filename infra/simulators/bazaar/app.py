@@ -6,6 +6,12 @@
 - ``GET /reviews``: the ``X-Next-Cursor`` header (``cursor``, ``limit``); cookie ``session``.
 - ``GET /articles``: ``page``/``per_page`` until a short page, ``updated_since`` filter;
   HTTP basic.
+- ``POST /graphql``: ``invoices(first, after)`` with ``pageInfo``; a share of answers
+  (``graphql_error_rate``) are a 200 holding only ``errors``; OAuth2.
+- ``GET /charges``: ``starting_after`` the last id, ``has_more`` (Stripe); OAuth2.
+- ``GET /orgs/{org}/members``: ``page``/``per_page``, one organisation of a fixed list; OAuth2.
+- ``GET /incremental/tickets``: ``start_time`` (inclusive, epoch s) answered with
+  ``end_time`` and ``end_of_stream``; edited with the articles; OAuth2.
 
 ``POST /oauth/token`` issues tokens (client id and secret by HTTP basic) that last
 ``token_ttl_s``; a share of requests (``revoke_rate``) refuse a valid token with 401. Every
@@ -31,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulators.bazaar import data
+from simulators.bazaar import data, ledger
 from simulators.settings import BazaarSettings
 
 
@@ -46,12 +52,15 @@ class Bazaar:
         self.users = data.users(cfg.seed, cfg.users)
         self.products = data.products(cfg.seed, cfg.products)
         self.reviews = data.reviews(cfg.seed, cfg.reviews)
+        self.invoices = ledger.invoices(cfg.seed, cfg.invoices)
+        self.charges = ledger.charges(cfg.seed, cfg.charges)
         self.manual_ticks = 0
         self.tokens: dict[str, float] = {}  # token -> expiry
         self.rng = random.Random(cfg.seed)
         self.windows: dict[str, tuple[int, int]] = {}  # endpoint -> (window, used)
         self.counts: dict[str, int] = {"tokens_issued": 0, "refused_401": 0, "rate_limited": 0,
-                                       "server_errors": 0, "stalls": 0, "requests": 0}
+                                       "server_errors": 0, "stalls": 0, "requests": 0,
+                                       "graphql_errors": 0}
         self._lock = threading.Lock()
 
     # -- the truth ----------------------------------------------------------------------------
@@ -65,13 +74,20 @@ class Bazaar:
         return data.articles(self.cfg.seed, self.cfg.articles, self.ticks,
                              self.cfg.edits_per_tick)
 
+    def tickets(self) -> list[dict[str, Any]]:
+        return ledger.tickets(self.cfg.seed, self.cfg.tickets, self.ticks,
+                              self.cfg.edits_per_tick)
+
     def stats(self) -> dict[str, Any]:
         visible = [u["id"] for u in self.users if data.user_status(u["id"]) == 200]
         orders = [o for uid in visible for o in data.orders(self.cfg.seed, uid)]
         return {"users": len(self.users), "orders": len(orders),
                 "order_lines": sum(len(o["lines"]) for o in orders),
                 "products": len(self.products), "reviews": len(self.reviews),
-                "articles": self.cfg.articles, "ticks": self.ticks, **self.counts}
+                "articles": self.cfg.articles, "ticks": self.ticks,
+                "invoices": len(self.invoices), "charges": len(self.charges),
+                "members": {org: n for org, n in ledger.ORGS.items()},
+                "tickets": self.cfg.tickets, **self.counts}
 
     # -- gates --------------------------------------------------------------------------------
     async def _gate(self, request: Request, endpoint: str, authorized: bool) -> Response | None:
@@ -194,6 +210,71 @@ class Bazaar:
         return _json(rows[(page - 1) * per_page: page * per_page],
                      headers=request.state.limits)
 
+    async def graphql(self, request: Request) -> Response:
+        if (refused := await self._gate(request, "graphql", self._bearer_ok(request))):
+            return refused
+        try:
+            ask = await request.json()
+            query, variables = str(ask["query"]), dict(ask.get("variables") or {})
+            first = max(1, min(100, int(variables.get("first", 20))))
+        except (ValueError, KeyError, TypeError):
+            return _json({"errors": [{"message": "a GraphQL request has a query and "
+                                                 "variables"}]}, 400)
+        if "invoices" not in query:
+            return _json({"data": None, "errors": [{"message": "unknown field"}]},
+                         headers=request.state.limits)
+        with self._lock:
+            failed = self.rng.random() < self.cfg.graphql_error_rate
+            self.counts["graphql_errors"] += failed
+        if failed:  # GraphQL's way: a 200 that says it failed
+            return _json({"data": None, "errors": [{"message": "throttled: try again",
+                                                   "extensions": {"code": "THROTTLED"}}]},
+                         headers=request.state.limits)
+        after = variables.get("after")
+        start = int(str(after).removeprefix("inv:")) if after else 0
+        rows = self.invoices[start:start + first]
+        end = start + len(rows)
+        return _json({"data": {"invoices": {
+            "totalCount": len(self.invoices), "nodes": rows,
+            "pageInfo": {"endCursor": f"inv:{end}" if rows else after,
+                         "hasNextPage": end < len(self.invoices)}}}},
+            headers=request.state.limits)
+
+    async def list_charges(self, request: Request) -> Response:
+        if (refused := await self._gate(request, "charges", self._bearer_ok(request))):
+            return refused
+        limit = max(1, min(100, _int(request, "limit", 10)))
+        after = request.query_params.get("starting_after")
+        ids = [c["id"] for c in self.charges]
+        if after is not None and after not in ids:
+            return _json({"error": {"message": f"No such charge: '{after}'"}}, 400)
+        start = ids.index(after) + 1 if after else 0
+        rows = self.charges[start:start + limit]
+        return _json({"object": "list", "data": rows,
+                      "has_more": start + limit < len(self.charges)},
+                     headers=request.state.limits)
+
+    async def org_members(self, request: Request) -> Response:
+        if (refused := await self._gate(request, "members", self._bearer_ok(request))):
+            return refused
+        org = request.path_params["org"]
+        if org not in ledger.ORGS:
+            return _json({"message": "no such organisation"}, 404)
+        page, per_page = max(1, _int(request, "page", 1)), min(100, _int(request, "per_page", 25))
+        rows = ledger.members(org)[(page - 1) * per_page: page * per_page]
+        return _json({"members": rows}, headers=request.state.limits)
+
+    async def export_tickets(self, request: Request) -> Response:
+        if (refused := await self._gate(request, "tickets", self._bearer_ok(request))):
+            return refused
+        if "start_time" not in request.query_params:
+            return _json({"message": "start_time is required"}, 400)
+        start, per_page = _int(request, "start_time", 0), min(1000, _int(request, "per_page", 100))
+        rows = [t for t in self.tickets() if t["updated_at"] >= start][:per_page]
+        return _json({"tickets": rows, "count": len(rows),
+                      "end_time": rows[-1]["updated_at"] if rows else start,
+                      "end_of_stream": len(rows) < per_page}, headers=request.state.limits)
+
     async def edit(self, request: Request) -> Response:
         with self._lock:
             self.manual_ticks += 1
@@ -211,6 +292,9 @@ class Bazaar:
             Route("/users", self.list_users), Route("/users/{user_id}/orders", self.user_orders),
             Route("/products", self.list_products), Route("/reviews", self.list_reviews),
             Route("/articles", self.list_articles), Route("/_edit", self.edit, methods=["POST"]),
+            Route("/graphql", self.graphql, methods=["POST"]),
+            Route("/charges", self.list_charges), Route("/orgs/{org}/members", self.org_members),
+            Route("/incremental/tickets", self.export_tickets),
             Route("/stats", self.get_stats), Route("/health", self.health)])
 
 

@@ -252,13 +252,14 @@ class Checkpoints:
         # A page landed: an earlier failure is over (only then is there anything to remove).
         remove = (["lease_owner", "lease_until"] if done else []) + (
             list(ERROR_FIELDS) if p.error else [])
+        # By placeholder: ``error`` is one of DynamoDB's reserved words.
         update = "SET " + ", ".join(f"#{k} = :{k}" for k in fields) + (
-            " REMOVE " + ", ".join(remove) if remove else "")
+            " REMOVE " + ", ".join(f"#{k}" for k in remove) if remove else "")
         try:
             self.table.update_item(
                 Key={"pk": p.pk, "sk": p.name}, UpdateExpression=update,
                 ConditionExpression="lease_owner = :o",
-                ExpressionAttributeNames={f"#{k}": k for k in fields},
+                ExpressionAttributeNames={f"#{k}": k for k in [*fields, *remove]},
                 ExpressionAttributeValues=values)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -180,8 +181,10 @@ class RateLimitedClient:
 
     def request(self, method: str, path: str, endpoint: str, *,
                 params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None) -> httpx.Response:
-        """One call, paced and retried; raises ApiError for answers that retrying won't fix."""
+                headers: dict[str, str] | None = None, json: Any = None,
+                failed: Callable[[httpx.Response], str | None] | None = None) -> httpx.Response:
+        """One call, paced and retried; raises ApiError for answers that retrying won't fix.
+        ``failed`` tells a 200 that says it failed (GraphQL's ``errors``): retried as a 5xx."""
         pacer = self.pacer(self.budgets.get(endpoint, endpoint))
         failures = 0
         while True:
@@ -189,6 +192,7 @@ class RateLimitedClient:
             try:
                 # No params at all for a next-page URL: httpx would drop the URL's own query.
                 resp = self.http.request(method, path, params=params or None, headers=headers,
+                                         json=json,
                                          auth=self.auths.get(endpoint, httpx.USE_CLIENT_DEFAULT))
             except httpx.TimeoutException:
                 pacer.update(httpx.Headers())
@@ -215,6 +219,11 @@ class RateLimitedClient:
                 continue
             if resp.status_code >= 400:
                 raise self._error(resp)
+            why = failed(resp) if failed is not None and resp.status_code == 200 else None
+            if why:
+                self.stats.add(server_errors=1)
+                failures = self._backoff(failures, f"{path} answered 200 with errors: {why}")
+                continue
             return resp
 
     def _backoff(self, failures: int, why: str) -> int:

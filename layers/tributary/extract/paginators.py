@@ -48,8 +48,9 @@ class Paginator(ABC, Generic[S]):
 
     @abstractmethod
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
-        """Where the page after this one starts; ``None`` when this was the last."""
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
+        """Where the page after this one starts; ``None`` when this was the last. ``last``:
+        the page's last record, if any."""
 
     def target(self, endpoint: str, fixed: Mapping[str, Any],
                position: str | None) -> tuple[str, dict[str, Any]]:
@@ -73,11 +74,19 @@ class CursorParamsPaginator(Paginator[C]):
 
 class CursorPaginator(CursorParamsPaginator[CursorPagination]):
 
+    def params(self, position: str | None) -> dict[str, Any]:
+        return super().params(position or self.spec.initial_cursor)
+
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
-        if self.spec.has_more_path and not dig(body, self.spec.has_more_path):
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
+        spec = self.spec
+        if spec.has_more_path and not dig(body, spec.has_more_path) or \
+                spec.stop_path and dig(body, spec.stop_path):
             return None
-        nxt = dig(body, self.spec.next_cursor_path)
+        if spec.cursor_from_record is not None:
+            nxt = dig(last, spec.cursor_from_record) if count else None
+        else:
+            nxt = dig(body, spec.next_cursor_path or "")
         return str(nxt) if nxt not in (None, "") else None
 
 
@@ -86,7 +95,7 @@ class OffsetPaginator(Paginator[OffsetPagination]):
         return {self.spec.offset_param: int(position or 0), self.spec.limit_param: self.spec.limit}
 
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
         if self.spec.next_offset_path is None:  # no hint: a short page is the last
             return str(int(position or 0) + count) if count >= self.spec.limit else None
         nxt = dig(body, self.spec.next_offset_path)
@@ -101,7 +110,7 @@ class PageNumberPaginator(Paginator[PageNumberPagination]):
         return {self.spec.page_param: page, self.spec.limit_param: self.spec.limit}
 
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
         page = int(position) if position else self.spec.first_page
         last = dig(body, self.spec.total_pages_path) if self.spec.total_pages_path else None
         short = count < self.spec.limit and self.spec.until == "short_page"
@@ -126,7 +135,7 @@ class LinkPaginator(Paginator[L]):
 
 class HeaderLinkPaginator(LinkPaginator[HeaderLinkPagination]):
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
         link = headers.get("link")
         if not link:
             return None
@@ -138,14 +147,14 @@ class HeaderLinkPaginator(LinkPaginator[HeaderLinkPagination]):
 
 class JsonLinkPaginator(LinkPaginator[JsonLinkPagination]):
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
         nxt = dig(body, self.spec.next_url_path)
         return str(nxt) if nxt not in (None, "") else None
 
 
 class HeaderCursorPaginator(CursorParamsPaginator[HeaderCursorPagination]):
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
         nxt = headers.get(self.spec.cursor_header.lower()) or headers.get(self.spec.cursor_header)
         return nxt or None
 
@@ -155,7 +164,7 @@ class SinglePaginator(Paginator[SinglePagination | SnapshotPagination]):
         return {}
 
     def next_position(self, body: Any, position: str | None, count: int,
-                      headers: Mapping[str, str] = NO_HEADERS) -> str | None:
+                      headers: Mapping[str, str] = NO_HEADERS, last: Any = None) -> str | None:
         return None
 
 

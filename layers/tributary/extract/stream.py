@@ -7,11 +7,14 @@ feed) names a subclass in its declaration's ``fetcher`` hook.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import httpx
 import orjson
 
 from tributary.extract.auth import auth_for
@@ -77,12 +80,18 @@ class DeclaredStream:
     def plan(self, store: Checkpoints, state: StreamState, force: bool) -> list[Partition]:
         """A first partition (a child's come from its parent's records), or the next pass of
         a finished one once it is due: reopened, or probed first when it has a version."""
-        if not state.partitions and self.stream.parent is None:
-            first = Partition(self.source.name, self.stream.name, "all",
-                              self.stream.pagination.style)
-            store.add(first)
-            state.partitions.append(first)
-            return []
+        if self.stream.parent is None:
+            listed = self.listed()
+            have = {p.name for p in state.partitions}
+            for part in listed:
+                if part.name not in have:
+                    store.add(part)
+                    state.partitions.append(part)
+            if self.stream.partitions:  # a value no longer declared is no longer fetched
+                names = {part.name for part in listed}
+                state.partitions[:] = [p for p in state.partitions if p.name in names]
+            if not have:
+                return []
         due = time.time() - self.source.interval(self.stream)
         probes = []
         for p in state.partitions:
@@ -94,17 +103,42 @@ class DeclaredStream:
                 store.reopen(p, keep_cursor=self.incremental == "resume")
         return probes
 
+    def listed(self) -> list[Partition]:
+        """A stream without a parent: one partition, or one per declared value."""
+        style, spec = self.stream.pagination.style, self.stream.partitions
+        if spec is None:
+            return [Partition(self.source.name, self.stream.name, "all", style)]
+        return [Partition(self.source.name, self.stream.name, f"{spec.param}={value}", style,
+                          extra={"params": {spec.param: value}} | (
+                              {"include": {spec.include_as: value}} if spec.include_as else {}))
+                for value in spec.value_list]
+
     def pages(self, p: Partition) -> Iterator[Page]:
         position = p.cursor
-        endpoint = self.stream.endpoint.format(**p.extra.get("params", {}))
-        fixed = {**self.stream.params, **self._since(p)}
+        values = p.extra.get("params", {})
+        endpoint = self.stream.endpoint.format(**values)
+        query: dict[str, Any] = dict(self.stream.params)
+        body = copy.deepcopy(self.stream.body or {}) if self.stream.method == "POST" else None
+        listed, inc = self.stream.partitions, self.stream.incremental
+        if listed and "{" + listed.param + "}" not in self.stream.endpoint:
+            _put(query, body, listed.send_in, listed.param, values[listed.param])
+        for name, value in self._since(p).items():
+            _put(query, body, inc.send_in if inc else "query", name, value)
+        spec = self.stream.pagination
         while True:
             headers = ({"If-None-Match": p.etag} if self.paginator.conditional and p.etag
                        else None)
-            path, params = self.paginator.target(endpoint, fixed, position)
+            sent = copy.deepcopy(body)
+            if spec.send_in == "body":
+                path, params = endpoint, query
+                for name, value in self.paginator.params(position).items():
+                    _put(query, sent, "body", name, value)
+            else:
+                path, params = self.paginator.target(endpoint, query, position)
             try:
-                resp = self.client.request("GET", self.client.same_origin(path),
-                                           self.stream.name, headers=headers, params=params)
+                resp = self.client.request(self.stream.method, self.client.same_origin(path),
+                                           self.stream.name, headers=headers, params=params,
+                                           json=sent, failed=self._errors)
             except CursorExpired:
                 # A listing cannot resume from a position: start again from the top; pages
                 # already landed are absorbed by the upserts.
@@ -131,12 +165,26 @@ class DeclaredStream:
                 return
             position = page.next_position
 
+    def _errors(self, resp: httpx.Response) -> str | None:
+        """What a 200 says went wrong at ``error_path`` (GraphQL's ``errors``), if anything:
+        the client tries it again as it does a 5xx, and nothing of it lands."""
+        if not self.stream.error_path:
+            return None
+        try:
+            errors = dig(orjson.loads(resp.content), self.stream.error_path)
+        except orjson.JSONDecodeError:
+            return None  # not JSON: the page's own reading says so
+        return orjson.dumps(errors).decode()[:500] if errors else None
+
     def _since(self, p: Partition) -> dict[str, str]:
-        """An incremental stream's bounds: from the highest value the passes before saw."""
+        """An incremental stream's bounds: from the highest value the passes before saw
+        (less the lookback)."""
         inc = self.stream.incremental
         if inc is None:
             return {}
-        out = {inc.param: p.high_water or inc.initial_value}
+        start = inc.initial_value if p.high_water is None else \
+            shifted(p.high_water, -inc.lookback_s, inc.format)
+        out = {inc.param: start}
         if inc.end_param and inc.end_value:
             out[inc.end_param] = inc.end_value
         return out
@@ -161,7 +209,8 @@ class DeclaredStream:
         if total is None and self.stream.pagination.one_response:
             total = len(records)
         return Page(raw, len(records), position,
-                    self.paginator.next_position(body, position, len(records), headers),
+                    self.paginator.next_position(body, position, len(records), headers,
+                                                 records[-1] if records else None),
                     first_id=first, ids=ids, etag=etag,
                     total=None if total is None else int(total), top=self._top(records))
 
@@ -179,6 +228,31 @@ def _order(value: Any) -> tuple[int, float, str]:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (0, float(value), "")
     return (1, 0.0, str(value))
+
+
+def _put(query: dict[str, Any], body: dict[str, Any] | None, where: str, name: str,
+         value: Any) -> None:
+    """A request parameter into the query string, or at a dotted path of the JSON body."""
+    if where == "query" or body is None:
+        query[name] = value
+        return
+    *parents, leaf = name.split(".")
+    node = body
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def shifted(value: str, seconds: float, fmt: str) -> str:
+    """A cursor value moved by ``seconds``, written as it was read."""
+    if not seconds or fmt == "text":
+        return value
+    if fmt in ("epoch_s", "epoch_ms"):
+        number = float(value) + seconds * (1000 if fmt == "epoch_ms" else 1)
+        return str(int(number)) if number == int(number) else str(number)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    text = moment.isoformat()
+    return text.replace("+00:00", "Z") if value.endswith("Z") else text
 
 
 def newer(a: str | None, b: str | None) -> str | None:

@@ -9,7 +9,7 @@ fetched) or ``normalize`` (how a page of records becomes columns), both ``module
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -36,11 +36,16 @@ class PaginationStyle(Strict):
     in extract/paginators.py."""
 
     one_response: ClassVar[bool] = False  # the whole listing comes in one response
+    body_paging: ClassVar[bool] = False  # its parameters may travel in a JSON body
+    send_in: Literal["query", "body"] = Field(
+        "query", description="Where the paging parameters go: the query string, or (a POST "
+        "stream) the JSON body, each parameter name a dotted path (``variables.after``).")
 
 
 class CursorParams(PaginationStyle):
     """A cursor sent back as a query parameter, with a page size."""
 
+    body_paging: ClassVar[bool] = True
     cursor_param: str = "cursor"
     limit_param: str = "limit"
     limit: int = Field(100, gt=0)
@@ -48,15 +53,31 @@ class CursorParams(PaginationStyle):
 
 class CursorPagination(CursorParams):
     style: Literal["cursor"]
-    next_cursor_path: str = Field(description="Dotted path to the next cursor in the body.")
-    has_more_path: str | None = None
+    next_cursor_path: str | None = Field(None, description="Dotted path to the next cursor "
+                                         "in the body.")
+    cursor_from_record: str | None = Field(
+        None, description="Or the next cursor is this dotted path of the page's last record "
+        "(Stripe's ``starting_after=<last id>``); an empty page ends the listing.")
+    has_more_path: str | None = Field(None, description="A false value here ends the listing.")
+    stop_path: str | None = Field(None, description="A true value here ends the listing "
+                                  "(``end_of_stream``).")
+    initial_cursor: str | None = Field(None, description="The first page's cursor (an "
+                                       "export's ``start_time=0``); default: none sent.")
     # What a pass after the first fetches: everything again ("full"), the newest pages down to
     # the newest id seen before ("high_water", listings sorted newest first), or from where the
     # last pass ended ("resume", feeds sorted oldest first).
     incremental: Literal["full", "high_water", "resume"] = "full"
 
+    @model_validator(mode="after")
+    def _one_cursor_source(self) -> CursorPagination:
+        if (self.next_cursor_path is None) == (self.cursor_from_record is None):
+            raise ValueError("a cursor comes from next_cursor_path or cursor_from_record: "
+                             "name exactly one")
+        return self
+
 
 class OffsetPagination(PaginationStyle):
+    body_paging: ClassVar[bool] = True
     style: Literal["offset"]
     offset_param: str = "offset"
     limit_param: str = "limit"
@@ -66,6 +87,7 @@ class OffsetPagination(PaginationStyle):
 
 
 class PageNumberPagination(PaginationStyle):
+    body_paging: ClassVar[bool] = True
     style: Literal["page_number"]
     page_param: str = "page"
     limit_param: str = "per_page"
@@ -157,6 +179,46 @@ class IncrementalParam(Strict):
     initial_value: str
     end_param: str | None = None
     end_value: str | None = None
+    send_in: Literal["query", "body"] = Field("query", description="As pagination's.")
+    format: Literal["iso", "epoch_s", "epoch_ms", "text"] = Field(
+        "iso", description="How the cursor's values read: ISO 8601 timestamps, epoch seconds "
+        "or milliseconds (numbers or digits), or text compared as text.")
+    lookback_s: float = Field(0.0, ge=0, description="Ask from this long before the highest "
+                              "value seen, for upstreams whose late writes land in the past; "
+                              "what comes again is absorbed by the primary key.")
+
+    @model_validator(mode="after")
+    def _lookback_needs_time(self) -> IncrementalParam:
+        if self.lookback_s and self.format == "text":
+            raise ValueError("lookback_s needs a time cursor (format iso, epoch_s or epoch_ms)")
+        return self
+
+
+class ListPartitions(Strict):
+    """One partition per value of a fixed list (an organisation, a region, an account),
+    each with its own checkpoint and incremental state: the endpoint's ``{param}``, or a
+    query (or body) parameter ``param``."""
+
+    param: str
+    values: list[str] | str = Field(description="The values, or one comma-separated string "
+                                    "(from the environment: ``${ORGS}``).")
+    send_in: Literal["query", "body"] = "query"
+    include_as: Identifier | None = Field(None, description="A field each record gets with "
+                                          "its partition's value.")
+
+    @property
+    def value_list(self) -> list[str]:
+        values = self.values.split(",") if isinstance(self.values, str) else self.values
+        return [v.strip() for v in values if v.strip()]
+
+    @model_validator(mode="after")
+    def _some_values(self) -> ListPartitions:
+        values = self.value_list
+        if not values:
+            raise ValueError("partitions.values names no value")
+        if len(set(values)) != len(values):
+            raise ValueError(f"partitions.values repeats a value: {values}")
+        return self
 
 
 ResponseAction = Literal["empty", "skip"]
@@ -175,6 +237,12 @@ class Column(Strict):
 class Stream(Strict):
     name: Identifier
     endpoint: str = Field(pattern=r"^/")
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] | None = Field(None, description="A POST's JSON body (a GraphQL "
+                                        "``query`` and ``variables``); paging and incremental "
+                                        "parameters sent ``in: body`` are set inside it.")
+    error_path: str | None = Field(None, description="Dotted path of errors in a 200 answer "
+                                   "(GraphQL's ``errors``): a non-empty value fails the page.")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     records_path: str = Field(description="Where the records are, RFC 9535 JSONPath ('$.' "
                               "may be left out): a path to the record list (``data.items``; "
@@ -187,6 +255,7 @@ class Stream(Strict):
         description="A column, or several (a composite key, kept as the JSON array ``_key``).")
     pagination: Pagination
     parent: ParentRef | None = None
+    partitions: ListPartitions | None = None
     incremental: IncrementalParam | None = None
     response_actions: dict[int, ResponseAction] = Field(
         default_factory=dict, description="What an error status means for this stream: "
@@ -252,9 +321,26 @@ class Stream(Strict):
                              "column '_key': do not declare one")
         placeholders = set(re.findall(r"{(\w+)}", self.endpoint))
         wanted = set(self.parent.params) if self.parent else set()
+        if self.partitions and self.partitions.param in placeholders:
+            wanted.add(self.partitions.param)
         if placeholders != wanted:
             raise ValueError(f"the endpoint's placeholders {sorted(placeholders)} must be "
-                             f"exactly parent.params {sorted(wanted)}")
+                             f"exactly parent.params {sorted(wanted)} (or partitions.param)")
+        if self.parent and self.partitions:
+            raise ValueError("a stream's partitions come from its parent or from a list, "
+                             "not both")
+        in_body = [what for what, where in (
+            ("pagination", self.pagination.send_in),
+            ("incremental", self.incremental.send_in if self.incremental else "query"),
+            ("partitions", self.partitions.send_in if self.partitions else "query"))
+            if where == "body"]
+        if in_body and self.method != "POST":
+            raise ValueError(f"{', '.join(in_body)} sent in the body need method: POST")
+        if self.pagination.send_in == "body" and not self.pagination.body_paging:
+            raise ValueError(f"pagination style {self.pagination.style!r} cannot send its "
+                             "parameters in a body")
+        if self.body is not None and self.method != "POST":
+            raise ValueError("a body is sent with method: POST")
         if self.incremental and getattr(self.pagination, "incremental", "full") != "full":
             raise ValueError("incremental (a request parameter) and pagination.incremental "
                              "exclude each other")

@@ -75,3 +75,25 @@ def test_the_last_checkpoint_gives_the_lease_up(dynamodb: Any) -> None:
     item = dynamodb.Table("cp").get_item(Key={"pk": p.pk, "sk": p.name})["Item"]
     assert item["status"] == "done" and "lease_owner" not in item and "lease_until" not in item
     assert not p.held  # so the fetcher's release makes no call
+
+
+def test_a_page_landed_after_a_failure_clears_the_error(dynamodb: Any) -> None:
+    store, p = _leased_by_a(dynamodb)
+    store.fail(p, "a", "HTTP 200 BODY_ERROR: throttled", final=False, retry_at=0.0)
+    assert store.lease(p, "a")
+    (failing,) = store.partitions("datasync", "events")
+    assert failing.error and failing.attempts == 1
+    p.seq = 1
+    store.advance(p, "a", landed=1, done=False)
+    (saved,) = store.partitions("datasync", "events")
+    assert (saved.error, saved.attempts, saved.seq) == (None, 0, 1)
+
+
+def test_a_probe_found_unchanged_moves_only_a_done_partitions_end(dynamodb: Any) -> None:
+    store, p = _leased_by_a(dynamodb)
+    store.checked(p, 123.0)  # still pending (a pass under way): left alone
+    assert store.partitions("datasync", "events")[0].finished_at == 0.0
+    store.advance(p, "a", landed=1, done=True)
+    later = round(time.time() + 5, 3)
+    store.checked(p, later)
+    assert store.partitions("datasync", "events")[0].finished_at == p.finished_at == later

@@ -137,3 +137,27 @@ def test_page_number_until_an_empty_page_goes_on_past_short_ones() -> None:
     assert p.next_position([], "2", 0) is None
     short = paginator_for(PageNumberPagination(style="page_number", limit=50))
     assert short.next_position([], None, 37) is None
+
+
+def test_cursor_from_the_last_record_until_has_more_is_false() -> None:
+    p = CursorPaginator(CursorPagination(style="cursor", cursor_param="starting_after",
+                                         cursor_from_record="id", has_more_path="has_more"))
+    assert p.next_position({"has_more": True}, None, 2, last={"id": "ch_2"}) == "ch_2"
+    assert p.next_position({"has_more": False}, "ch_2", 1, last={"id": "ch_3"}) is None
+    assert p.next_position({"has_more": True}, "ch_3", 0, last=None) is None  # empty page
+
+
+def test_an_export_starts_at_its_initial_cursor_and_stops_at_end_of_stream() -> None:
+    p = CursorPaginator(CursorPagination(style="cursor", cursor_param="start_time",
+                                         initial_cursor="0", next_cursor_path="end_time",
+                                         stop_path="end_of_stream"))
+    assert p.params(None) == {"limit": 100, "start_time": "0"}
+    assert p.next_position({"end_time": 170, "end_of_stream": False}, "0", 100) == "170"
+    assert p.next_position({"end_time": 190, "end_of_stream": True}, "170", 3) is None
+
+
+def test_a_cursor_comes_from_exactly_one_place() -> None:
+    with pytest.raises(ValueError, match="name exactly one"):
+        CursorPagination(style="cursor")
+    with pytest.raises(ValueError, match="name exactly one"):
+        CursorPagination(style="cursor", next_cursor_path="next", cursor_from_record="id")
