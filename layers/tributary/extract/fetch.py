@@ -23,6 +23,7 @@ import gzip
 import itertools
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,9 @@ class Fetcher:
         self.next_due: dict[str, float] = {}
         # per partition (pk, name): when a probe last found it unchanged (epoch s)
         self.checked: dict[tuple[str, str], float] = {}
+        # this round's child partitions per (source, stream), as read once and added to
+        self.children: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
 
     def run(self, source: Source, streams: list[str], force: bool) -> dict[str, Any]:
         """One round: plan the streams (passes that are due), fetch every open partition;
@@ -81,6 +85,7 @@ class Fetcher:
         client = self.clients[source.name]
         fetchers = [fetcher_for(source, source.stream(s), client) for s in streams]
         worked = 0
+        self.children.clear()
         states: dict[str, StreamState] = {}
         for level in _levels(source, fetchers):
             todo = [(f, p, probe) for f in level
@@ -231,8 +236,20 @@ class Fetcher:
             return
         records = records_at(orjson.loads(page.body), f.stream.records_path) or []
         for kid in kids:
+            known = self._known(f.source.name, kid.name)
             for part in child_partitions(f.source.name, kid, records):
-                self.store.add(part)
+                if part.name not in known:  # a pass after the first adds only the new ones
+                    self.store.add(part)
+                    known.add(part.name)
+
+    def _known(self, source: str, stream: str) -> set[str]:
+        """The child stream's partitions, read once per round (rather than a conditional
+        put per parent record and pass)."""
+        with self._lock:
+            if (source, stream) not in self.children:
+                self.children[(source, stream)] = {
+                    p.name for p in self.store.partitions(source, stream, only=("status",))}
+            return self.children[(source, stream)]
 
     def _land(self, p: Partition, page: Page, run: str) -> None:
         key = raw_key(p, p.seq, run)

@@ -4,10 +4,10 @@ holds up applying.
 
 Item: ``connection_id``, ``stream``, ``start``, ``stop`` (the time range it watches) and
 ``seq``, the last change its catch-up held (see ``socket_api``). The publisher re-reads the
-connections every half second, sends one it has not seen before every change after its
-``seq`` from the change log, and from then on pushes changes as they are applied, each
-connection's only once. So a subscriber gets every change after its catch-up, in order of
-``seq`` (or is told to reload when it is too far behind).
+connections every half second (every two while it has none), sends one it has not seen
+before every change after its ``seq`` from the change log, and from then on pushes changes
+as they are applied, each connection's only once. So a subscriber gets every change after
+its catch-up, in order of ``seq`` (or is told to reload when it is too far behind).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from tributary.settings import get_settings
 log = get_logger("live.fanout")
 MAX_MESSAGE_BYTES = 120_000  # API Gateway takes 128 KB per message
 REFRESH_S = 0.5
+# With no subscriber, a new one is looked for less often: it misses nothing (its first push
+# sends every change after its catch-up), it only starts up to this much later.
+IDLE_REFRESH_S = 2.0
 CatchUp = Callable[[int, int, int], list[Applied] | None]  # after, start, stop -> changes
 
 
@@ -90,7 +93,7 @@ class Subscribers(threading.Thread):
                 return
             try:
                 t0 = time.monotonic()
-                if t0 - refreshed >= REFRESH_S:
+                if t0 - refreshed >= (REFRESH_S if self.known else IDLE_REFRESH_S):
                     refreshed = t0
                     self._refresh()
                 t1 = time.monotonic()
