@@ -168,6 +168,8 @@ class BazaarSettings(Simulated):
     invoices: int = Field(500, gt=0)
     charges: int = Field(450, gt=0)
     tickets: int = Field(420, gt=0)
+    payments: int = Field(1_200, gt=0)
+    export_job_s: float = Field(3.0, ge=0, description="How long an export job runs.")
     graphql_error_rate: float = Field(0.05, ge=0, le=1, description="Share of GraphQL answers "
                                       "that are a 200 holding only ``errors``.")
     edit_every_s: float = Field(0.0, ge=0, description="Articles are edited every this many "

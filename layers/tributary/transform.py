@@ -28,6 +28,7 @@ from tributary.gcpause import paused_gc
 from tributary.load import lake, pages, postgres
 from tributary.load.tables import Table, table_for
 from tributary.log import get_logger
+from tributary.sources.decoders import UndecodableBody, decode
 from tributary.sources.paths import NotRecords
 
 log = get_logger("transform")
@@ -49,9 +50,9 @@ def _arrow(table: Table, columns: dict[str, Any]) -> pa.Table:
 
 def _records(body: bytes, key: str, table: Table) -> list[Any]:
     try:
-        page = orjson.loads(gzip.decompress(body))
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise BadPage(f"{key}: not a gzip JSON page: {exc}") from exc
+        page = decode(gzip.decompress(body), table.decoder)
+    except (OSError, UndecodableBody) as exc:
+        raise BadPage(f"{key}: not a gzip {table.decoder.format} page: {exc}") from exc
     try:
         data = table.records.select(page)
     except NotRecords as exc:
@@ -194,8 +195,9 @@ def _load(conn: psycopg.Connection[Any], table: Table, msg: dict[str, Any]) -> S
     # row that a later page changed.
     picked = [i for i in pages.rejected_indices(conn, key) if i < len(records)] \
         if load_key != key else list(range(len(records)))
+    picked = [i for i in picked if table.loads(records[i])]  # the declared filter
     stale = table.snapshot and _stale(conn, msg)
-    norm = table.normalize([] if stale else [records[i] for i in picked])
+    norm = table.normalize([] if stale else [table.reshaped(records[i]) for i in picked])
     for r in norm.rejects:
         r.index = picked[r.index]  # the record's place in the raw page
     data = _arrow(table, norm.columns)

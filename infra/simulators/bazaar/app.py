@@ -12,6 +12,9 @@
 - ``GET /orgs/{org}/members``: ``page``/``per_page``, one organisation of a fixed list; OAuth2.
 - ``GET /incremental/tickets``: ``start_time`` (inclusive, epoch s) answered with
   ``end_time`` and ``end_of_stream``; edited with the articles; OAuth2.
+- ``POST /exports`` starts an export job; ``GET /exports/{id}`` says ``queued``, ``running``
+  and, ``export_job_s`` later, ``completed`` with the file's URL; ``GET /exports/{id}/file``
+  is a gzip CSV of the payments; OAuth2.
 
 ``POST /oauth/token`` issues tokens (client id and secret by HTTP basic) that last
 ``token_ttl_s``; a share of requests (``revoke_rate``) refuse a valid token with 401. Every
@@ -54,6 +57,7 @@ class Bazaar:
         self.reviews = data.reviews(cfg.seed, cfg.reviews)
         self.invoices = ledger.invoices(cfg.seed, cfg.invoices)
         self.charges = ledger.charges(cfg.seed, cfg.charges)
+        self.exports: dict[str, float] = {}  # job id -> when it was started
         self.manual_ticks = 0
         self.tokens: dict[str, float] = {}  # token -> expiry
         self.rng = random.Random(cfg.seed)
@@ -87,7 +91,8 @@ class Bazaar:
                 "articles": self.cfg.articles, "ticks": self.ticks,
                 "invoices": len(self.invoices), "charges": len(self.charges),
                 "members": {org: n for org, n in ledger.ORGS.items()},
-                "tickets": self.cfg.tickets, **self.counts}
+                "tickets": self.cfg.tickets, "payments": self.cfg.payments,
+                "export_jobs": len(self.exports), **self.counts}
 
     # -- gates --------------------------------------------------------------------------------
     async def _gate(self, request: Request, endpoint: str, authorized: bool) -> Response | None:
@@ -275,6 +280,45 @@ class Bazaar:
                       "end_time": rows[-1]["updated_at"] if rows else start,
                       "end_of_stream": len(rows) < per_page}, headers=request.state.limits)
 
+    async def start_export(self, request: Request) -> Response:
+        if (refused := await self._gate(request, "exports", self._bearer_ok(request))):
+            return refused
+        try:
+            kind = (await request.json()).get("type")
+        except ValueError:
+            kind = None
+        if kind != "payments":
+            return _json({"message": "type must be 'payments'"}, 400)
+        with self._lock:
+            job = f"exp_{len(self.exports) + 1:04d}"
+            self.exports[job] = time.time()
+        return _json({"id": job, "status": "queued"}, 202, headers=request.state.limits)
+
+    async def export_status(self, request: Request) -> Response:
+        if (refused := await self._gate(request, "exports", self._bearer_ok(request))):
+            return refused
+        job = request.path_params["job"]
+        if job not in self.exports:
+            return _json({"message": "no such export"}, 404)
+        age = time.time() - self.exports[job]
+        if age < self.cfg.export_job_s:
+            state = "queued" if age < self.cfg.export_job_s / 3 else "running"
+            return _json({"id": job, "status": state}, headers=request.state.limits)
+        return _json({"id": job, "status": "completed",
+                      "result": {"url": f"/exports/{job}/file", "rows": self.cfg.payments}},
+                     headers=request.state.limits)
+
+    async def export_file(self, request: Request) -> Response:
+        if (refused := await self._gate(request, "exports", self._bearer_ok(request))):
+            return refused
+        job = request.path_params["job"]
+        if time.time() - self.exports.get(job, time.time()) < self.cfg.export_job_s:
+            return _json({"message": "no such file (yet)"}, 404)
+        body = ledger.payments_csv(ledger.payments(self.cfg.seed, self.cfg.payments))
+        return Response(body, 200, media_type="application/gzip",
+                        headers={**request.state.limits,
+                                 "Content-Disposition": f'attachment; filename="{job}.csv.gz"'})
+
     async def edit(self, request: Request) -> Response:
         with self._lock:
             self.manual_ticks += 1
@@ -295,6 +339,9 @@ class Bazaar:
             Route("/graphql", self.graphql, methods=["POST"]),
             Route("/charges", self.list_charges), Route("/orgs/{org}/members", self.org_members),
             Route("/incremental/tickets", self.export_tickets),
+            Route("/exports", self.start_export, methods=["POST"]),
+            Route("/exports/{job}", self.export_status),
+            Route("/exports/{job}/file", self.export_file),
             Route("/stats", self.get_stats), Route("/health", self.health)])
 
 

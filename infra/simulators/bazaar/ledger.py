@@ -8,6 +8,9 @@ functions of the seed (tickets also of the edit tick).
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import random
 from typing import Any
 
@@ -49,3 +52,21 @@ def tickets(seed: int, n: int, ticks: int, per_tick: int) -> list[dict[str, Any]
     return sorted(({"id": i, "subject": f"Ticket {i}", "status": status[i],
                     "updated_at": updated[i]} for i in range(1, n + 1)),
                   key=lambda r: (r["updated_at"], r["id"]))
+
+
+def payments(seed: int, n: int) -> list[dict[str, Any]]:
+    """The export's rows, as its CSV file holds them (every value text)."""
+    rng = random.Random(seed * 23)
+    return [{"id": f"pay_{i:06d}", "amount_minor": str(rng.randrange(100, 500_000)),
+             "currency": rng.choice(("EUR", "USD", "GBP")),
+             "status": rng.choice(("paid", "paid", "paid", "refunded", "void")),
+             "created_at": iso(EPOCH + i * 240), "note": rng.choice(("", "gift", "b2b"))}
+            for i in range(1, n + 1)]
+
+
+def payments_csv(rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["id"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return gzip.compress(out.getvalue().encode())

@@ -41,6 +41,7 @@ from tributary.log import get_logger
 from tributary.pause import PauseSwitch
 from tributary.settings import Settings, get_settings
 from tributary.sources import loader
+from tributary.sources.decoders import decode
 from tributary.sources.paths import dig, records_at
 from tributary.sources.spec import Source, Stream
 
@@ -234,7 +235,7 @@ class Fetcher:
         kids = [s for s in f.source.streams if s.parent and s.parent.stream == f.stream.name]
         if not kids or not page.records:
             return
-        records = records_at(orjson.loads(page.body), f.stream.records_path) or []
+        records = records_at(decode(page.body, f.stream.decoder), f.stream.records_path) or []
         for kid in kids:
             known = self._known(f.source.name, kid.name)
             for part in child_partitions(f.source.name, kid, records):

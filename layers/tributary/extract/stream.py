@@ -23,6 +23,7 @@ from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient
 from tributary.extract.paginators import NO_HEADERS, paginator_for
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
+from tributary.sources.decoders import UndecodableBody, decode
 from tributary.sources.keys import record_id
 from tributary.sources.paths import NotRecords, dig
 from tributary.sources.spec import CursorPagination, Source, Stream
@@ -113,8 +114,9 @@ class DeclaredStream:
                               {"include": {spec.include_as: value}} if spec.include_as else {}))
                 for value in spec.value_list]
 
-    def pages(self, p: Partition) -> Iterator[Page]:
-        position = p.cursor
+    def request_parts(self, p: Partition) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """The partition's endpoint, query and body (a POST's), before any paging: its
+        parent's or listed value, and its incremental bound, where they go."""
         values = p.extra.get("params", {})
         endpoint = self.stream.endpoint.format(**values)
         query: dict[str, Any] = dict(self.stream.params)
@@ -124,6 +126,11 @@ class DeclaredStream:
             _put(query, body, listed.send_in, listed.param, values[listed.param])
         for name, value in self._since(p).items():
             _put(query, body, inc.send_in if inc else "query", name, value)
+        return endpoint, query, body
+
+    def pages(self, p: Partition) -> Iterator[Page]:
+        position = p.cursor
+        endpoint, query, body = self.request_parts(p)
         spec = self.stream.pagination
         while True:
             headers = ({"If-None-Match": p.etag} if self.paginator.conditional and p.etag
@@ -191,8 +198,12 @@ class DeclaredStream:
 
     def page(self, raw: bytes, position: str | None, etag: str | None,
              headers: Mapping[str, str] = NO_HEADERS) -> Page:
-        with paused_gc():
-            body = orjson.loads(raw)
+        try:
+            with paused_gc():
+                body = decode(raw, self.stream.decoder)
+        except UndecodableBody as exc:
+            raise ApiError(200, "UNDECODABLE", f"{self.source.name}/{self.stream.name}: "
+                           f"{exc}") from None
         try:
             records = self.stream.records.select(body)
         except NotRecords as exc:
@@ -280,12 +291,16 @@ def client_for(source: Source) -> RateLimitedClient:
     return client
 
 
+EXPORT_FETCHER = "tributary.extract.export:ExportStream"
+
+
 def fetcher_for(source: Source, stream: Stream, client: RateLimitedClient) -> StreamFetcher:
-    if stream.fetcher is None:
+    ref = stream.fetcher or (EXPORT_FETCHER if stream.export else None)
+    if ref is None:
         return DeclaredStream(source, stream, client)
     import importlib
 
-    module, _, name = stream.fetcher.partition(":")
+    module, _, name = ref.partition(":")
     cls: Any = getattr(importlib.import_module(module), name)
     fetcher: StreamFetcher = cls(source, stream, client)
     return fetcher

@@ -10,8 +10,10 @@ import pyarrow as pa
 
 from tributary.normalize.declared import Normalizer, normalizer
 from tributary.sources import loader
+from tributary.sources.decoders import JSON, Decoder
 from tributary.sources.paths import RecordsPath
 from tributary.sources.spec import Stream
+from tributary.sources.steps import Condition, RecordMap, kept
 
 MS_UTC = pa.timestamp("ms", tz="UTC")
 INGESTED = "_ingested_at"  # the lake partitions by it when a stream declares no time column
@@ -43,6 +45,16 @@ class Table:
     records: RecordsPath
     snapshot: bool = False  # each page is the whole dataset: absent rows vanished
     immutable: bool = False  # a record never changes: loaded once, never compared
+    decoder: Decoder = JSON  # how its raw pages read
+    filter: tuple[Condition, ...] = ()  # only records these hold for are loaded
+    mapping: RecordMap | None = None  # reshaping before validation
+
+    def loads(self, record: Any) -> bool:
+        """Whether the declared filter keeps the record."""
+        return kept(list(self.filter), record)
+
+    def reshaped(self, record: Any) -> Any:
+        return self.mapping.apply(record) if self.mapping else record
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -61,7 +73,8 @@ def from_stream(stream: Stream) -> Table:
         cols.append(TableColumn("extra", *COLUMN_TYPES["json"]))
     return Table(stream.table, stream.key_column, tuple(cols),
                  stream.partition_by or INGESTED, normalizer(stream), stream.records,
-                 stream.is_snapshot, stream.immutable)
+                 stream.is_snapshot, stream.immutable, stream.decoder, tuple(stream.filter),
+                 stream.map)
 
 
 def from_rows(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:

@@ -15,7 +15,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from tributary.sources.auth import Auth, NoAuth
 from tributary.sources.base import Strict
+from tributary.sources.decoders import JSON, Decoder
 from tributary.sources.paths import RecordsPath, compile_records_path
+from tributary.sources.steps import Condition, RecordMap
 
 __all__ = ["Auth", "Strict"]  # where declarations' parts are imported from
 
@@ -221,6 +223,39 @@ class ListPartitions(Strict):
         return self
 
 
+class ExportPoll(Strict):
+    endpoint: str = Field(pattern=r"^/", description="GET; ``{job_id}`` is the job's id.")
+    status_path: str = Field(description="Dotted path of the job's status in the answer.")
+    done: list[str] = Field(default_factory=lambda: ["completed"])
+    failed: list[str] = Field(default_factory=lambda: ["failed"])
+    every_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(3600.0, gt=0, description="A job not done by then is given up "
+                             "on; the next attempt starts a new one.")
+
+    @model_validator(mode="after")
+    def _names_the_job(self) -> ExportPoll:
+        if "{job_id}" not in self.endpoint:
+            raise ValueError("poll.endpoint names the job: {job_id}")
+        return self
+
+
+class ExportDownload(Strict):
+    url_path: str = Field(description="Dotted path, in the finished job's answer, of the "
+                          "file's URL (a path on the API, or a pre-signed URL elsewhere, "
+                          "fetched without the API's credentials).")
+
+
+class Export(Strict):
+    """An asynchronous export (a report job): the stream's request creates it, ``poll``
+    asks until it is done, ``download`` fetches the file, read by the stream's decoder. The
+    job's id is checkpointed before the first poll: a restart polls it again, never starts
+    a second one."""
+
+    job_id_path: str = "id"
+    poll: ExportPoll
+    download: ExportDownload
+
+
 ResponseAction = Literal["empty", "skip"]
 
 
@@ -244,6 +279,12 @@ class Stream(Strict):
     error_path: str | None = Field(None, description="Dotted path of errors in a 200 answer "
                                    "(GraphQL's ``errors``): a non-empty value fails the page.")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    decoder: Decoder = Field(JSON, description="How bodies are read: JSON, JSON lines or CSV, "
+                             "gzip or not.")
+    filter: list[Condition] = Field(default_factory=list, description="Only records every "
+                                    "condition holds for are loaded (before validation).")
+    map: RecordMap | None = Field(None, description="Reshaping before validation (after "
+                                  "the filter).")
     records_path: str = Field(description="Where the records are, RFC 9535 JSONPath ('$.' "
                               "may be left out): a path to the record list (``data.items``; "
                               "'' for a bare list), or one selecting the records themselves "
@@ -256,6 +297,7 @@ class Stream(Strict):
     pagination: Pagination
     parent: ParentRef | None = None
     partitions: ListPartitions | None = None
+    export: Export | None = None
     incremental: IncrementalParam | None = None
     response_actions: dict[int, ResponseAction] = Field(
         default_factory=dict, description="What an error status means for this stream: "
@@ -341,6 +383,12 @@ class Stream(Strict):
                              "parameters in a body")
         if self.body is not None and self.method != "POST":
             raise ValueError("a body is sent with method: POST")
+        if not self.decoder.is_json and self.records_path not in ("", "$"):
+            raise ValueError(f"a {self.decoder.format} body is its records: records_path ''")
+        if self.error_path and not self.decoder.is_json:
+            raise ValueError("error_path reads a JSON answer")
+        if self.export and (self.pagination.style != "single" or self.parent or self.fetcher):
+            raise ValueError("an export is one file: pagination single, no parent, no fetcher")
         if self.incremental and getattr(self.pagination, "incremental", "full") != "full":
             raise ValueError("incremental (a request parameter) and pagination.incremental "
                              "exclude each other")
