@@ -30,6 +30,10 @@ CURSOR_FORMS = ("epoch_s_int", "epoch_ms", "epoch_ms_string", "iso_z", "iso_offs
 PAGED = ("offset", "page_number", "cursor", "header_link", "json_link", "header_cursor")
 # Styles that need hints in the body (a bare list cannot carry them).
 BODY_HINTS = ("cursor", "json_link")
+# Styles whose parameters may travel in a POST's body.
+BODY_PAGED = ("cursor", "offset", "page_number")
+# What a POST stream's body holds besides its paging (the server checks it arrives).
+POST_BODY = {"filter": {"kind": "all", "archived": False}}
 WORDS = ("alpha", "Ünïcode", "quote's", 'dq"x', "emoji 🚀", "tab\tx", "", "ДОБРО", "null")
 
 
@@ -102,6 +106,10 @@ class StreamPlan:
     @property
     def limit(self) -> int:
         return int(self.paging.get("limit", 0))
+
+    @property
+    def posted(self) -> bool:
+        return self.paging.get("send_in") == "body"
 
     @property
     def key_column(self) -> str:
@@ -261,10 +269,20 @@ class _Composer:
             typed = key == "int_key" and child_of is None and self.maybe("typed_int_key")
             key_cols = [KeyCol("id", r.choice(["id", "uid", "code"]),
                                "bigint" if typed else "text")]
+        paging = self.paging(style, shape)
+        if style == "cursor" and len(key_cols) == 1 and key_cols[0].wire and \
+                self.maybe("last_record_cursor", 0.4):
+            del paging["next_cursor_path"]  # the next page starts after the last record's key
+            paging["cursor_from_record"] = key_cols[0].wire
+        if style in BODY_PAGED and self.maybe("post_body", 0.3):
+            paging["send_in"] = "body"  # each parameter's name is a path into the body
+            for param in ("cursor_param", "offset_param", "page_param", "limit_param"):
+                if param in paging:
+                    paging[param] = f"page.{paging[param].replace('[', '_').rstrip(']')}"
         plan = StreamPlan(
             name=name, endpoint=f"/{name}" if child_of is None else
             f"/{child_of.parent}/{{{child_of.placeholder}}}/{name}",
-            style=style, paging=self.paging(style, shape), shape=shape,
+            style=style, paging=paging, shape=shape,
             records_path=path, inner=inner, key_cols=key_cols,
             name_path=r.choice(["name", "attributes.title"]),
             amount_field=r.choice(["amount", "total_cents"]), at_field=r.choice(

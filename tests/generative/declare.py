@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tests.generative.api import Api, AuthPlan, StreamPlan
+from tests.generative.api import POST_BODY, Api, AuthPlan, StreamPlan
 
 # The record path a broken stream declares: valid, but nothing is there in any response.
 BROKEN_PATH = "nowhere.to_be_found"
@@ -41,7 +41,10 @@ def _stream(api: Api, s: StreamPlan, port: int) -> dict[str, Any]:
         "primary_key": s.key_cols[0].column if len(s.key_cols) == 1 else
         [k.column for k in s.key_cols],
         "pagination": {k: v for k, v in s.paging.items() if v is not None or k == "limit_param"},
-        "table": f"{api.name}_{s.name}", "columns": columns}
+        "table": f"{api.name}_{s.name}", "columns": columns,
+        "error_path": "errors"}  # a 200 holding errors failed (harmless where none come)
+    if s.posted:
+        out |= {"method": "POST", "body": POST_BODY}
     if s.total_path:
         out["total_path"] = s.total_path
     if s.child_of:

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,11 +26,11 @@ from urllib.parse import parse_qs, unquote_plus
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from tests.generative.api import Api, AuthPlan, Row, StreamPlan
+from tests.generative.api import POST_BODY, Api, AuthPlan, Row, StreamPlan
 from tributary.normalize.stamp_forms import render
 
 _NEXT = "page_after"  # where a next-page link keeps its position
@@ -114,7 +114,10 @@ class Upstream:
                 if isinstance(window, Response):
                     return window
                 rows = [r for r in rows if window(r)]
-        response, count = _page(api, s, rows, request)
+        asked = await _asked(s, request)
+        if isinstance(asked, Response):
+            return asked
+        response, count = _page(api, s, rows, request, asked)
         self.served[api.name, s.name] += count
         return response
 
@@ -144,6 +147,8 @@ class Upstream:
             return _error(503, "stalled past the client's timeout")
         if kind == "chaos_cut":
             return CutShort(orjson.dumps({"data": ["x" * 64] * 64}))
+        if kind == "chaos_body_error":  # every declaration says error_path: errors
+            return JSONResponse({"data": None, "errors": [{"message": "try again later"}]})
         raise AssertionError(kind)
 
     # -- auth --------------------------------------------------------------------------------
@@ -199,24 +204,58 @@ class Upstream:
 
 
 # -- pages -------------------------------------------------------------------------------------
-def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request) -> tuple[Response, int]:
-    """The page ``request`` asks for, in ``s``'s style and shape; with how many records."""
-    q, p, style = request.query_params, s.paging, s.style
+async def _asked(s: StreamPlan, request: Request) -> Mapping[str, str] | Response:
+    """The paging parameters: the query's, or a POST body's (by dotted path), which must
+    also hold what the declaration's body says."""
+    if not s.posted:
+        return request.query_params
+    if request.method != "POST":
+        return _error(405, "POST this listing")
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _error(400, "the body is not JSON")
+    if not isinstance(body, dict) or any(body.get(k) != v for k, v in POST_BODY.items()):
+        return _error(400, f"the body must hold {POST_BODY}")
+    flat: dict[str, str] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                flat[f"{prefix}{k}"] = str(v)
+    walk(body, "")
+    return flat
+
+
+def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request,
+          q: Mapping[str, str]) -> tuple[Response, int]:
+    """The page ``request`` asks for (``q``: its paging parameters), in ``s``'s style and
+    shape; with how many records."""
+    p, style = s.paging, s.style
     hints: dict[str, Any] = {}
     headers: dict[str, str] = {}
     if style in ("single", "snapshot"):
         start, size = 0, len(rows)
     elif style == "offset":
-        start, size = int(q.get(p["offset_param"], 0)), _size(s, request)
+        start, size = int(q.get(p["offset_param"], 0)), _size(s, q)
     elif style == "page_number":
-        size = _size(s, request)
+        size = _size(s, q)
         start = (int(q.get(p["page_param"], p["first_page"])) - p["first_page"]) * size
         if "total_pages_path" in p:
             hints[p["total_pages_path"]] = -(-len(rows) // size)
+    elif "cursor_from_record" in p:  # after the record with this key
+        after_key = q.get(p["cursor_param"])
+        keys = [str(r.key[0]) for r in rows]
+        if after_key is not None and after_key not in keys:
+            return _error(400, f"no such record: {after_key!r}"), 0
+        start = keys.index(after_key) + 1 if after_key is not None else 0
+        size = _size(s, q)
     elif style in ("cursor", "header_cursor"):
-        start, size = _uncursor(q.get(p["cursor_param"])), _size(s, request)
+        start, size = _uncursor(q.get(p["cursor_param"])), _size(s, q)
     else:  # a next-page URL
-        start, size = int(q.get(_NEXT, 0)), _size(s, request)
+        start, size = int(q.get(_NEXT, 0)), _size(s, request.query_params)
     chunk = rows[start:start + size]
     more = start + size < len(rows)
     after = start + len(chunk)
@@ -224,7 +263,9 @@ def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request) -> tuple[R
         hints[p["next_offset_path"]] = after if more else p.get("end_value")
     elif style == "cursor":
         # With has_more, the last page still names a cursor: has_more is what ends it.
-        hints[p["next_cursor_path"]] = _cursor(after) if more or "has_more_path" in p else None
+        if "next_cursor_path" in p:
+            hints[p["next_cursor_path"]] = _cursor(after) if more or "has_more_path" in p \
+                else None
         if "has_more_path" in p:
             hints[p["has_more_path"]] = more
     elif style == "header_cursor" and more:
@@ -247,9 +288,9 @@ def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request) -> tuple[R
     return Response(body, media_type="application/json", headers=headers), len(chunk)
 
 
-def _size(s: StreamPlan, request: Request) -> int:
+def _size(s: StreamPlan, q: Mapping[str, str]) -> int:
     name = s.paging.get("limit_param")
-    return min(int(request.query_params.get(name, s.limit)) if name else s.limit, 100)
+    return min(int(q.get(name, s.limit)) if name else s.limit, 100)
 
 
 def _cursor(offset: int) -> str:
@@ -269,7 +310,7 @@ def _link(api: Api, s: StreamPlan, request: Request, offset: int) -> str:
               if k != (s.auth or api.auth).options.get("param")}
     params[_NEXT] = str(offset)
     if s.paging.get("limit_param"):
-        params[s.paging["limit_param"]] = str(_size(s, request))
+        params[s.paging["limit_param"]] = str(_size(s, request.query_params))
     return str(request.url.replace_query_params(**params))
 
 

@@ -49,6 +49,8 @@ def test_every_style_and_auth_kind_of_the_model_is_generated() -> None:
     assert any(s.child_of and s.child_of.refused for a in apis for s in a.streams)
     assert {s.incremental.bound for a in apis for s in a.streams if s.incremental} == {
         "inclusive", "exclusive"}
+    assert any(s.posted for a in apis for s in a.streams)  # paging in a POST body
+    assert any("cursor_from_record" in s.paging for a in apis for s in a.streams)
 
 
 def test_features_switch_off() -> None:
