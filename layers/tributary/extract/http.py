@@ -1,5 +1,6 @@
-"""An HTTP client for rate-limited APIs: paced from the server's rate-limit headers, and
-retrying 429s, 5xx and stalls with exponential backoff and full jitter."""
+"""An HTTP client for rate-limited APIs: paced from the server's rate-limit headers (any of
+the families ``ratelimit_headers`` reads), waiting as long as a 429 or 5xx's ``Retry-After``
+asks, and retrying 5xx and stalls without one with exponential backoff and full jitter."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from tributary.extract.ratelimit_headers import read_limits, seconds_until
 from tributary.log import get_logger
 
 log = get_logger("extract.http")
+
+MAX_RETRY_AFTER_S = 120.0  # a longer wait is an error the stream records, not a sleep
 
 
 class ApiError(RuntimeError):
@@ -45,16 +48,8 @@ def permanent(exc: BaseException) -> bool:
 
 def retry_after_s(value: str | None, default: float = 1.0) -> float:
     """``Retry-After`` in seconds, given as seconds or as an HTTP-date (RFC 9110 10.2.3)."""
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return default
+    seconds = seconds_until(value)
+    return default if seconds is None else seconds
 
 
 class TokenExpired(ApiError):
@@ -81,22 +76,29 @@ class CallStats:
                 "waited_s": round(self.waited_s, 2)}
 
 
+INF = float("inf")
+
+
 class Pacer:
     """Spends one endpoint's request budget without crossing it.
 
     Each response says how many requests are left in the window and when it resets; requests
     reserve a slot before they go out, so parallel callers never overshoot, and when none is
-    left they sleep until the window turns.
+    left they sleep until the window turns. A response that says what remains but not when
+    the window turns gets a short pause (``pause_s``) at 0, then one request asks again; so
+    does a budget spent with nothing in flight to say more.
     """
 
-    def __init__(self, margin_s: float = 0.02) -> None:
+    def __init__(self, margin_s: float = 0.02, pause_s: float = 1.0) -> None:
         self.margin_s = margin_s
+        self.pause_s = pause_s
         self._lock = threading.Lock()
-        self.limit: int | None = None
-        self.remaining: int | None = None  # unknown until the first response
-        self.reset_at = 0.0
+        self.limit: int | None = None  # what a new window holds
+        self.remaining: int | None = None  # unknown: a single request learns it
+        self.reset_at = 0.0  # when ``remaining`` stops holding; inf: when a response says
         self.in_flight = 0
         self.window_s: float | None = None  # declared up front; headers still take over
+        self.held_until = 0.0  # a Retry-After: no request before it
 
     def declare(self, requests: int, per_s: float) -> None:
         """A limit known from the API's documentation, for APIs that send no headers."""
@@ -104,17 +106,20 @@ class Pacer:
             self.limit, self.window_s = requests, per_s
             self.remaining, self.reset_at = requests, 0.0
 
-    def acquire(self) -> float:
-        """Block until a request may go; returns the seconds waited."""
+    def acquire(self, max_wait_s: float = INF) -> float:
+        """Block until a request may go; returns the seconds waited. A budget spent until
+        further off than ``max_wait_s`` is an ApiError instead."""
         waited = 0.0
         while True:
             with self._lock:
                 now = time.monotonic()
-                if self.limit is not None and now >= self.reset_at:
-                    self.remaining = self.limit  # a new window
+                if now >= self.reset_at:
+                    self.remaining = self.limit  # a new window (None: ask what it holds)
                     # Its end is unknown until a response in it says, unless declared.
-                    self.reset_at = now + self.window_s if self.window_s else float("inf")
-                if self.remaining is None:
+                    self.reset_at = now + self.window_s if self.window_s else INF
+                if now < self.held_until:
+                    pause = self.held_until - now
+                elif self.remaining is None:
                     if self.in_flight == 0:  # learn the budget with a single request
                         self.in_flight += 1
                         return waited
@@ -123,40 +128,62 @@ class Pacer:
                     self.remaining -= 1
                     self.in_flight += 1
                     return waited
-                else:
-                    pause = (self.reset_at - now + self.margin_s
-                             if self.reset_at != float("inf") else 0.01)
+                elif self.reset_at != INF:
+                    pause = self.reset_at - now + self.margin_s
+                    if pause > max_wait_s:
+                        raise ApiError(429, "BUDGET_SPENT", "the API's request budget is spent "
+                                       f"until it resets in {pause:.0f} s, more than the "
+                                       f"{max_wait_s:.0f} s a request waits; the stream tries "
+                                       "again later")
+                elif self.in_flight:
+                    pause = 0.01  # a response in flight will say when the window turns
+                else:  # none will: a short pause, then ask again
+                    self.reset_at = now + self.pause_s
+                    pause = self.pause_s + self.margin_s
             time.sleep(pause)
             waited += pause
 
     def update(self, headers: httpx.Headers) -> None:
+        limit, remaining, reset_in_s = read_limits(headers)
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)
-            try:
-                limit = int(headers["x-ratelimit-limit"])
-                remaining = int(headers["x-ratelimit-remaining"])
-                reset = float(headers["x-ratelimit-reset"])
-            except (KeyError, ValueError):
+            if remaining is None:
                 return
-            reset_at = time.monotonic() + reset
-            new_window = self.reset_at == float("inf") or reset_at > self.reset_at + 0.05
-            if new_window or self.remaining is None:
+            now = time.monotonic()
+            if reset_in_s is None:  # what remains, but not for how long
                 self.remaining = max(0, remaining - self.in_flight)
-            else:
+                if self.remaining == 0 and not now < self.reset_at < INF:
+                    self.reset_at = now + self.pause_s
+                return
+            reset_at = now + reset_in_s
+            # The server's window turned before this pacer's: its reset moved on by more than
+            # was left of the old one (answers' own delays move it by milliseconds).
+            turned = reset_at > self.reset_at + max(0.05, self.reset_at - now)
+            if self.remaining is None or turned:
+                self.remaining = max(0, remaining - self.in_flight)
+            else:  # answers arrive out of order: the lowest count holds until the window turns
                 self.remaining = min(self.remaining, remaining)
-            self.limit = limit
+            self.limit = limit if limit is not None else self.limit
             self.reset_at = reset_at
+
+    def hold(self, wait_s: float) -> None:
+        """The API asked for a pause (``Retry-After``): no caller of this budget sends a
+        request before it ends."""
+        with self._lock:
+            self.held_until = max(self.held_until, time.monotonic() + wait_s)
 
 
 class RateLimitedClient:
     def __init__(self, base_url: str, headers: dict[str, str], timeout_s: float,
                  max_attempts: int = 8, auth: httpx.Auth | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 max_retry_after_s: float = MAX_RETRY_AFTER_S) -> None:
         self.http = httpx.Client(base_url=base_url, headers=headers, auth=auth,
                                  transport=transport,
                                  timeout=httpx.Timeout(timeout_s, connect=5.0),
                                  limits=httpx.Limits(max_connections=32))
         self.max_attempts = max_attempts
+        self.max_retry_after_s = max_retry_after_s
         self.auths: dict[str, httpx.Auth | None] = {}  # an endpoint's own, if it differs
         self.budgets: dict[str, str] = {}  # streams of one endpoint spend one budget
         self.pacers: dict[str, Pacer] = {}
@@ -188,7 +215,7 @@ class RateLimitedClient:
         pacer = self.pacer(self.budgets.get(endpoint, endpoint))
         failures = 0
         while True:
-            self.stats.add(waited_s=pacer.acquire(), requests=1)
+            self.stats.add(waited_s=pacer.acquire(self.max_retry_after_s), requests=1)
             try:
                 # No params at all for a next-page URL: httpx would drop the URL's own query.
                 resp = self.http.request(method, path, params=params or None, headers=headers,
@@ -206,16 +233,17 @@ class RateLimitedClient:
             pacer.update(resp.headers)
             if resp.status_code == 429:
                 self.stats.add(rate_limited=1)
-                wait = retry_after_s(resp.headers.get("retry-after"))
+                asked = self._asked_wait(resp, pacer)
+                wait = 1.0 if asked is None else asked
                 log.warning("rate limited", extra={
-                    "endpoint": endpoint, "retry_after": wait, "pacer_remaining": pacer.remaining,
-                    "reset": resp.headers.get("x-ratelimit-reset")})
+                    "endpoint": endpoint, "retry_after": wait, "pacer_remaining": pacer.remaining})
                 self.stats.add(waited_s=wait)
                 time.sleep(wait)
                 continue
             if resp.status_code >= 500:
                 self.stats.add(server_errors=1)
-                failures = self._backoff(failures, f"{path} answered {resp.status_code}")
+                failures = self._backoff(failures, f"{path} answered {resp.status_code}",
+                                         self._asked_wait(resp, pacer))
                 continue
             if resp.status_code >= 400:
                 raise self._error(resp)
@@ -226,12 +254,30 @@ class RateLimitedClient:
                 continue
             return resp
 
-    def _backoff(self, failures: int, why: str) -> int:
+    def _asked_wait(self, resp: httpx.Response, pacer: Pacer) -> float | None:
+        """The seconds the answer's ``Retry-After`` asks for (None without a readable one),
+        held by every caller of the budget; past ``max_retry_after_s`` it is an ApiError."""
+        value = resp.headers.get("retry-after")
+        wait = seconds_until(value)
+        if wait is None:
+            return None
+        if wait > self.max_retry_after_s:
+            raise ApiError(resp.status_code, "RETRY_AFTER_TOO_LONG",
+                           f"the API asked to wait {wait:.0f} s before trying again "
+                           f"(Retry-After: {value}), more than the {self.max_retry_after_s:.0f} "
+                           "s a request waits; the stream tries again later")
+        pacer.hold(wait)
+        return wait
+
+    def _backoff(self, failures: int, why: str, asked: float | None = None) -> int:
+        """Another failed attempt: give up after ``max_attempts``, else wait as the API asked
+        or, when it did not say, with exponential backoff and full jitter."""
         failures += 1
         if failures >= self.max_attempts:
             raise ApiError(0, "UNAVAILABLE", f"gave up after {failures} attempts: {why}")
-        delay = random.uniform(0, min(10.0, 0.2 * 2 ** failures))  # full jitter
-        log.info("retrying", extra={"why": why, "attempt": failures, "delay_s": round(delay, 2)})
+        delay = asked if asked is not None else random.uniform(0, min(10.0, 0.2 * 2 ** failures))
+        log.info("retrying", extra={"why": why, "attempt": failures, "delay_s": round(delay, 2),
+                                    "retry_after": asked is not None})
         self.stats.add(waited_s=delay)
         time.sleep(delay)
         return failures

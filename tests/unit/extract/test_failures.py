@@ -22,6 +22,8 @@ from tributary.extract.http import ApiError, CursorExpired, permanent, retry_aft
     (ApiError(408, "", "request timeout"), False),
     (ApiError(429, "", "slow down"), False),
     (ApiError(0, "UNAVAILABLE", "gave up after 8 attempts: 503"), False),
+    (ApiError(503, "RETRY_AFTER_TOO_LONG", "the API asked to wait 3600 s"), False),
+    (ApiError(429, "BUDGET_SPENT", "the API's request budget is spent until it resets"), False),
     (CursorExpired(400, "CURSOR_EXPIRED", "expired"), True),
     (ConnectionError("the emulator went away"), False),
 ])
@@ -35,6 +37,7 @@ def test_retry_after_is_seconds_or_an_http_date() -> None:
     assert 8.0 < retry_after_s(formatdate(time.time() + 10, usegmt=True)) <= 10.0
     assert retry_after_s(formatdate(time.time() - 60, usegmt=True)) == 0.0  # already past
     assert retry_after_s("soon") == 1.0 and retry_after_s(None) == 1.0
+    assert retry_after_s("") == 1.0 and retry_after_s("inf") == 1.0 and retry_after_s("-3") == 0.0
 
 
 def _part(name: str, status: str = "pending", error: str | None = None, since: float = 0.0,
