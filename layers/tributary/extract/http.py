@@ -19,6 +19,7 @@ from tributary.log import get_logger
 log = get_logger("extract.http")
 
 MAX_RETRY_AFTER_S = 120.0  # a longer wait is an error the stream records, not a sleep
+INF = float("inf")
 
 
 class ApiError(RuntimeError):
@@ -74,9 +75,6 @@ class CallStats:
         return {"requests": self.requests, "rate_limited": self.rate_limited,
                 "server_errors": self.server_errors, "timeouts": self.timeouts,
                 "waited_s": round(self.waited_s, 2)}
-
-
-INF = float("inf")
 
 
 class Pacer:

@@ -80,7 +80,7 @@ def _count(value: str | None) -> int | None:
         return None
     try:
         return max(0, int(float(value.split(",")[0].split(";")[0].strip())))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or "inf"
         return None
 
 

@@ -140,6 +140,8 @@ IN_30_S = "{in_30_s}"  # replaced by the epoch time 30 s from now, in the unit t
     ({"RateLimit": '"burst";r=40;t=30, "daily";r=900;t=80000',  # the binding policy counts
       "RateLimit-Policy": '"burst";q=100;w=60, "daily";q=1000;w=86400'}, (100, 40)),
     ({"RateLimit": '"default";r=40;t=30'}, (None, 40)),  # no policy: the limit is unknown
+    ({"X-RateLimit-Limit": "inf", "X-RateLimit-Remaining": "40", "X-RateLimit-Reset": "30"},
+     (None, 40)),  # what cannot be read is not said
 ])
 def test_each_header_family_sets_the_pacers_remaining_and_reset(
         clock: Clock, headers: dict[str, str], expected: tuple[int | None, int]) -> None:
@@ -220,6 +222,13 @@ def test_a_503_with_retry_after_as_a_date_waits_until_then(clock: Clock) -> None
     assert client.request("GET", "/x", "x").status_code == 200
     [wait] = clock.sleeps
     assert 29.0 < wait <= 30.0
+
+
+def test_a_429_without_a_readable_retry_after_waits_a_second(clock: Clock) -> None:
+    client, _ = _mock(httpx.Response(429), httpx.Response(429, headers={"Retry-After": "soon"}),
+                      httpx.Response(200))
+    assert client.request("GET", "/x", "x").status_code == 200
+    assert clock.sleeps == [1.0, 1.0] and client.stats.rate_limited == 2
 
 
 def test_a_retry_after_holds_every_caller_of_the_budget(clock: Clock) -> None:
