@@ -124,6 +124,32 @@ def check_sources(folder: Path) -> list[str]:
     return problems
 
 
+def check_declaration(path: Path) -> list[str]:
+    """One declaration's problems, as ``check_sources`` finds them: the file on its own, then
+    beside the other declarations of its folder (those that load): its name matching the
+    file, no table another stream writes."""
+    from tributary.sources.loader import DeclarationError, load_files, parse_any
+
+    try:
+        parse_any(path.read_text(), str(path))
+    except DeclarationError as exc:
+        return [str(exc)]
+    others = []
+    for other in sorted(path.parent.glob("*.yaml")):
+        if other.resolve() == path.resolve():
+            continue
+        try:
+            parse_any(other.read_text(), str(other))
+        except (DeclarationError, OSError):
+            continue  # its own problem: `tributary validate` names it
+        others.append(other)
+    try:
+        load_files([*others, path])
+    except DeclarationError as exc:
+        return [str(exc)]
+    return []
+
+
 def check_schedules(path: Path, folder: Path) -> list[str]:
     """A declared pulled source that the template's fetch function never polls, or a fetch
     schedule for no declared pulled source; the findings give the Events entries to add."""

@@ -163,8 +163,15 @@ def resume(source: str) -> None:
     _set_polling(source, enabled=True)
 
 
-def sources() -> None:
-    """The declared sources, their streams, and the schedules template.yaml must hold."""
+sources_app = typer.Typer()
+
+
+@sources_app.callback(invoke_without_command=True)
+def sources(ctx: typer.Context) -> None:
+    """The declared sources, their streams, and the schedules template.yaml must hold;
+    `tributary sources new` starts a declaration from an OpenAPI document."""
+    if ctx.invoked_subcommand is not None:
+        return  # the subcommand needs no declaration to load
     declared = loader.sources()
     t = Table("source", "stream", "pagination", "table", "every", title="sources")
     for src in declared.values():

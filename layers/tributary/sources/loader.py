@@ -116,9 +116,15 @@ def parse_any(text: str, where: str) -> Source | LiveSource:
 def load_all(folder: Path) -> dict[str, Source | LiveSource]:
     if not folder.is_dir():
         raise DeclarationError(f"{folder}: no sources folder")
+    return load_files(sorted(folder.glob("*.yaml")))
+
+
+def load_files(paths: list[Path]) -> dict[str, Source | LiveSource]:
+    """The declarations in ``paths``, as one folder holds them: each named as its file, no
+    table written by two streams (the later file is the one named)."""
     sources: dict[str, Source | LiveSource] = {}
     tables: dict[str, str] = {}
-    for path in sorted(folder.glob("*.yaml")):
+    for path in paths:
         source = parse_any(path.read_text(), str(path))
         if path.stem != source.name:
             raise DeclarationError(f"{path}: name: {source.name!r} must match the file name")
