@@ -185,8 +185,9 @@ class JwtAuth(Strict):
 
 class BodyAuth(Strict):
     """An API key in the JSON request body (``{"api_key": ...}``), for endpoints that take a
-    JSON object (POST): the body is sent again with the field set. A request without a JSON
-    object body (a GET) is refused when it is made, so not for live sources."""
+    JSON object (POST): the body is sent again with the field set. A stream that sends no
+    body (a GET, an export's polls) is refused when validated, and so is a live source; a
+    request without a JSON object body is refused when it is made."""
 
     kind: Literal["body"]
     field: str = Field("api_key", pattern=_DOTTED, description="A dotted path nests "

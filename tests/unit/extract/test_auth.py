@@ -25,8 +25,11 @@ from tributary.extract.auth import (
     auth_for,
     prepared,
 )
+from tributary.extract.checkpoints import Partition
 from tributary.extract.http import RateLimitedClient, permanent
+from tributary.extract.stream import DeclaredStream
 from tributary.sources.auth import Auth
+from tributary.sources.spec import Source
 
 BASE = "https://api.example.com"
 SECRET = "s3cr3t-value"
@@ -344,7 +347,7 @@ def test_a_body_key_goes_into_the_json_body() -> None:
 
     auth = auth_for(_auth(kind="body", field="auth.api_key", secret=SECRET), BASE)
     client = RateLimitedClient(BASE, {}, 5, auth=auth, transport=httpx.MockTransport(api))
-    client.http.post("/search", json={"query": {"q": "ünï"}, "auth": {"v": 2}})
+    client.request("POST", "/search", "search", json={"query": {"q": "ünï"}, "auth": {"v": 2}})
     sent = got[-1]
     assert json.loads(sent.content) == {"query": {"q": "ünï"},
                                         "auth": {"v": 2, "api_key": SECRET}}
@@ -386,3 +389,33 @@ def test_sockets_get_sessions_and_jwts() -> None:
                           "wss://api.example.com/changes", tokens)
         token = signed.headers["authorization"].removeprefix("Bearer ")
         assert jwt.decode(token, HMAC_KEY, algorithms=["HS256"])["exp"] > time.time()
+
+
+def test_a_post_stream_s_every_page_carries_the_body_key() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        ask = json.loads(request.content)
+        seen.append(ask)
+        after = int(ask["variables"].get("after") or 0)
+        end = min(after + ask["variables"]["first"], 3)
+        return httpx.Response(200, json={"data": {"items": {
+            "nodes": [{"id": i} for i in range(after, end)],
+            "pageInfo": {"endCursor": str(end), "hasNextPage": end < 3}}}})
+
+    source = Source.model_validate({"name": "shop", "base_url": BASE, "streams": [{
+        "name": "items", "endpoint": "/graphql", "method": "POST",
+        "body": {"query": "{ items { ... } }"}, "records_path": "data.items.nodes",
+        "primary_key": "id", "table": "items", "columns": {"id": {}},
+        "pagination": {"style": "cursor", "send_in": "body", "cursor_param": "variables.after",
+                       "limit_param": "variables.first", "limit": 2,
+                       "next_cursor_path": "data.items.pageInfo.endCursor",
+                       "has_more_path": "data.items.pageInfo.hasNextPage"},
+        "auth": {"kind": "body", "field": "auth.key", "secret": SECRET}}]})
+    client = RateLimitedClient(BASE, {}, 5, transport=httpx.MockTransport(api))
+    client.auths["items"] = auth_for(source.streams[0].auth or _auth(kind="none"), BASE)
+    stream = DeclaredStream(source, source.streams[0], client)
+    pages = list(stream.pages(Partition("shop", "items", "all", "cursor")))
+    assert [p.records for p in pages] == [2, 1]
+    assert [s["auth"] for s in seen] == [{"key": SECRET}] * 2
+    assert [s["variables"] for s in seen] == [{"first": 2}, {"first": 2, "after": "2"}]

@@ -165,12 +165,24 @@ def test_each_new_capability_names_its_mistakes(old: str, new: str, named: str) 
     "{kind: session, login: {url: /login, token_path: data.token, ttl_s: 600, "
     "body: {user: me, password: \"${SHOP_PASSWORD:-pw}\"}}, cookie: sid}",
     "{kind: jwt, algorithm: HS256, key: \"${SHOP_JWT_KEY:-k}\", claims: {iss: me, aud: [a, b]}}",
-    "{kind: body, field: auth.api_key, secret: \"${SHOP_KEY:-k}\"}",
 ])
 def test_each_new_auth_kind_loads(auth: str) -> None:
     old = "pagination: {style: header_link}"
     source = parse(BAZAAR_STREAM.replace(old, f"{old}\n    auth: {auth}", 1), "shop.yaml")
     assert source.stream("users").auth is not None
+
+
+def test_a_body_key_wants_streams_that_send_a_body() -> None:
+    post = "pagination: {style: header_link}\n    method: POST\n    body: {q: users}"
+    key = "auth: {kind: body, secret: \"${SHOP_KEY:-k}\"}"
+    old = "pagination: {style: header_link}"
+    with pytest.raises(DeclarationError, match=r"streams\[users\]: Value error, auth kind body "
+                       "puts the key in a JSON request body, which a GET has not"):
+        parse(BAZAAR_STREAM.replace(old, f"{old}\n    {key}", 1), "shop.yaml")
+    assert parse(BAZAAR_STREAM.replace(old, f"{post}\n    {key}", 1), "shop.yaml")
+    with pytest.raises(DeclarationError, match=r"streams \['orders'\]: auth kind body"):
+        parse(BAZAAR_STREAM.replace(old, post, 1).replace("streams:", f"{key}\nstreams:", 1),
+              "shop.yaml")
 
 
 def test_a_live_source_refuses_a_body_key() -> None:
