@@ -1,8 +1,10 @@
-"""DynamoDB, EventBridge and SQS queue definitions kept as a journal of the calls that changed
-them: each successful mutating call is appended (before the client is answered) and the
-journal is replayed through moto at start. It is then rewritten as a snapshot (queues with
-their settings, rules with their state and targets, tables and their items), so the journal
-stays as long as the state, not as its history."""
+"""DynamoDB, EventBridge, SQS queue definitions and Secrets Manager kept as a journal of the
+calls that changed them: each successful mutating call is appended (before the client is
+answered) and the journal is replayed through moto at start. It is then rewritten as a
+snapshot (queues with their settings, rules with their state and targets, tables and their
+items, secrets with their current value), so the journal stays as long as the state, not as
+its history. (A rotated OAuth2 refresh token lives in Secrets Manager: the only one that
+works, it must outlive a restart of the stack.)"""
 
 from __future__ import annotations
 
@@ -21,9 +23,12 @@ MUTATING = {
     "events": {"PutRule", "DeleteRule", "EnableRule", "DisableRule", "PutTargets",
                "RemoveTargets"},
     "sqs": {"CreateQueue", "DeleteQueue", "SetQueueAttributes"},
+    "secretsmanager": {"CreateSecret", "PutSecretValue", "UpdateSecret", "DeleteSecret",
+                       "RestoreSecret", "TagResource", "UntagResource"},
 }
 _CONTENT = {"dynamodb": "application/x-amz-json-1.0"}
-_PREFIX = {"dynamodb": "DynamoDB_20120810", "events": "AWSEvents", "sqs": "AmazonSQS"}
+_PREFIX = {"dynamodb": "DynamoDB_20120810", "events": "AWSEvents", "sqs": "AmazonSQS",
+           "secretsmanager": "secretsmanager"}
 
 
 def scope(environ: dict[str, Any]) -> tuple[str, str]:
@@ -138,16 +143,39 @@ def _rules(client: Client, region: str) -> list[tuple[str, str, bytes]]:
             return out
 
 
+def _secrets(client: Client, region: str) -> list[tuple[str, str, bytes]]:
+    """Secrets Manager in ``region`` as calls that rebuild each secret with its current value
+    (earlier versions, and secrets scheduled for deletion, are not kept)."""
+    where, out = f"secretsmanager@{region}", []
+    token: str | None = None
+    while True:
+        page = call(client, "secretsmanager", region, "ListSecrets",
+                    orjson.dumps({"NextToken": token} if token else {}))
+        for secret in page.get("SecretList", []):
+            value = call(client, "secretsmanager", region, "GetSecretValue",
+                         orjson.dumps({"SecretId": secret["Name"]}))
+            create = {"Name": secret["Name"]} | {
+                k: v for k, v in (("Description", secret.get("Description")),
+                                  ("Tags", secret.get("Tags")),
+                                  ("SecretString", value.get("SecretString")),
+                                  ("SecretBinary", value.get("SecretBinary"))) if v}
+            out.append((where, "CreateSecret", orjson.dumps(create)))
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
 def compact(app: WsgiApp, store: StateStore) -> int:
-    """Rewrite the journal as a snapshot of what it built: queues, rules and tables as they
-    are, so it grows with the state, not with every deploy and write that led there."""
+    """Rewrite the journal as a snapshot of what it built: queues, rules, tables and secrets
+    as they are, so it grows with the state, not with every deploy and write that led there."""
     entries = store.journal()
     regions = {service: sorted({w.split("@")[1] for w, _, _ in entries
                                 if w.startswith(f"{service}@")})
-               for service in ("sqs", "events", "dynamodb")}
+               for service in ("sqs", "events", "dynamodb", "secretsmanager")}
     client = Client(app)
     snapshot = [*(e for r in regions["sqs"] for e in _queues(client, r)),
                 *(e for r in regions["events"] for e in _rules(client, r)),
-                *(e for r in regions["dynamodb"] for e in _tables(client, r))]
+                *(e for r in regions["dynamodb"] for e in _tables(client, r)),
+                *(e for r in regions["secretsmanager"] for e in _secrets(client, r))]
     store.rewrite_journal(snapshot)
     return len(snapshot)

@@ -1,10 +1,10 @@
 """Persistence around moto's WSGI app: a write is durably on disk before its answer is sent.
 
-S3 writes are mirrored from moto's resulting state (``s3``); DynamoDB, EventBridge and SQS
-queue calls are journaled (``journal``); SQS messages are kept by hooks on moto's queues
-(``sqs``). Each change is handed to the store's group commit under one lock per kind, so the
-disk sees changes in the order moto applied them, and waited for outside it, so concurrent
-requests share their fsyncs.
+S3 writes are mirrored from moto's resulting state (``s3``); DynamoDB, EventBridge, SQS
+queue and Secrets Manager calls are journaled (``journal``); SQS messages are kept by hooks on
+moto's queues (``sqs``). Each change is handed to the store's group commit under one lock per
+kind, so the disk sees changes in the order moto applied them, and waited for outside it, so
+concurrent requests share their fsyncs.
 """
 
 from __future__ import annotations

@@ -228,6 +228,9 @@ class RateLimitedClient:
                 pacer.update(httpx.Headers())
                 failures = self._backoff(failures, f"{path}: {exc}")
                 continue
+            except BaseException:  # the auth's own error (a token refused): the slot is freed
+                pacer.update(httpx.Headers())
+                raise
             pacer.update(resp.headers)
             if resp.status_code == 429:
                 self.stats.add(rate_limited=1)

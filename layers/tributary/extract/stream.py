@@ -23,6 +23,7 @@ from tributary.extract.http import ApiError, CursorExpired, RateLimitedClient
 from tributary.extract.paginators import NO_HEADERS, paginator_for
 from tributary.gcpause import paused_gc
 from tributary.log import get_logger
+from tributary.sources.auth import Auth
 from tributary.sources.decoders import UndecodableBody, decode
 from tributary.sources.keys import record_id
 from tributary.sources.paths import NotRecords, dig
@@ -279,15 +280,27 @@ def newer(a: str | None, b: str | None) -> str | None:
 
 
 def client_for(source: Source) -> RateLimitedClient:
+    # One auth object per distinct declared auth: a stream declaring the source's (or another
+    # stream's) shares its token, and an OAuth2 refresh token, one credential, is refreshed
+    # and rotated in one place.
+    made: list[tuple[Auth, httpx.Auth | None]] = []
+
+    def auth(spec: Auth, owner: str) -> httpx.Auth | None:
+        for known, built in made:
+            if known == spec:
+                return built
+        made.append((spec, auth_for(spec, source.base_url, owner=owner)))
+        return made[-1][1]
+
     client = RateLimitedClient(source.base_url, {}, source.timeout_s,
-                               auth=auth_for(source.auth, source.base_url))
+                               auth=auth(source.auth, source.name))
     for s in source.streams:
         client.budgets[s.name] = s.endpoint  # /users/{id}/orders: one budget for all users
         limit = s.rate_limit or source.rate_limit
         if limit:
             client.pacer(s.endpoint).declare(limit.requests, limit.per_s)
         if s.auth is not None:  # its own, "none" included
-            client.auths[s.name] = auth_for(s.auth, source.base_url)
+            client.auths[s.name] = auth(s.auth, f"{source.name}/{s.name}")
     return client
 
 

@@ -59,7 +59,7 @@ class Consumer:
         self.upstream = Upstream(source)
         self.inbox: queue.Queue[Message | Connected] = queue.Queue()
         self.stop = threading.Event()
-        self.listener = Listener(source, self.inbox, self.stop)
+        self.listener = Listener(source, self.inbox, self.stop, auth=self.upstream.auth)
         self.subscribers = Subscribers(self.name, self._catch_up)
         self.parser = parser_for(self.stream)
         self.paused = PauseSwitch(2.0)

@@ -22,7 +22,8 @@ import pyarrow.csv as pacsv
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
-from tributary.extract.auth import AuthError, auth_for, prepared
+from tributary.extract.auth import auth_for, prepared
+from tributary.extract.http import ApiError
 from tributary.load.tables import COLUMN_TYPES
 from tributary.log import get_logger
 from tributary.sources.live import ChangeStream, LiveSource
@@ -66,8 +67,10 @@ def plan(source: LiveSource, now_s: float) -> list[tuple[int, int]]:
 class Upstream:
     def __init__(self, source: LiveSource) -> None:
         self.source = source
+        # The listener's socket takes the same (Listener's auth): one token, one refresh.
+        self.auth = auth_for(source.auth, source.base_url, owner=source.name)
         self.http = httpx.Client(base_url=source.base_url, timeout=source.timeout_s,
-                                 auth=auth_for(source.auth, source.base_url))
+                                 auth=self.auth)
 
     def window(self, start: int, stop: int, attempts: int = 5) -> Window:
         s = self.source.stream
@@ -114,10 +117,12 @@ class Listener(threading.Thread):
     """Reads the change stream into ``inbox`` until ``stop`` is set."""
 
     def __init__(self, source: LiveSource, inbox: queue.Queue[Message | Connected],
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, auth: httpx.Auth | None = None) -> None:
         super().__init__(daemon=True, name=f"listen-{source.name}")
         self.source = source
-        self.auth = auth_for(source.auth, source.base_url)  # one token across reconnects
+        # One token across reconnects, and the window reads' one when given (Upstream.auth).
+        self.auth = auth if auth is not None else auth_for(source.auth, source.base_url,
+                                                           owner=source.name)
         self.inbox = inbox
         self.stop = stop
         self.connects = 0
@@ -147,7 +152,8 @@ class Listener(threading.Thread):
                         except TimeoutError:
                             continue
                         self.inbox.put(Message(str(text), time.time()))
-            except (OSError, WebSocketException, httpx.HTTPError, AuthError) as exc:
+            except (OSError, WebSocketException, httpx.HTTPError, ApiError) as exc:
+                # ApiError: a token or login refused or unavailable (extract.auth's errors)
                 self.drops += 1
                 failures += 1
                 log.warning("change stream dropped; reconnecting", extra={

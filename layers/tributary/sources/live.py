@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from tributary.sources.auth import Auth, NoAuth
+from tributary.sources.auth import Auth, BodyAuth, NoAuth
 from tributary.sources.spec import Column, HookRef, Identifier, Strict
 
 
@@ -61,6 +61,14 @@ class LiveSource(Strict):
     auth: Auth = NoAuth()
     timeout_s: float = Field(30.0, gt=0)
     streams: list[ChangeStream] = Field(min_length=1, max_length=1)
+
+    @field_validator("auth")
+    @classmethod
+    def _no_body(cls, auth: Auth) -> Auth:
+        if isinstance(auth, BodyAuth):
+            raise ValueError("a live source reads with GET and a WebSocket, which have no body "
+                             "for a key: use header, query, cookie or a token kind")
+        return auth
 
     @property
     def stream(self) -> ChangeStream:

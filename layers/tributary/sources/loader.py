@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from tributary.settings import Settings, get_settings
+from tributary.sources.auth import SECRET_BODY_FIELD, SECRET_FIELDS
 from tributary.sources.kinds import DECLARATION, branch_labels
 from tributary.sources.live import LiveSource
 from tributary.sources.spec import Source, Stream
@@ -52,15 +53,39 @@ def _expand(value: Any, where: str) -> Any:
     return _VAR.sub(sub, value)
 
 
+def _from_env(value: Any) -> bool:
+    return isinstance(value, str) and _VAR.fullmatch(value.strip()) is not None
+
+
+def _not_written(where: str, here: str) -> DeclarationError:
+    return DeclarationError(f"{where}: {here}: a secret comes from the environment (write "
+                            "\"${VAR}\"), never from the declaration")
+
+
+def _auth_secrets(auth: dict[Any, Any], where: str, path: str) -> None:
+    """An auth's other secrets (a refresh token, a JWT key) and a login body's passwords
+    and keys (told by their names) come from the environment too."""
+    kind = str(auth.get("kind"))
+    for name in SECRET_FIELDS.get(kind, ()):
+        if name in auth and not _from_env(auth[name]):
+            raise _not_written(where, f"{path}.{name}")
+    login = auth.get("login")
+    body = login.get("body") if kind == "session" and isinstance(login, dict) else None
+    for k, v in body.items() if isinstance(body, dict) else ():
+        if isinstance(v, str) and re.search(SECRET_BODY_FIELD, str(k)) and not _from_env(v):
+            raise _not_written(where, f"{path}.login.body.{k}")
+
+
 def _secrets_from_env(value: Any, where: str, path: str = "") -> None:
     """Every ``secret`` is a ``${VAR}`` (a local default after ``:-`` is allowed, for the
-    simulators), never a value written in the YAML."""
+    simulators), never a value written in the YAML; so are an auth's other secrets."""
     if isinstance(value, dict):
         for k, v in value.items():
             here = f"{path}.{k}" if path else str(k)
-            if k == "secret" and not (isinstance(v, str) and _VAR.fullmatch(v.strip())):
-                raise DeclarationError(f"{where}: {here}: a secret comes from the environment "
-                                       "(write \"${VAR}\"), never from the declaration")
+            if k == "secret" and not _from_env(v):
+                raise _not_written(where, here)
+            if k == "auth" and isinstance(v, dict):
+                _auth_secrets(v, where, here)
             _secrets_from_env(v, where, here)
     elif isinstance(value, list):
         for i, v in enumerate(value):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from tributary.sources.auth import Auth, NoAuth
+from tributary.sources.auth import Auth, BodyAuth, NoAuth
 from tributary.sources.base import Strict
 from tributary.sources.decoders import JSON, Decoder
 from tributary.sources.paths import RecordsPath, compile_records_path
@@ -22,6 +22,8 @@ from tributary.sources.steps import Condition, RecordMap
 __all__ = ["Auth", "Strict"]  # where declarations' parts are imported from
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+_NO_BODY = ("auth kind body puts the key in a JSON request body, which a GET has not: it needs "
+            "method: POST with a body (or parameters sent in the body) and no export")
 HookRef = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
 
 
@@ -338,6 +340,21 @@ class Stream(Strict):
         return "text" if column == self.primary_key else self.columns[column].type
 
     @property
+    def sends_json_body(self) -> bool:
+        """Each request is a POST with a JSON object body (where a ``body`` auth puts its
+        key); an export's polls and download are GETs."""
+        return self.method == "POST" and self.export is None and (
+            self.body is not None or "body" in (
+                self.pagination.send_in, self.incremental.send_in if self.incremental else "",
+                self.partitions.send_in if self.partitions else ""))
+
+    @model_validator(mode="after")
+    def _body_auth_has_a_body(self) -> Stream:
+        if isinstance(self.auth, BodyAuth) and not self.sends_json_body and not self.fetcher:
+            raise ValueError(_NO_BODY)
+        return self
+
+    @property
     def is_snapshot(self) -> bool:
         return isinstance(self.pagination, SnapshotPagination)
 
@@ -427,6 +444,15 @@ class Source(Strict):
             if dup:
                 raise ValueError(f"stream {attr}s must be unique; repeated: {sorted(dup)}")
         return streams
+
+    @model_validator(mode="after")
+    def _body_auth_has_bodies(self) -> Source:
+        if isinstance(self.auth, BodyAuth):
+            bare = [s.name for s in self.streams
+                    if s.auth is None and not s.sends_json_body and not s.fetcher]
+            if bare:
+                raise ValueError(f"streams {bare}: {_NO_BODY}, or an auth of their own")
+        return self
 
     def stream(self, name: str) -> Stream:
         for s in self.streams:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tributary.sources.loader import DeclarationError, load_dir, parse
+from tributary.sources.loader import DeclarationError, load_dir, parse, parse_any
 
 ROOT = Path(__file__).resolve().parents[3]
 GOOD = """
@@ -131,6 +131,21 @@ streams:
     ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
      "{kind: bearer, secret: written-here}", "streams[users].auth.secret: a secret comes "
      "from the environment"),
+    ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
+     "{kind: oauth2_refresh_token, token_url: /t, client_id: c, refresh_token: rt-written}",
+     "streams[users].auth.refresh_token: a secret comes from the environment"),
+    ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
+     "{kind: jwt, algorithm: HS256, key: written-here}", "streams[users].auth.key: a secret "
+     "comes from the environment"),
+    ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
+     "{kind: session, login: {url: /login, token_path: t, body: {user: me, password: pw}}}",
+     "streams[users].auth.login.body.password: a secret comes from the environment"),
+    ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
+     "{kind: session, cookie: sid, header: X-Token, login: {url: /login, token_path: t}}",
+     "the token goes in a header (header, prefix) or a cookie, not both"),
+    ("pagination: {style: header_link}", "pagination: {style: header_link}\n    auth: "
+     "{kind: oauth2_refresh_token, token_url: /t, client_id: c, refresh_token: \"${RT:-r}\", "
+     "store: other/rt}", "streams[users].auth.oauth2_refresh_token.store: String should match"),
     ("pagination: {style: single}", "pagination: {style: single}\n    response_actions: "
      "{404: ignore}", "streams[orders].response_actions.404"),
     ("pagination: {style: single}", "pagination: {style: single}\n    incremental: "
@@ -142,3 +157,36 @@ def test_each_new_capability_names_its_mistakes(old: str, new: str, named: str) 
     with pytest.raises(DeclarationError) as err:
         parse(BAZAAR_STREAM.replace(old, new, 1), "shop.yaml")
     assert named in str(err.value)
+
+
+@pytest.mark.parametrize("auth", [
+    "{kind: oauth2_refresh_token, token_url: /oauth/token, client_id: c, "
+    "secret: \"${SHOP_SECRET:-s}\", refresh_token: \"${SHOP_RT:-rt}\", client_auth: post}",
+    "{kind: session, login: {url: /login, token_path: data.token, ttl_s: 600, "
+    "body: {user: me, password: \"${SHOP_PASSWORD:-pw}\"}}, cookie: sid}",
+    "{kind: jwt, algorithm: HS256, key: \"${SHOP_JWT_KEY:-k}\", claims: {iss: me, aud: [a, b]}}",
+])
+def test_each_new_auth_kind_loads(auth: str) -> None:
+    old = "pagination: {style: header_link}"
+    source = parse(BAZAAR_STREAM.replace(old, f"{old}\n    auth: {auth}", 1), "shop.yaml")
+    assert source.stream("users").auth is not None
+
+
+def test_a_body_key_wants_streams_that_send_a_body() -> None:
+    post = "pagination: {style: header_link}\n    method: POST\n    body: {q: users}"
+    key = "auth: {kind: body, secret: \"${SHOP_KEY:-k}\"}"
+    old = "pagination: {style: header_link}"
+    with pytest.raises(DeclarationError, match=r"streams\[users\]: Value error, auth kind body "
+                       "puts the key in a JSON request body, which a GET has not"):
+        parse(BAZAAR_STREAM.replace(old, f"{old}\n    {key}", 1), "shop.yaml")
+    assert parse(BAZAAR_STREAM.replace(old, f"{post}\n    {key}", 1), "shop.yaml")
+    with pytest.raises(DeclarationError, match=r"streams \['orders'\]: auth kind body"):
+        parse(BAZAAR_STREAM.replace(old, post, 1).replace("streams:", f"{key}\nstreams:", 1),
+              "shop.yaml")
+
+
+def test_a_live_source_refuses_a_body_key() -> None:
+    text = (ROOT / "sources" / "timeline.yaml").read_text().replace(
+        "kind: live\n", "kind: live\nauth: {kind: body, secret: \"${K:-k}\"}\n", 1)
+    with pytest.raises(DeclarationError, match="a live source reads with GET and a WebSocket"):
+        parse_any(text, "timeline.yaml")
