@@ -30,6 +30,8 @@ CURSOR_FORMS = ("epoch_s_int", "epoch_ms", "epoch_ms_string", "iso_z", "iso_offs
 PAGED = ("offset", "page_number", "cursor", "header_link", "json_link", "header_cursor")
 # Styles that need hints in the body (a bare list cannot carry them).
 BODY_HINTS = ("cursor", "json_link")
+# Auth kinds whose tokens the server issues (and may revoke early: chaos_revoke).
+TOKEN_KINDS = ("oauth2_client_credentials", "oauth2_refresh_token", "session")
 # Styles whose parameters may travel in a POST's body.
 BODY_PAGED = ("cursor", "offset", "page_number")
 # What a POST stream's body holds besides its paging (the server checks it arrives).
@@ -184,10 +186,12 @@ class _Composer:
         return feature in self.on and self.rng.random() < p
 
     # -- auth --------------------------------------------------------------------------------
-    def auth(self, exclude: str | None = None) -> AuthPlan:
-        kinds = sorted(F.AUTH_KINDS - {exclude} if exclude else F.AUTH_KINDS)
+    def auth(self, exclude: str | None = None, posted: bool = False) -> AuthPlan:
+        """An auth plan; ``body`` (a key in the JSON body) only for a stream that posts one."""
+        kinds = sorted(F.AUTH_KINDS - {exclude} - (set() if posted else {"body"}))
         kind = self.pick(kinds)
-        secret = f"s{self.seed}-{self.rng.getrandbits(40):x}"
+        # An HMAC key as long as SHA-256 asks (RFC 7518 3.2); the others need no length.
+        secret = f"s{self.seed}-{self.rng.getrandbits(200 if kind == 'jwt' else 40):x}"
         r = self.rng
         generated: dict[str, dict[str, Any]] = {
             "none": {},
@@ -198,6 +202,16 @@ class _Composer:
             "basic": {"username": r.choice(["svc", "user@example.com"])},
             "oauth2_client_credentials": {"client_id": f"client-{self.seed}",
                                           "client_auth": r.choice(["basic", "post"])},
+            # Every refresh rotates the refresh token (the server accepts only the newest).
+            "oauth2_refresh_token": {"client_id": f"rt-{self.seed}",
+                                     "client_auth": r.choice(["basic", "post"]),
+                                     "refresh_token": f"r{self.seed}-{r.getrandbits(40):x}"},
+            "session": {"user": r.choice(["svc", "ingest@example.com"]),
+                        "token_path": r.choice(["token", "data.session.token"]),
+                        "cookie": r.choice([None, "sid"])},
+            "jwt": {"algorithm": "HS256", "claims": {"iss": "tributary", "sub": "gen"},
+                    "ttl_s": r.choice([5, 300])},
+            "body": {"field": r.choice(["api_key", "auth.key"])},
         }
         if kind not in generated:
             raise NotImplementedError(f"auth kind {kind!r} (declared in spec) is not generated")
@@ -381,13 +395,15 @@ def generate(seed: int, on: frozenset[str], broken: bool = False) -> Api:
             inc.edited = c.edits(inc, inc.incremental.bound, key)
         plans.append(inc)
     auth = c.auth()
-    if "stream_auth" in on and r.random() < 0.3:
-        plans[-1].auth = c.auth(exclude=auth.kind)
+    posting = [p for p in plans if p.posted]
+    if "stream_auth" in on and r.random() < (0.6 if posting else 0.3):
+        target = posting[-1] if posting else plans[-1]  # a key in the body needs a body
+        target.auth = c.auth(exclude=auth.kind, posted=target.posted)
     if broken:  # a stream no other depends on, so its siblings' truth stands
         parents = {p.child_of.parent for p in plans if p.child_of}
         next(p for p in plans if not p.child_of and p.name not in parents).broken = True
     chaos = {kind: r.randint(1, 3) for kind in sorted(F.CHAOS & on) if r.random() < 0.7}
-    if auth.kind != "oauth2_client_credentials":
+    if auth.kind not in TOKEN_KINDS:
         chaos.pop("chaos_revoke", None)
     return Api(seed, f"g{seed}", auth, timeout_s=2.0, chaos=chaos,
                chaos_rate=r.choice([0.03, 0.08]), streams=plans)

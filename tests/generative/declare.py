@@ -22,8 +22,20 @@ def _auth(api: Api, plan: AuthPlan, port: int) -> dict[str, Any]:
     if plan.kind == "none":
         return {"kind": "none"}
     out: dict[str, Any] = {"kind": plan.kind, **plan.options, "secret": secret}
-    if plan.kind == "oauth2_client_credentials":
+    if plan.kind in ("oauth2_client_credentials", "oauth2_refresh_token"):
         out["token_url"] = f"{base_url(api, port)}/oauth/token"
+    if plan.kind == "oauth2_refresh_token":
+        first = plan.options["refresh_token"]
+        out["refresh_token"] = f"${{GEN_{api.name.upper()}_REFRESH:-{first}}}"
+    elif plan.kind == "session":
+        o = plan.options
+        out = {"kind": "session", "login": {
+            "url": f"{base_url(api, port)}/login", "token_path": o["token_path"],
+            "expires_in_path": "expires_in", "body": {"user": o["user"], "password": secret}}}
+        if o["cookie"]:
+            out["cookie"] = o["cookie"]
+    elif plan.kind == "jwt":
+        out = {"kind": "jwt", **{k: v for k, v in plan.options.items()}, "key": secret}
     return out
 
 

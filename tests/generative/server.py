@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
+import jwt
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -57,6 +58,7 @@ class _State:
     rng: random.Random
     tokens: dict[str, tuple[float, AuthPlan]] = field(default_factory=dict)
     chaos_spent: Counter[str] = field(default_factory=Counter)
+    refresh: dict[int, str] = field(default_factory=dict)  # plan -> its newest refresh token
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -68,6 +70,7 @@ class Upstream:
         self.served: Counter[tuple[str, str]] = Counter()  # (api, stream) -> records
         self.requests: Counter[tuple[str, str]] = Counter()
         self.chaos_done: Counter[tuple[str, str]] = Counter()  # (api, kind) -> times
+        self.rotations: Counter[str] = Counter()  # api -> refresh tokens rotated
 
     @property
     def app(self) -> Starlette:
@@ -86,6 +89,8 @@ class Upstream:
         path = "/" + request.path_params["path"]
         if path == "/oauth/token" and request.method == "POST":
             return await self.token(api, request)
+        if path == "/login" and request.method == "POST":
+            return await self.login(api, request)
         for s in api.streams:
             params = _match(s.endpoint, path)
             if params is not None:
@@ -96,7 +101,7 @@ class Upstream:
         chaos = await self.chaos_for(api, request)
         if chaos is not None:
             return chaos
-        refused = self.refuse(api, s.auth or api.auth, request)
+        refused = await self.refuse(api, s.auth or api.auth, request)
         if refused is not None:
             return refused
         if s.child_of is not None:
@@ -152,28 +157,61 @@ class Upstream:
         raise AssertionError(kind)
 
     # -- auth --------------------------------------------------------------------------------
+    def _plans(self, api: Api, kind: str) -> list[AuthPlan]:
+        return [p for p in [api.auth, *(s.auth for s in api.streams)]
+                if p is not None and p.kind == kind]
+
+    def _issue(self, api: Api, plan: AuthPlan, **extra: Any) -> Response:
+        state = self.states[api.name]
+        with state.lock:
+            token = f"t{state.rng.getrandbits(64):x}"
+            state.tokens[token] = (time.monotonic() + plan.expires_in, plan)
+        return Response(orjson.dumps({"access_token": token, "token_type": "bearer",
+                                      "expires_in": plan.expires_in} | extra),
+                        media_type="application/json")
+
     async def token(self, api: Api, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        plans = [p for p in [api.auth, *(s.auth for s in api.streams)]
-                 if p is not None and p.kind == "oauth2_client_credentials"]
         basic = _basic(request.headers.get("authorization", ""))
-        for plan in plans:
+        grant = form.get("grant_type")
+        for plan in self._plans(api, "oauth2_client_credentials") + \
+                self._plans(api, "oauth2_refresh_token"):
             want = (plan.options["client_id"], plan.secret)
             told = basic if plan.options["client_auth"] == "basic" else (
                 str(form.get("client_id", "")), str(form.get("client_secret", "")))
-            if told == want and form.get("grant_type") == "client_credentials":
+            if told != want:
+                continue
+            if plan.kind == "oauth2_client_credentials" and grant == "client_credentials":
+                return self._issue(api, plan)
+            if plan.kind == "oauth2_refresh_token" and grant == "refresh_token":
+                # Rotation: only the newest refresh token works, and each use retires it.
                 state = self.states[api.name]
                 with state.lock:
-                    token = f"t{state.rng.getrandbits(64):x}"
-                    state.tokens[token] = (time.monotonic() + plan.expires_in, plan)
-                return Response(orjson.dumps({"access_token": token, "token_type": "bearer",
-                                              "expires_in": plan.expires_in}),
-                                media_type="application/json")
+                    current = state.refresh.setdefault(id(plan), plan.options["refresh_token"])
+                    if form.get("refresh_token") != current:
+                        return _error(400, "invalid_grant")
+                    state.refresh[id(plan)] = f"r{state.rng.getrandbits(64):x}"
+                    self.rotations[api.name] += 1
+                return self._issue(api, plan, refresh_token=state.refresh[id(plan)])
         return _error(401, "invalid_client")
 
-    def refuse(self, api: Api, plan: AuthPlan, request: Request) -> Response | None:
+    async def login(self, api: Api, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "the login body is JSON")
+        for plan in self._plans(api, "session"):
+            if body == {"user": plan.options["user"], "password": plan.secret}:
+                issued = orjson.loads(self._issue(api, plan).body)
+                answer: dict[str, Any] = {"expires_in": issued["expires_in"]}
+                _put(answer, plan.options["token_path"], issued["access_token"])
+                return Response(orjson.dumps(answer), media_type="application/json")
+        return _error(401, "wrong user or password")
+
+    async def refuse(self, api: Api, plan: AuthPlan, request: Request) -> Response | None:
         """401 unless the request proves what ``plan`` wants."""
         h, secret = request.headers, plan.secret
+        sent = orjson.loads(await request.body() or b"null") if plan.kind == "body" else None
         proofs: dict[str, Callable[[], bool]] = {
             "none": lambda: True,
             "header": lambda: h.get(plan.options.get("header", "")) == secret,
@@ -183,11 +221,18 @@ class Upstream:
             "basic": lambda: _basic(h.get("authorization", "")) == (
                 plan.options.get("username"), secret),
             "oauth2_client_credentials": lambda: self._bearer_ok(api, plan, request),
+            "oauth2_refresh_token": lambda: self._bearer_ok(api, plan, request),
+            "session": lambda: self._bearer_ok(api, plan, request, plan.options["cookie"]),
+            "jwt": lambda: _jwt_ok(h.get("authorization", ""), secret, plan),
+            "body": lambda: isinstance(sent, dict) and _dig(sent, plan.options["field"]) ==
+            secret,
         }
         return None if proofs[plan.kind]() else _error(401, "unauthorized")
 
-    def _bearer_ok(self, api: Api, plan: AuthPlan, request: Request) -> bool:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+    def _bearer_ok(self, api: Api, plan: AuthPlan, request: Request,
+                   cookie: str | None = None) -> bool:
+        token = request.cookies.get(cookie, "") if cookie else \
+            request.headers.get("authorization", "").removeprefix("Bearer ")
         state = self.states[api.name]
         with state.lock:
             expiry, issued_for = state.tokens.get(token, (0.0, None))
@@ -345,6 +390,22 @@ def _body(s: StreamPlan, records: list[dict[str, Any]], hints: dict[str, Any],
     for path, value in hints.items():
         _put(body, path, value)
     return body
+
+
+def _jwt_ok(header: str, key: str, plan: AuthPlan) -> bool:
+    """A bearer JWT signed with the plan's key, its claims as declared, not expired."""
+    try:
+        claims = jwt.decode(header.removeprefix("Bearer "), key, algorithms=["HS256"])
+    except jwt.PyJWTError:
+        return False
+    return all(claims.get(k) == v for k, v in plan.options["claims"].items()) and \
+        claims["exp"] - claims["iat"] == plan.options["ttl_s"]
+
+
+def _dig(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
 
 
 def _put(doc: dict[str, Any], path: str, value: Any) -> None:

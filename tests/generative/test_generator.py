@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from moto import mock_aws
 
 from tests.conftest import serve
 from tests.generative import features as F
@@ -17,6 +18,7 @@ from tests.generative.api import Api, Row, generate
 from tests.generative.declare import declaration
 from tests.generative.records import row_of
 from tests.generative.server import Upstream
+from tributary.clients import aws_client
 from tributary.extract.checkpoints import Partition
 from tributary.extract.fetch import child_partitions
 from tributary.extract.stream import DeclaredStream, client_for
@@ -26,6 +28,15 @@ from tributary.sources.spec import Source
 
 PORT = 4969  # the generator's own test server (the generative stacks use 4950-4966)
 SEEDS = range(40)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def secrets_store() -> Iterator[None]:
+    """Rotated refresh tokens are kept in Secrets Manager: moto's, in this process."""
+    with mock_aws():
+        aws_client.cache_clear()
+        yield
+    aws_client.cache_clear()
 
 
 @pytest.fixture(scope="module")
