@@ -178,6 +178,7 @@ class BazaarSettings(Simulated):
     client_id: str = "bazaar-client"
     client_secret: SecretStr = SecretStr("bazaar-secret")
     api_key: SecretStr = SecretStr("bz-key")
+    refresh_token: SecretStr = SecretStr("bz-refresh-0")
     session: SecretStr = SecretStr("bz-session")
     basic_user: str = "bazaar"
     basic_password: SecretStr = SecretStr("bz-pass")

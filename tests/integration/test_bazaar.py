@@ -29,7 +29,7 @@ ENV = {"TRIBUTARY_BAZAAR_TOKEN_TTL_S": "4", "TRIBUTARY_BAZAAR_REVOKE_RATE": "0.0
        "TRIBUTARY_BAZAAR_GRAPHQL_ERROR_RATE": "0.2",
        # A killed fetcher's partitions and a killed transform's messages come back soon.
        "TRIBUTARY_FETCH_LEASE_S": "4", "TRIBUTARY_PARAM_TransformVisibilityTimeout": "6"}
-SECRETS = ("bazaar-secret", "bz-key", "bz-session", "bz-pass")
+SECRETS = ("bazaar-secret", "bz-key", "bz-session", "bz-pass", "bz-refresh-0")
 TABLES = {"users": "bazaar_users", "orders": "bazaar_orders", "order_lines": "bazaar_order_lines",
           "products": "bazaar_products", "reviews": "bazaar_reviews",
           "articles": "bazaar_articles", "invoices": "bazaar_invoices",
@@ -87,6 +87,9 @@ def test_every_stream_lands_exactly_the_upstreams_records(cloud: Cloud,
             stream
     assert ingested["tokens_issued"] > 1 and ingested["refused_401"] > 0  # renewed mid-run
     assert ingested["graphql_errors"] > 0  # 200s holding errors were tried again
+    # The members' refresh token rotated at every refresh, through two SIGKILLs, and a
+    # retired one was never sent: each process took the newest from Secrets Manager.
+    assert ingested["refreshes"] > 1 and ingested["invalid_grant"] == 0
     assert ingested["rate_limited"] > 0 and ingested["server_errors"] > 0  # chaos happened
     seed, users = 11, int(ENV["TRIBUTARY_BAZAAR_USERS"])
     want = {o["order_id"]: f"user{uid:04d}" for uid in range(1, users + 1)

@@ -17,9 +17,10 @@
   is a gzip CSV of the payments; OAuth2.
 
 ``POST /oauth/token`` issues tokens (client id and secret by HTTP basic) that last
-``token_ttl_s``; a share of requests (``revoke_rate``) refuse a valid token with 401. Every
-data endpoint has a budget per 1 s window (``X-RateLimit-*`` headers, 429 with
-``Retry-After`` past it) and chaos: 429s, 5xx and stalls at the configured rates.
+``token_ttl_s``, for client credentials or a refresh token (which rotates: each works
+once); a share of requests (``revoke_rate``) refuse a valid token with 401. Every data
+endpoint has a budget per 1 s window (``X-RateLimit-*`` headers, 429 with ``Retry-After``
+past it) and chaos: 429s, 5xx and stalls at the configured rates.
 ``POST /_edit`` edits ``edits_per_tick`` articles (their ``updated_at`` moves forward);
 ``GET /stats`` is the truth a test compares with.
 """
@@ -58,13 +59,15 @@ class Bazaar:
         self.invoices = ledger.invoices(cfg.seed, cfg.invoices)
         self.charges = ledger.charges(cfg.seed, cfg.charges)
         self.exports: dict[str, float] = {}  # job id -> when it was started
+        self.refresh_token = cfg.refresh_token.get_secret_value()  # the one that works now
         self.manual_ticks = 0
         self.tokens: dict[str, float] = {}  # token -> expiry
         self.rng = random.Random(cfg.seed)
         self.windows: dict[str, tuple[int, int]] = {}  # endpoint -> (window, used)
         self.counts: dict[str, int] = {"tokens_issued": 0, "refused_401": 0, "rate_limited": 0,
                                        "server_errors": 0, "stalls": 0, "requests": 0,
-                                       "graphql_errors": 0}
+                                       "graphql_errors": 0, "refreshes": 0,
+                                       "invalid_grant": 0}
         self._lock = threading.Lock()
 
     # -- the truth ----------------------------------------------------------------------------
@@ -148,14 +151,25 @@ class Bazaar:
         if not self._basic(request, self.cfg.client_id,
                            self.cfg.client_secret.get_secret_value()):
             return _json({"error": "invalid_client"}, 401)
-        if form.get("grant_type") != "client_credentials":
+        grant = form.get("grant_type")
+        rotated: dict[str, str] = {}
+        if grant == "refresh_token":
+            # Rotation: each refresh token works once; the answer carries its successor.
+            with self._lock:
+                if form.get("refresh_token") != self.refresh_token:
+                    self.counts["invalid_grant"] += 1
+                    return _json({"error": "invalid_grant"}, 400)
+                self.refresh_token = secrets.token_urlsafe(16)
+                self.counts["refreshes"] += 1
+                rotated = {"refresh_token": self.refresh_token}
+        elif grant != "client_credentials":
             return _json({"error": "unsupported_grant_type"}, 400)
         token = secrets.token_urlsafe(16)
         with self._lock:
             self.tokens[token] = time.time() + self.cfg.token_ttl_s
             self.counts["tokens_issued"] += 1
         return _json({"access_token": token, "token_type": "bearer",
-                      "expires_in": self.cfg.token_ttl_s})
+                      "expires_in": self.cfg.token_ttl_s} | rotated)
 
     async def list_users(self, request: Request) -> Response:
         if (refused := await self._gate(request, "users", self._bearer_ok(request))):
