@@ -190,8 +190,11 @@ class DeclaredStream:
         inc = self.stream.incremental
         if inc is None:
             return {}
+        back = inc.lookback_s
+        if inc.bound == "exclusive" and inc.format != "text":  # one unit under the edge
+            back = max(back, 0.001 if inc.format == "epoch_ms" else 1.0)
         start = inc.initial_value if p.high_water is None else \
-            shifted(p.high_water, -inc.lookback_s, inc.format)
+            shifted(p.high_water, -back, inc.format)
         out = {inc.param: start}
         if inc.end_param and inc.end_value:
             out[inc.end_param] = inc.end_value

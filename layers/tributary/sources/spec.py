@@ -190,6 +190,11 @@ class IncrementalParam(Strict):
     lookback_s: float = Field(0.0, ge=0, description="Ask from this long before the highest "
                               "value seen, for upstreams whose late writes land in the past; "
                               "what comes again is absorbed by the primary key.")
+    bound: Literal["inclusive", "exclusive"] = Field(
+        "inclusive", description="How the API compares ``param``: inclusive (>=: the edge "
+        "comes again, absorbed by the key) or exclusive (>: a record written later with the "
+        "very value seen last would be missed, so a time cursor asks from one unit before "
+        "it, 1 s or 1 ms, at least).")
 
     @model_validator(mode="after")
     def _lookback_needs_time(self) -> IncrementalParam:

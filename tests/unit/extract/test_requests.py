@@ -132,3 +132,23 @@ def test_an_incremental_parameter_asks_from_the_lookback_before_the_highest_seen
 def test_a_cursor_value_shifts_in_its_own_format(value: str, seconds: float, fmt: str,
                                                   expected: str) -> None:
     assert shifted(value, seconds, fmt) == expected
+
+
+def test_an_exclusive_bound_asks_from_one_unit_under_the_edge() -> None:
+    asked: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["since"])
+        return httpx.Response(200, json=[])
+
+    seen = "2026-10-01T00:01:00Z"
+    for bound, fmt, high in (("exclusive", "iso", seen), ("inclusive", "iso", seen),
+                             ("exclusive", "epoch_ms", "1700000060000"),
+                             ("exclusive", "text", "abc")):
+        inc = {"param": "since", "cursor_path": "at", "initial_value": "0", "bound": bound,
+               "format": fmt}
+        stream = _stream(_source(name="items", endpoint="/items", records_path="",
+                                 primary_key="id", pagination={"style": "single"},
+                                 incremental=inc, table="items", columns={"id": {}}), api)
+        list(stream.pages(Partition("shop", "items", "all", "single", high_water=high)))
+    assert asked == ["2026-10-01T00:00:59Z", seen, "1700000059999", "abc"]
