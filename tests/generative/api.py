@@ -30,6 +30,8 @@ CURSOR_FORMS = ("epoch_s_int", "epoch_ms", "epoch_ms_string", "iso_z", "iso_offs
 PAGED = ("offset", "page_number", "cursor", "header_link", "json_link", "header_cursor")
 # Styles that need hints in the body (a bare list cannot carry them).
 BODY_HINTS = ("cursor", "json_link")
+# Styles that need nothing of a body but its records (a body of JSON lines has no room).
+LINE_STYLES = ("single", "header_link", "header_cursor", "offset", "page_number")
 # Auth kinds whose tokens the server issues (and may revoke early: chaos_revoke).
 TOKEN_KINDS = ("oauth2_client_credentials", "oauth2_refresh_token", "session")
 # Styles whose parameters may travel in a POST's body.
@@ -104,6 +106,9 @@ class StreamPlan:
     total_path: str | None = None
     auth: AuthPlan | None = None  # the stream's own, where it differs from the API's
     broken: bool = False  # declared with a records path that does not fit (on purpose)
+    listed: tuple[str, str, tuple[str, ...]] | None = None  # (param, where, values): row i
+    # belongs to values[i % len]; where: "query", or "path" (the endpoint's {param})
+    json_lines: bool = False  # the body is one record per line
 
     @property
     def limit(self) -> int:
@@ -360,6 +365,17 @@ def generate(seed: int, on: frozenset[str], broken: bool = False) -> Api:
     plans: list[StreamPlan] = []
     for i in range(r.randint(2, 3)):
         plans.append(c.stream(f"s{i}", c.pick(styles), c.pick(keys), r.randint(15, 150)))
+        plan = plans[-1]
+        if plan.style not in ("snapshot",) and c.maybe("listed", 0.25):
+            param = r.choice(["region", "org"])
+            where = r.choice(["query", "path"])
+            plan.listed = (param, where, tuple(r.sample(["eu", "us", "apac", "latam"],
+                                                        r.randint(1, 3))))
+            if where == "path":
+                plan.endpoint = f"/{param}s/{{{param}}}/{plan.name}"
+        if plan.shape == "bare" and not plan.posted and plan.style in LINE_STYLES and \
+                not plan.total_path and c.maybe("json_lines", 0.4):
+            plan.json_lines = True
     scalar = [p for p in plans if len(p.key_cols) == 1]
     if "children" in on and scalar:
         parent = r.choice(scalar)

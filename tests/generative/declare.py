@@ -53,8 +53,13 @@ def _stream(api: Api, s: StreamPlan, port: int) -> dict[str, Any]:
         "primary_key": s.key_cols[0].column if len(s.key_cols) == 1 else
         [k.column for k in s.key_cols],
         "pagination": {k: v for k, v in s.paging.items() if v is not None or k == "limit_param"},
-        "table": f"{api.name}_{s.name}", "columns": columns,
-        "error_path": "errors"}  # a 200 holding errors failed (harmless where none come)
+        "table": f"{api.name}_{s.name}", "columns": columns}
+    if s.json_lines:
+        out["decoder"] = {"format": "jsonl"}
+    else:
+        out["error_path"] = "errors"  # a 200 holding errors failed (harmless where none come)
+    if s.listed:
+        out["partitions"] = {"param": s.listed[0], "values": list(s.listed[2])}
     if s.posted:
         out |= {"method": "POST", "body": POST_BODY}
     if s.total_path:

@@ -27,10 +27,13 @@ SHAPES = frozenset({"bare", "wrapped", "nested", "gathered", "projected", "filte
 KEYS = frozenset({"int_key", "str_key", "composite_key", "typed_int_key"})
 # child_include: a child's key starts with its parent's key, copied by ``parent.include``.
 # post_body: a POST whose paging parameters travel in its JSON body; last_record_cursor: the
-# next cursor is the last record's key (Stripe's ``starting_after``).
+# next cursor is the last record's key (Stripe's ``starting_after``); listed: a top-level
+# stream read per value of a declared list (``partitions``); json_lines: a bare listing sent
+# as JSON lines.
 STREAMS = frozenset({"children", "child_errors", "child_include", "stream_auth",
                      "incremental", "inclusive", "exclusive", "edits", "end_param",
-                     "total_path", "post_body", "last_record_cursor"})
+                     "total_path", "post_body", "last_record_cursor", "listed",
+                     "json_lines"})
 # chaos_body_error: a 200 holding only ``errors`` (GraphQL's way of failing).
 CHAOS = frozenset({"chaos_429_seconds", "chaos_429_date", "chaos_5xx", "chaos_stall",
                    "chaos_cut", "chaos_revoke", "chaos_body_error"})

@@ -98,7 +98,7 @@ class Upstream:
         else:
             return _error(404, f"no route {path}")
         self.requests[api.name, s.name] += 1
-        chaos = await self.chaos_for(api, request)
+        chaos = await self.chaos_for(api, request, s)
         if chaos is not None:
             return chaos
         refused = await self.refuse(api, s.auth or api.auth, request)
@@ -114,6 +114,12 @@ class Upstream:
                 return _error(404, f"no parent {pkey}")
         else:
             rows = s.rows_at(api.version)
+            if s.listed is not None:  # this partition's share: row i is values[i % n]'s
+                param, where, values = s.listed
+                value = params.get(param) if where == "path" else request.query_params.get(param)
+                if value not in values:
+                    return _error(400, f"{param} must be one of {list(values)}")
+                rows = [row for i, row in enumerate(rows) if values[i % len(values)] == value]
             if s.incremental is not None:
                 window = _window(s, request)
                 if isinstance(window, Response):
@@ -127,7 +133,7 @@ class Upstream:
         return response
 
     # -- chaos -------------------------------------------------------------------------------
-    async def chaos_for(self, api: Api, request: Request) -> Response | None:
+    async def chaos_for(self, api: Api, request: Request, s: StreamPlan) -> Response | None:
         state = self.states[api.name]
         with state.lock:
             if not self.chaos or state.rng.random() >= api.chaos_rate:
@@ -152,7 +158,9 @@ class Upstream:
             return _error(503, "stalled past the client's timeout")
         if kind == "chaos_cut":
             return CutShort(orjson.dumps({"data": ["x" * 64] * 64}))
-        if kind == "chaos_body_error":  # every declaration says error_path: errors
+        if kind == "chaos_body_error" and s.json_lines:  # no JSON document to hold errors
+            return _error(503, "upstream trouble")
+        if kind == "chaos_body_error":  # every JSON declaration says error_path: errors
             return JSONResponse({"data": None, "errors": [{"message": "try again later"}]})
         raise AssertionError(kind)
 
@@ -324,6 +332,9 @@ def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request,
     if s.total_path:
         hints[s.total_path] = len(rows)
     records = [_wire(s, r) for r in chunk]
+    if s.json_lines:  # a bare listing, one record per line
+        lines = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        return Response(lines, media_type="application/x-ndjson", headers=headers), len(chunk)
     body = orjson.dumps(_body(s, records, hints, api.seed))
     if style == "snapshot":
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'

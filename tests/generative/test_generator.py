@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 from moto import mock_aws
 
@@ -22,6 +21,7 @@ from tributary.clients import aws_client
 from tributary.extract.checkpoints import Partition
 from tributary.extract.fetch import child_partitions
 from tributary.extract.stream import DeclaredStream, client_for
+from tributary.sources.decoders import decode
 from tributary.sources.loader import parse
 from tributary.sources.paths import records_at
 from tributary.sources.spec import Source
@@ -62,6 +62,8 @@ def test_every_style_and_auth_kind_of_the_model_is_generated() -> None:
         "inclusive", "exclusive"}
     assert any(s.posted for a in apis for s in a.streams)  # paging in a POST body
     assert any("cursor_from_record" in s.paging for a in apis for s in a.streams)
+    assert {s.listed[1] for a in apis for s in a.streams if s.listed} == {"query", "path"}
+    assert any(s.json_lines for a in apis for s in a.streams)
 
 
 def test_features_switch_off() -> None:
@@ -86,7 +88,8 @@ def _fetch(source: Source, stream: str, partitions: list[Partition]) -> list[dic
         for page in fetcher.pages(p):
             if page.skipped or page.not_modified:
                 continue
-            found = records_at(orjson.loads(page.body), fetcher.stream.records_path)
+            found = records_at(decode(page.body, fetcher.stream.decoder),
+                               fetcher.stream.records_path)
             assert found is not None
             include = p.extra.get("include", {})
             out += [{**r, **include} for r in found]
@@ -102,8 +105,8 @@ def test_paginators_find_the_truth(seed: int, upstream: tuple[Upstream, list[Api
     for s in api.streams:
         if s.child_of:
             parts = child_partitions(api.name, source.stream(s.name), fetched[s.child_of.parent])
-        else:
-            parts = [Partition(api.name, s.name, "all", s.style)]
+        else:  # one, or one per listed value
+            parts = DeclaredStream(source, source.stream(s.name), client_for(source)).listed()
         fetched[s.name] = _fetch(source, s.name, parts)
         rows: dict[str, Row] = dict(row_of(s, r) for r in fetched[s.name])
         assert len(rows) == len(fetched[s.name]) or s.incremental, f"{s.name}: duplicates"
