@@ -168,6 +168,8 @@ class BazaarSettings(Simulated):
     invoices: int = Field(500, gt=0)
     charges: int = Field(450, gt=0)
     tickets: int = Field(420, gt=0)
+    members_scale: int = Field(1, gt=0, description="Members per organisation: 37, 64 and 0 "
+                               "times this.")
     payments: int = Field(1_200, gt=0)
     export_job_s: float = Field(3.0, ge=0, description="How long an export job runs.")
     graphql_error_rate: float = Field(0.05, ge=0, le=1, description="Share of GraphQL answers "

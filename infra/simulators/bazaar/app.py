@@ -93,7 +93,7 @@ class Bazaar:
                 "products": len(self.products), "reviews": len(self.reviews),
                 "articles": self.cfg.articles, "ticks": self.ticks,
                 "invoices": len(self.invoices), "charges": len(self.charges),
-                "members": {org: n for org, n in ledger.ORGS.items()},
+                "members": ledger.org_sizes(self.cfg.members_scale),
                 "tickets": self.cfg.tickets, "payments": self.cfg.payments,
                 "export_jobs": len(self.exports), **self.counts}
 
@@ -280,7 +280,8 @@ class Bazaar:
         if org not in ledger.ORGS:
             return _json({"message": "no such organisation"}, 404)
         page, per_page = max(1, _int(request, "page", 1)), min(100, _int(request, "per_page", 25))
-        rows = ledger.members(org)[(page - 1) * per_page: page * per_page]
+        rows = ledger.members(org, self.cfg.members_scale)[(page - 1) * per_page:
+                                                          page * per_page]
         return _json({"members": rows}, headers=request.state.limits)
 
     async def export_tickets(self, request: Request) -> Response:

@@ -16,7 +16,11 @@ from typing import Any
 
 from simulators.bazaar.data import EPOCH, iso
 
-ORGS = {"acme": 37, "globex": 64, "initech": 0}  # members per organisation
+ORGS = {"acme": 37, "globex": 64, "initech": 0}  # members per organisation (times a scale)
+
+
+def org_sizes(scale: int) -> dict[str, int]:
+    return {org: n * scale for org, n in ORGS.items()}
 
 
 def invoices(seed: int, n: int) -> list[dict[str, Any]]:
@@ -33,10 +37,10 @@ def charges(seed: int, n: int) -> list[dict[str, Any]]:
             for i in range(1, n + 1)]
 
 
-def members(org: str) -> list[dict[str, Any]]:
+def members(org: str, scale: int = 1) -> list[dict[str, Any]]:
     roles = ("owner", "admin", "member", "member", "guest")
-    return [{"id": f"{org}-m{i:03d}", "name": f"{org.title()} member {i}",
-             "role": roles[i % len(roles)]} for i in range(1, ORGS[org] + 1)]
+    return [{"id": f"{org}-m{i:04d}", "name": f"{org.title()} member {i}",
+             "role": roles[i % len(roles)]} for i in range(1, ORGS[org] * scale + 1)]
 
 
 def tickets(seed: int, n: int, ticks: int, per_tick: int) -> list[dict[str, Any]]:
