@@ -26,7 +26,7 @@ SIM = f"http://127.0.0.1:{BASE + 9}"
 ENV = {"TRIBUTARY_BAZAAR_TOKEN_TTL_S": "4", "TRIBUTARY_BAZAAR_REVOKE_RATE": "0.05",
        "TRIBUTARY_BAZAAR_RATE_429": "0.04", "TRIBUTARY_BAZAAR_RATE_5XX": "0.04",
        "TRIBUTARY_BAZAAR_USERS": "180", "TRIBUTARY_HALLOW_PUSH": "false",
-       "TRIBUTARY_BAZAAR_GRAPHQL_ERROR_RATE": "0.2", "TRIBUTARY_BAZAAR_MEMBERS_SCALE": "6",
+       "TRIBUTARY_BAZAAR_GRAPHQL_ERROR_RATE": "0.3", "TRIBUTARY_BAZAAR_MEMBERS_SCALE": "6",
        # A killed fetcher's partitions and a killed transform's messages come back soon.
        "TRIBUTARY_FETCH_LEASE_S": "4", "TRIBUTARY_PARAM_TransformVisibilityTimeout": "6"}
 SECRETS = ("bazaar-secret", "bz-key", "bz-session", "bz-pass", "bz-refresh-0")
