@@ -140,6 +140,7 @@ class TokenAuth(httpx.Auth):
     requires_response_body = True
     retries = 1
     renew_before_s = 60.0
+    share_renewals = True  # after a 401, take a token another thread just got
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # the token and its renewal time
@@ -176,11 +177,13 @@ class TokenAuth(httpx.Auth):
             return None
 
     def _renewed(self, stale: str | None) -> Generator[httpx.Request, httpx.Response, str]:
-        """A fresh token, unless another thread got one (other than ``stale``, which the API
-        refused) while this one waited."""
+        """A fresh token, unless another thread got one while this one waited: before the
+        first request always, after a 401 (``stale``: the token refused) only where renewals
+        must be shared (a rotating refresh token). Otherwise a refused request gets a token
+        of its own, so one revocation does not fail every thread's retry at once."""
         with self._renewing:
             token = self._current()
-            if token is not None and token != stale:
+            if token is not None and token != stale and (stale is None or self.share_renewals):
                 return token
             token, lifetime = yield from self._fetch()
             with self._lock:
@@ -273,6 +276,7 @@ class ClientCredentials(OAuth2Token):
     """OAuth 2.0 client credentials (RFC 6749 4.4)."""
 
     retries = 2
+    share_renewals = False  # a new token costs nothing to spend: each refused request gets one
 
     def __init__(self, spec: OAuth2ClientCredentials, base_url: str) -> None:
         super().__init__(spec.token_url, base_url, spec.client_id,
