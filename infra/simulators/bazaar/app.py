@@ -59,6 +59,7 @@ class Bazaar:
         self.invoices = ledger.invoices(cfg.seed, cfg.invoices)
         self.charges = ledger.charges(cfg.seed, cfg.charges)
         self.exports: dict[str, float] = {}  # job id -> when it was started
+        self.downloads: dict[str, int] = {}  # job id -> its file's downloads
         self.refresh_token = cfg.refresh_token.get_secret_value()  # the one that works now
         self.manual_ticks = 0
         self.tokens: dict[str, float] = {}  # token -> expiry
@@ -95,7 +96,8 @@ class Bazaar:
                 "invoices": len(self.invoices), "charges": len(self.charges),
                 "members": ledger.org_sizes(self.cfg.members_scale),
                 "tickets": self.cfg.tickets, "payments": self.cfg.payments,
-                "export_jobs": len(self.exports), **self.counts}
+                "export_jobs": len(self.exports), "export_downloads": dict(self.downloads),
+                **self.counts}
 
     # -- gates --------------------------------------------------------------------------------
     async def _gate(self, request: Request, endpoint: str, authorized: bool) -> Response | None:
@@ -329,6 +331,8 @@ class Bazaar:
         job = request.path_params["job"]
         if time.time() - self.exports.get(job, time.time()) < self.cfg.export_job_s:
             return _json({"message": "no such file (yet)"}, 404)
+        with self._lock:
+            self.downloads[job] = self.downloads.get(job, 0) + 1
         body = ledger.payments_csv(ledger.payments(self.cfg.seed, self.cfg.payments))
         return Response(body, 200, media_type="application/gzip",
                         headers={**request.state.limits,
