@@ -83,10 +83,7 @@ class ExportStream(DeclaredStream):
     def _download(self, url: str) -> bytes:
         """The file: through the API's client on its own origin; elsewhere (a pre-signed
         URL) with a bare client, so the API's credentials never go with it."""
-        target = httpx.URL(url)
-        base = self.client.http.base_url
-        if not target.is_absolute_url or (target.scheme, target.host, target.port) == (
-                base.scheme, base.host, base.port):
+        if self.client.on_origin(url):
             return self.client.request("GET", url, self.stream.name).content
         with httpx.Client(timeout=self.client.http.timeout) as bare:
             resp = bare.get(url)

@@ -188,13 +188,17 @@ class RateLimitedClient:
         self.stats = CallStats()
         self._lock = threading.Lock()
 
+    def on_origin(self, url: str) -> bool:
+        """Whether ``url`` is a path, or on the API's own origin."""
+        target, base = httpx.URL(url), self.http.base_url
+        return not target.is_absolute_url or (target.scheme, target.host, target.port) == (
+            base.scheme, base.host, base.port)
+
     def same_origin(self, url: str) -> str:
         """``url`` if it is a path or on the API's own origin: a next-page link elsewhere
         would take the credentials with it, so it is refused."""
-        target = httpx.URL(url)
-        base = self.http.base_url
-        if target.is_absolute_url and (target.scheme, target.host, target.port) != (
-                base.scheme, base.host, base.port):
+        if not self.on_origin(url):
+            target = httpx.URL(url)
             raise ApiError(0, "FOREIGN_LINK", f"refusing to follow a link to another origin "
                            f"({target.scheme}://{target.host}): the API's credentials would "
                            "go with it")

@@ -51,7 +51,7 @@ class Table:
 
     def loads(self, record: Any) -> bool:
         """Whether the declared filter keeps the record."""
-        return kept(list(self.filter), record)
+        return kept(self.filter, record)
 
     def reshaped(self, record: Any) -> Any:
         return self.mapping.apply(record) if self.mapping else record

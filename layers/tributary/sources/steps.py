@@ -7,6 +7,7 @@ change of the filter and a replay of the page bring it in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -73,6 +74,6 @@ class RecordMap(Strict):
         return out
 
 
-def kept(conditions: list[Condition], record: Any) -> bool:
+def kept(conditions: Sequence[Condition], record: Any) -> bool:
     """Whether every condition holds (no conditions: every record is kept)."""
     return all(c.holds(record) for c in conditions)
