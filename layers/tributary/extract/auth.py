@@ -25,6 +25,7 @@ import httpx
 from pydantic import SecretStr
 
 from tributary.extract.http import ApiError
+from tributary.extract.mutex import Mutex, MutexTimeout
 from tributary.log import get_logger
 from tributary.sources.auth import (
     Auth,
@@ -133,12 +134,13 @@ class BodyKey(httpx.Auth):
 
 class TokenAuth(httpx.Auth):
     """A token kept in memory and shared by every thread of the client: got before the first
-    request, renewed ahead of expiry, and again when the API answers 401 (``retries`` times;
-    one more 401 is the answer). Subclasses say how a token is got (``_fetch``, which may
+    request, renewed ahead of expiry, and again when the API answers 401 (``retries`` times:
+    a token revoked may be followed by one revoked as it was handed out; one more 401 is the
+    answer). Subclasses say how a token is got (``_fetch``, which may
     yield requests to a token or login endpoint) and how a request carries it (``_apply``)."""
 
     requires_response_body = True
-    retries = 1
+    retries = 2
     renew_before_s = 60.0
     share_renewals = True  # after a 401, take a token another thread just got
 
@@ -185,12 +187,15 @@ class TokenAuth(httpx.Auth):
             token = self._current()
             if token is not None and token != stale and (stale is None or self.share_renewals):
                 return token
+            # Its life counts from before the request: the token was issued after that, and a
+            # slow answer or a slow keep of a rotated refresh token must not make it older.
+            asked = time.monotonic()
             token, lifetime = yield from self._fetch()
             with self._lock:
                 self._token = token
                 # Renewed ahead of expiry: renew_before_s, or half its life for a short one.
                 self._renew_at = float("inf") if lifetime is None else (
-                    time.monotonic() + lifetime - min(self.renew_before_s, lifetime / 2))
+                    asked + lifetime - min(self.renew_before_s, lifetime / 2))
                 self.issued += 1
             return token
 
@@ -297,7 +302,8 @@ class RefreshToken(OAuth2Token):
     declared one while there is none, or when the declared one changed since the store's was
     got from it); another process that rotated it meanwhile is thus followed, and a refusal
     (``invalid_grant``) reads the store once more in case it rotated between the read and
-    the refresh. Every refresh of the client goes one at a time (``TokenAuth._renewing``).
+    the refresh. Every refresh goes one at a time: the client's threads take turns
+    (``TokenAuth._renewing``), and processes too (a ``Mutex`` in the checkpoints table).
     """
 
     def __init__(self, spec: OAuth2RefreshToken, base_url: str, store: str) -> None:
@@ -314,8 +320,30 @@ class RefreshToken(OAuth2Token):
         # used for the next refresh, and kept then.
         self._unsaved: str | None = None
         self._secrets: Any = None
+        self._lock_item: Mutex | None = None
 
     def _fetch(self) -> Generator[httpx.Request, httpx.Response, tuple[str, float | None]]:
+        # One refresh at a time across processes too: two function invocations reading the
+        # same stored token would both spend it, and the second would be refused (some
+        # servers then revoke every token descended from it).
+        try:
+            with self._mutex().held(wait_s=90.0):
+                return (yield from self._spend())
+        except MutexTimeout as exc:
+            raise AuthUnavailable(503, f"the refresh token {self.store} is being refreshed by "
+                                  f"another process ({exc}); tried again on the next request"
+                                  ) from None
+
+    def _mutex(self) -> Mutex:
+        if self._lock_item is None:
+            from tributary.clients import aws_resource
+            from tributary.settings import get_settings
+
+            table = aws_resource("dynamodb").Table(get_settings().checkpoints_table)
+            self._lock_item = Mutex(table, f"refresh_token#{self.store}")
+        return self._lock_item
+
+    def _spend(self) -> Generator[httpx.Request, httpx.Response, tuple[str, float | None]]:
         refresh = self._unsaved or self._stored() or self._declared
         response = yield self._refresh_request(refresh)
         if self._unsaved is None and _oauth_error(response) == "invalid_grant":

@@ -57,7 +57,7 @@ class BasicAuth(Strict):
 
 class OAuth2ClientCredentials(Strict):
     """OAuth 2.0 client credentials (RFC 6749 4.4): a token from ``token_url``, renewed
-    ``renew_before_s`` before it expires, and once more if the API answers 401."""
+    ``renew_before_s`` before it expires, and again (twice at most) if the API answers 401."""
 
     kind: Literal["oauth2_client_credentials"]
     token_url: str = Field(description="Absolute, or a path on the source's base URL.")
@@ -73,7 +73,7 @@ class OAuth2ClientCredentials(Strict):
 class OAuth2RefreshToken(Strict):
     """OAuth 2.0 refresh token grant (RFC 6749 6): access tokens from ``token_url`` for the
     refresh token an authorization gave, renewed ``renew_before_s`` before they expire and
-    once more if the API answers 401.
+    again (twice at most) if the API answers 401.
 
     A server that rotates refresh tokens sends a new one with each access token, and the old
     one stops working. The current one is therefore kept in AWS Secrets Manager (``store``),

@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,7 +19,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from pydantic import TypeAdapter
 
-from tributary.clients import aws_client
+from tributary.clients import aws_client, aws_resource
 from tributary.extract.auth import AuthError, AuthUnavailable, RefreshToken, auth_for, prepared
 from tributary.extract.http import ApiError, RateLimitedClient, permanent
 from tributary.extract.stream import client_for
@@ -37,6 +38,13 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     aws_client.cache_clear()
     with mock_aws():
+        # The checkpoints table: refreshes take turns across processes under a lease in it.
+        aws_resource("dynamodb").create_table(
+            TableName=get_settings().checkpoints_table, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}])
         yield aws_client("secretsmanager")
     aws_client.cache_clear()
 
@@ -63,6 +71,7 @@ class RotatingServer:
         self.api_calls = 0
         self.refuse_all = False  # the API refuses every token (revoked grants)
         self.before_refresh: Any = None  # a hook, run once, as a refresh arrives
+        self.refresh_s = 0.0  # how long a refresh takes (for refreshes that overlap)
         self._lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -70,6 +79,7 @@ class RotatingServer:
             if self.before_refresh is not None:
                 hook, self.before_refresh = self.before_refresh, None
                 hook()
+            time.sleep(self.refresh_s)
             return self._refresh(request)
         with self._lock:
             self.api_calls += 1
@@ -195,19 +205,48 @@ def test_threads_share_one_refresh(secrets: Any) -> None:
     assert codes == [200] * 8 and len(server.refreshes) == 1
 
 
-def test_a_rotation_by_another_process_meanwhile_is_followed(secrets: Any) -> None:
+def test_processes_take_turns_and_never_spend_a_retired_token(secrets: Any) -> None:
+    """Two processes (two clients, each its own token) whose refreshes would overlap: the
+    second waits for the first's lease, then reads the token the first kept."""
     server = RotatingServer(secrets)
-    other = _client(server)
-    # This process reads the store (empty: rt-0), and before its refresh arrives the other
-    # process rotates rt-0 -> rt-1 and keeps rt-1. rt-0 is refused; the store has rt-1.
-    server.before_refresh = lambda: other.request("GET", "/items", "items")
+    server.refresh_s = 0.3
+    clients = [_client(server), _client(server)]
+    codes: list[int] = []
+    threads = [threading.Thread(target=lambda c=c: codes.append(
+        c.request("GET", "/items", "items").status_code)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200, 200]
+    # Each refresh spent the newest token (none refused); a 401 of the API for an access
+    # token the other's refresh superseded may add one more, never a retired token.
+    sent = [f["refresh_token"] for f in server.refreshes]
+    assert len(sent) >= 2 and sent == [[f"rt-{i}"] for i in range(len(sent))]
+    assert _stored(secrets) == server.current
+    # The lease is given up: nothing of it is left in the checkpoints table.
+    table = aws_resource("dynamodb").Table(get_settings().checkpoints_table)
+    assert table.scan()["Items"] == []
+
+
+def test_a_rotation_outside_the_lease_meanwhile_is_followed(secrets: Any) -> None:
+    server = RotatingServer(secrets)
+
+    def rotated_by_hand() -> None:
+        # Between this process's read of the store (empty: rt-0) and its refresh, rt-0 is
+        # spent elsewhere (a process whose lease lapsed, or by hand) and its successor stored.
+        server.current = "rt-by-hand"
+        secrets.create_secret(Name=STORE,
+                              SecretString=json.dumps({"refresh_token": "rt-by-hand"}))
+
+    server.before_refresh = rotated_by_hand
     mine = _client(server)
     assert mine.request("GET", "/items", "items").status_code == 200
-    assert [f["refresh_token"] for f in server.refreshes] == [["rt-0"], ["rt-0"], ["rt-1"]]
-    assert _stored(secrets) == "rt-2"
+    assert [f["refresh_token"] for f in server.refreshes] == [["rt-0"], ["rt-by-hand"]]
+    assert _stored(secrets) == "rt-1"
 
 
-def test_a_401_refreshes_once_more(secrets: Any) -> None:
+def test_a_401_refreshes_twice_more_at_most(secrets: Any) -> None:
     server = RotatingServer(secrets)
     client = _client(server)
     client.request("GET", "/items", "items")
@@ -215,9 +254,9 @@ def test_a_401_refreshes_once_more(secrets: Any) -> None:
     assert client.request("GET", "/items", "items").status_code == 200  # after a refresh
     assert len(server.refreshes) == 2 and _stored(secrets) == server.current
     server.refuse_all = True
-    with pytest.raises(ApiError, match="HTTP 401"):  # one refresh more, then the answer
+    with pytest.raises(ApiError, match="HTTP 401"):  # two refreshes more, then the answer
         client.request("GET", "/items", "items")
-    assert len(server.refreshes) == 3
+    assert len(server.refreshes) == 4
 
 
 def test_a_public_client_names_itself_and_a_declared_store_is_used(secrets: Any) -> None:
