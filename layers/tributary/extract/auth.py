@@ -340,7 +340,10 @@ class RefreshToken(OAuth2Token):
             from tributary.settings import get_settings
 
             table = aws_resource("dynamodb").Table(get_settings().checkpoints_table)
-            self._lock_item = Mutex(table, f"refresh_token#{self.store}")
+            # A refresh takes well under a second; a holder killed mid-refresh holds the
+            # others up for hold_s. One that outlives it (a token endpoint slower than that)
+            # loses nothing: the next refresh is refused, reads the store again and follows.
+            self._lock_item = Mutex(table, f"refresh_token#{self.store}", hold_s=10.0)
         return self._lock_item
 
     def _spend(self) -> Generator[httpx.Request, httpx.Response, tuple[str, float | None]]:
