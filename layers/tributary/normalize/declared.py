@@ -20,8 +20,10 @@ from tributary.sources.keys import composite_key
 from tributary.sources.spec import Stream
 
 Normalizer = Callable[[list[Any]], Normalized]
-_PY: dict[str, Any] = {"text": str, "bigint": int, "double": float, "boolean": bool,
-                       "json": Any, "timestamp": int | float | str}
+PY_TYPES: dict[str, Any] = {"text": str, "bigint": int, "double": float, "boolean": bool,
+                           "json": Any, "timestamp": int | float | str}
+# Numbers are taken as text (an id sent as 7 one day and "7" the next is the same id).
+LAX = ConfigDict(coerce_numbers_to_str=True)
 _MISSING = object()
 
 
@@ -44,12 +46,12 @@ class DeclaredNormalizer:
         self.paths = {name: (c.source or name).split(".") for name, c in stream.columns.items()}
         self.used = {p[0] for p in self.paths.values()} | set(stream.drop)
         self.kinds = {name: stream.stored_type(name) for name in stream.columns}
+        py = {name: PY_TYPES[self.kinds[name]] for name in stream.columns}
         fields: dict[str, Any] = {
-            name: (_PY[self.kinds[name]], ...) if c.required else (_PY[self.kinds[name]] | None,
-                                                                   None)
+            name: (py[name], ...) if c.required else (py[name] | None, None)
             for name, c in stream.columns.items()}
         model = create_model(f"{stream.table}_row",
-                             __config__=ConfigDict(coerce_numbers_to_str=True), **fields)
+                             __config__=LAX, **fields)
         self.adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])
 
     def _flat(self, record: Any) -> Any:

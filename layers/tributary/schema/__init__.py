@@ -1,0 +1,1 @@
+"""Schemas from the data: columns and types inferred from records (``infer``)."""
