@@ -76,6 +76,17 @@ class Cloud:
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
+def checkpoints_table(dynamodb: Any, name: str) -> Any:
+    """The checkpoints table's shape (template.yaml's CheckpointsTable), for in-process moto:
+    checkpoints, leases and the refresh-token mutex live in it."""
+    return dynamodb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.2,
              what: str = "condition") -> Any:
     """Poll until ``check()`` is truthy; fail the test with ``what`` after ``timeout``."""

@@ -11,16 +11,17 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from tests.conftest import serve
+from tests.conftest import checkpoints_table, serve
 from tests.generative import features as F
 from tests.generative.api import Api, Row, generate
 from tests.generative.declare import declaration
 from tests.generative.records import row_of
 from tests.generative.server import Upstream
-from tributary.clients import aws_client
+from tributary.clients import aws_client, aws_resource
 from tributary.extract.checkpoints import Partition
 from tributary.extract.fetch import child_partitions
 from tributary.extract.stream import DeclaredStream, client_for
+from tributary.settings import get_settings
 from tributary.sources.decoders import decode
 from tributary.sources.loader import parse
 from tributary.sources.paths import records_at
@@ -32,9 +33,11 @@ SEEDS = range(40)
 
 @pytest.fixture(scope="module", autouse=True)
 def secrets_store() -> Iterator[None]:
-    """Rotated refresh tokens are kept in Secrets Manager: moto's, in this process."""
+    """Rotated refresh tokens are kept in Secrets Manager, and spent under a lease in the
+    checkpoints table: moto's, in this process."""
     with mock_aws():
         aws_client.cache_clear()
+        checkpoints_table(aws_resource("dynamodb"), get_settings().checkpoints_table)
         yield
     aws_client.cache_clear()
 

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from pydantic import TypeAdapter
 
+from tests.conftest import checkpoints_table
 from tributary.clients import aws_client, aws_resource
 from tributary.extract.auth import AuthError, AuthUnavailable, RefreshToken, auth_for, prepared
 from tributary.extract.http import ApiError, RateLimitedClient, permanent
@@ -39,12 +40,7 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     aws_client.cache_clear()
     with mock_aws():
         # The checkpoints table: refreshes take turns across processes under a lease in it.
-        aws_resource("dynamodb").create_table(
-            TableName=get_settings().checkpoints_table, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        checkpoints_table(aws_resource("dynamodb"), get_settings().checkpoints_table)
         yield aws_client("secretsmanager")
     aws_client.cache_clear()
 
