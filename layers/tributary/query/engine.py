@@ -153,6 +153,8 @@ class Engine:
             self.views.prepare(names)
         except CatalogError as exc:
             raise QueryError(str(exc)) from None
+        if self._stopped:  # a stop while the views were prepared found nothing to interrupt
+            raise QueryError("query stopped on request")
         try:
             return self.con.execute(sql, params or [])
         except duckdb.CatalogException:
