@@ -19,8 +19,11 @@ from tests.conftest import ROOT, Cloud, start_cloud, wait_for
 pytestmark = pytest.mark.integration
 BASE = 4990
 MARK = "<!-- runnable -->"
+# Smaller upstreams than the defaults: the commands are what is tested, not the volume.
 ENV = {"TRIBUTARY_DATASYNC_EVENTS": "2000", "TRIBUTARY_DATASYNC_SESSIONS": "400",
-       "TRIBUTARY_HALLOW_USERS": "1000", "TRIBUTARY_WEBHOOK_FLUSH_AGE_S": "1"}
+       "TRIBUTARY_HALLOW_USERS": "1000", "TRIBUTARY_WEBHOOK_FLUSH_AGE_S": "1",
+       "TRIBUTARY_BAZAAR_USERS": "40", "TRIBUTARY_BAZAAR_PAYMENTS": "300",
+       "TRIBUTARY_BAZAAR_EXPORT_JOB_S": "1"}
 
 
 @dataclass

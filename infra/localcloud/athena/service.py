@@ -218,24 +218,18 @@ class Athena:
             written = results.write_select(table.to_reader(), self._local(ex.id), ex.output,
                                            self.s3)
         elif isinstance(statement, dialect.Unload):  # its rows went elsewhere: no result set
-            self._unless_stopped(ex)
-            with self.engine.stream(statement.query.sql) as reader:
+            with self.engine.stream(statement.query.sql,
+                                    stopped=lambda: ex.id in self._cancel) as reader:
                 results.write_unload(reader, statement, self.state / "scratch", ex.id,
                                      ex.output.removesuffix(".csv") + "-manifest.csv", self.s3)
             ex.scanned_bytes = self._scanned(statement.query.sql)
             return
         else:
-            self._unless_stopped(ex)
-            with self.engine.stream(statement.sql) as reader:
+            with self.engine.stream(statement.sql, stopped=lambda: ex.id in self._cancel
+                                    ) as reader:
                 written = results.write_select(reader, self._local(ex.id), ex.output, self.s3)
             ex.scanned_bytes = self._scanned(statement.sql)
         ex.columns, ex.rows = written.columns, written.rows
-
-    def _unless_stopped(self, ex: Execution) -> None:
-        """A stop that came before the engine began found nothing to interrupt (the engine,
-        once begun, keeps a stop until its statement starts)."""
-        if ex.id in self._cancel:
-            raise QueryError("query stopped on request")
 
     def _scanned(self, sql: str) -> int:
         """The bytes of the lake files of the tables a query names: what a scan reads without

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,14 +129,17 @@ class Engine:
                       note=f"result cut at {cap} rows" if truncated else None, extra=extra)
 
     @contextlib.contextmanager
-    def stream(self, sql: str, params: list[Any] | None = None,
-               batch_rows: int = 65_536) -> Iterator[pa.RecordBatchReader]:
+    def stream(self, sql: str, params: list[Any] | None = None, batch_rows: int = 65_536,
+               stopped: Callable[[], bool] | None = None) -> Iterator[pa.RecordBatchReader]:
         """Any number of rows, a batch at a time, under the same rules and timeout: for
-        exports, never held in memory whole. Reading a batch may raise ``QueryError``."""
+        exports, never held in memory whole. Reading a batch may raise ``QueryError``.
+        ``stopped`` is asked once more just before the statement starts: a stop that came
+        while the engine was getting ready had no statement to interrupt."""
         with self._guarded():
-            yield self._execute(sql, params).fetch_record_batch(batch_rows)
+            yield self._execute(sql, params, stopped).fetch_record_batch(batch_rows)
 
-    def _execute(self, sql: str, params: list[Any] | None) -> duckdb.DuckDBPyConnection:
+    def _execute(self, sql: str, params: list[Any] | None,
+                 stopped: Callable[[], bool] | None = None) -> duckdb.DuckDBPyConnection:
         """One read-only statement, started, after the views it names are brought up to date
         (only those); a table that appeared this moment is found."""
         statements = self.con.extract_statements(sql)
@@ -153,7 +156,7 @@ class Engine:
             self.views.prepare(names)
         except CatalogError as exc:
             raise QueryError(str(exc)) from None
-        if self._stopped:  # a stop while the views were prepared found nothing to interrupt
+        if self._stopped or (stopped is not None and stopped()):
             raise QueryError("query stopped on request")
         try:
             return self.con.execute(sql, params or [])
