@@ -1,6 +1,6 @@
 #!/bin/sh
 # The whole test suite on a fresh machine: install what the tests need, then run pytest.
-# Arguments go to pytest (`sh tests/run.sh tests/unit -x`).
+# Arguments go to one pytest run (`sh tests/run.sh tests/unit -x`).
 #
 # Beyond the main job's Python 3.11 and Node.js 20 with npm, the tests need Debian packages:
 # Chromium for the browser tests, Podman, runc and debootstrap for the built artifacts' tests,
@@ -59,4 +59,13 @@ if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt .venv/.installed-dev ]; the
     touch .venv/.installed .venv/.installed-dev
 fi
 
-exec .venv/bin/pytest "$@"
+if [ $# -gt 0 ]; then
+    exec .venv/bin/pytest "$@"
+fi
+# The whole suite: the unit tests on every core (each is self-contained: moto in process, no
+# fixed port), then the stack tests one at a time (they share the machine's ports and time).
+# Both parts run; the exit status is the first failure's.
+status=0
+.venv/bin/pytest -n auto tests/unit || status=$?
+.venv/bin/pytest --ignore=tests/unit || status=$?
+exit $status
