@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 
 from tributary.extract.checkpoints import Partition
-from tributary.extract.http import ApiError
+from tributary.extract.http import ApiError, RateLimitedClient
 from tributary.extract.stream import DeclaredStream, Page
 from tributary.log import get_logger
 from tributary.sources.paths import dig
@@ -85,9 +85,16 @@ class ExportStream(DeclaredStream):
         URL) with a bare client, so the API's credentials never go with it."""
         if self.client.on_origin(url):
             return self.client.request("GET", url, self.stream.name).content
-        with httpx.Client(timeout=self.client.http.timeout) as bare:
-            resp = bare.get(url)
-            if resp.status_code != 200:
-                raise ApiError(resp.status_code, "DOWNLOAD", f"{self._name}: the export file "
-                               f"answered {resp.status_code}")
-            return resp.content
+        # Retried as the API's own requests are (5xx, 429, stalls, a cut connection), but
+        # by a client of the file's origin that holds no credentials.
+        target = httpx.URL(url)
+        bare = RateLimitedClient(f"{target.scheme}://{target.netloc.decode()}", {},
+                                 self.client.http.timeout.read or 30.0)
+        try:
+            resp = bare.request("GET", url, "download")
+        except ApiError as exc:
+            raise ApiError(exc.status, "DOWNLOAD", f"{self._name}: the export file answered "
+                           f"{exc.status or exc}") from None
+        finally:
+            bare.http.close()
+        return resp.content

@@ -93,7 +93,8 @@ class Fetcher:
                     for p, probe in self._plan(f, force, states.setdefault(
                         f.stream.name, StreamState()))]
             with ThreadPoolExecutor(self.settings.fetch_parallelism) as pool:
-                worked += sum(pool.map(lambda fpp: self._partition(*fpp), todo))
+                worked += sum(pool.map(
+                    lambda t: self._partition(t[0], t[1], t[2], forced=force), todo))
         left = 0
         self.next_due[source.name] = math.inf
         for f in fetchers:  # as this round left them (another fetcher's work shows next round)
@@ -153,14 +154,15 @@ class Fetcher:
             "attempt": p.attempts + 1, "retry_in_s": round(wait, 1)})
         self.store.fail(p, self.owner, _why(exc), final, time.time() + wait)
 
-    def _partition(self, f: StreamFetcher, p: Partition, probe: bool = False) -> int:
+    def _partition(self, f: StreamFetcher, p: Partition, probe: bool = False,
+                   forced: bool = False) -> int:
         if self.remaining_s() < self.settings.fetch_margin_s:
             return 0
         pages: Iterator[Page] = f.pages(p)
         if probe:
             first = _first(pages)
             if first is None or isinstance(first, Page) and (first.not_modified or first.skipped):
-                self._unchanged(p, isinstance(first, Page) and first.not_modified)
+                self._unchanged(p, isinstance(first, Page) and first.not_modified, forced)
                 return 1
             # Changed (or the request failed, which is recorded as any failure is): the pass
             # is this fetcher's only if it reopens the partition first.
@@ -220,13 +222,15 @@ class Fetcher:
             self.store.release(p, self.owner)
         return 1
 
-    def _unchanged(self, p: Partition, not_modified: bool) -> None:
+    def _unchanged(self, p: Partition, not_modified: bool, forced: bool) -> None:
         """A probe found the version landed: nothing is written but, now and then, the check
-        itself (so status shows the stream as fetched, and a restarted poller waits)."""
+        itself (so status shows the stream as fetched, and a restarted poller waits). A
+        forced pass (``tributary ingest``) always notes it: the one who asked waits for the
+        check, and would otherwise ask again for a pass that was made."""
         now = time.time()
         self.checked[(p.pk, p.name)] = now
         self.not_modified += not_modified
-        if now - p.finished_at >= self.settings.fetch_unchanged_note_s:
+        if forced or now - p.finished_at >= self.settings.fetch_unchanged_note_s:
             self.store.checked(p, now)
 
     def _children(self, f: StreamFetcher, p: Partition, page: Page) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tributary.extract import export
 from tributary.extract.checkpoints import Partition
 from tributary.extract.export import ExportStream
 from tributary.extract.http import ApiError, RateLimitedClient
@@ -98,21 +99,23 @@ def test_a_saved_job_that_failed_is_replaced_and_a_new_one_that_fails_is_an_erro
 
 
 def test_a_presigned_url_elsewhere_gets_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """And it is retried as the API's own requests are: a 503 there is not the pass's end."""
     api = Api(["completed"], file_url="https://files.example.net/{job}.csv.gz")
     stream = _stream(api)
     calls: list[httpx.Request] = []
 
     def elsewhere(request: httpx.Request) -> httpx.Response:
         calls.append(request)
-        return httpx.Response(200, content=FILE)
+        return httpx.Response(503 if len(calls) == 1 else 200, content=FILE)
 
-    original = httpx.Client
+    original = export.RateLimitedClient
 
-    def bare(**kwargs: Any) -> httpx.Client:
-        return original(transport=httpx.MockTransport(elsewhere), **kwargs)
+    def bare(base_url: str, headers: dict[str, str], timeout_s: float) -> Any:
+        return original(base_url, headers, timeout_s, transport=httpx.MockTransport(elsewhere))
 
-    monkeypatch.setattr("tributary.extract.export.httpx.Client", bare)
+    monkeypatch.setattr(export, "RateLimitedClient", bare)
+    monkeypatch.setattr("tributary.extract.http.time.sleep", lambda s: None)  # the backoff
     pages = _walk(stream)
     assert pages[-1].records == 2
-    assert [str(c.url) for c in calls] == ["https://files.example.net/j1.csv.gz"]
-    assert "authorization" not in calls[0].headers
+    assert [str(c.url) for c in calls] == ["https://files.example.net/j1.csv.gz"] * 2
+    assert not [c for c in calls if "authorization" in c.headers]
