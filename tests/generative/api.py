@@ -1,10 +1,11 @@
 """A generated API: its streams, their records, and the truth each table must end with.
 
 ``generate(seed, features)`` composes one API from a seed: auth, per stream a pagination
-style with its parameters under random names, where the records sit in a body, the key,
-the timestamp form, children with refused parents, incremental listings edited between
-passes, and per-API chaos. Everything the server answers and the declaration says is read
-from the ``Api`` it returns; nothing else is random.
+style with its parameters under random names, where the records sit in a body (and whether
+the body is JSON, JSON lines or CSV), the key, the timestamp form, children with refused
+parents, incremental listings edited between passes, export jobs, and per-API chaos.
+Everything the server answers and the declaration says is read from the ``Api`` it returns;
+nothing else is random.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ STAMP_FORMS = ("epoch_s_int", "epoch_s", "epoch_ms", "epoch_ms_string", "epoch_s
 # order is their time order (one zone, fixed width).
 CURSOR_FORMS = ("epoch_s_int", "epoch_ms", "epoch_ms_string", "iso_z", "iso_offset",
                 "iso_no_fraction")
+# The ``format`` an incremental declaration may give each cursor form: what the server reads
+# the parameter as (``text``: the very form, compared as text, so only forms that are text).
+CURSOR_FORMATS: dict[str, tuple[str, ...]] = {
+    "epoch_s_int": ("epoch_s",), "epoch_ms": ("epoch_ms",),
+    "epoch_ms_string": ("epoch_ms", "text"), "iso_z": ("iso", "text"),
+    "iso_offset": ("iso", "text"), "iso_no_fraction": ("iso", "text")}
+# Without a declared format the default (iso) must fit: only these forms then.
+ISO_CURSOR_FORMS = tuple(f for f in CURSOR_FORMS if CURSOR_FORMATS[f][0] == "iso")
 # Styles that page (a child or an incremental listing may use any of them).
 PAGED = ("offset", "page_number", "cursor", "header_link", "json_link", "header_cursor")
 # Styles that need hints in the body (a bare list cannot carry them).
@@ -71,6 +80,37 @@ class Incremental:
     initial: str
     end_param: str | None = None
     end_value: str | None = None
+    format: str | None = None  # as declared; None: not declared (the default, iso)
+    lookback_s: float = 0.0
+    send_in: Literal["query", "body"] = "query"
+
+    @property
+    def reads(self) -> str:
+        """The format the server reads the parameter in (and refuses anything else)."""
+        return self.format or "iso"
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """An asynchronous export job: a POST creates it, polls find it pending ``polls`` times,
+    then done with the URL of its file, which holds the stream's rows as of the creation."""
+
+    body: dict[str, Any]  # what the creating POST must carry
+    job_id_path: str
+    int_ids: bool  # the job's id is a JSON number
+    poll: str  # the poll endpoint, with ``{job_id}``
+    status_path: str
+    pending: tuple[str, ...]  # the statuses before done, in turn
+    done: str
+    failed: tuple[str, ...]  # declared, never served
+    polls: int
+    every_s: float
+    url_path: str
+    url: Literal["path", "absolute", "presigned"]  # presigned: on another origin, signed
+    file: Literal["csv", "jsonl"]
+    gzip: bool
+    declare_gzip: bool  # compression: gzip declared (else auto-detected)
+    bom: bool  # a CSV file starting with a byte-order mark
 
 
 @dataclass(frozen=True)
@@ -107,6 +147,9 @@ class StreamPlan:
     listed: tuple[str, str, tuple[str, ...]] | None = None  # (param, where, values): row i
     # belongs to values[i % len]; where: "query", or "path" (the endpoint's {param})
     json_lines: bool = False  # the body is one record per line
+    csv: bool = False  # the body is CSV with a header: every value text
+    bom: bool = False  # a CSV body starting with a byte-order mark
+    export: ExportPlan | None = None  # read through an export job, not a listing
 
     @property
     def limit(self) -> int:
@@ -114,7 +157,27 @@ class StreamPlan:
 
     @property
     def posted(self) -> bool:
+        """Its paging parameters travel in a POST's body."""
         return self.paging.get("send_in") == "body"
+
+    @property
+    def post(self) -> bool:
+        """A listing asked for by a POST with a JSON body (the paging, or the incremental
+        bound, in it)."""
+        return self.posted or (self.incremental is not None
+                               and self.incremental.send_in == "body")
+
+    @property
+    def body_format(self) -> Literal["json", "jsonl", "csv"]:
+        """How its records arrive (an export's: in its file)."""
+        if self.export is not None:
+            return self.export.file
+        return "csv" if self.csv else "jsonl" if self.json_lines else "json"
+
+    @property
+    def flat(self) -> bool:
+        """Its records are flat (a CSV header names no nested field): so are exports'."""
+        return self.csv or self.export is not None
 
     @property
     def key_column(self) -> str:
@@ -272,7 +335,8 @@ class _Composer:
         return shape, path, inner
 
     def stream(self, name: str, style: str, key: str, n: int, *, incremental: bool = False,
-               child_of: ChildOf | None = None) -> StreamPlan:
+               child_of: ChildOf | None = None,
+               forms: tuple[str, ...] = CURSOR_FORMS) -> StreamPlan:
         r = self.rng
         shape, path, inner = self.shape(style)
         total = shape != "bare" and not incremental and style not in ("single", "snapshot") \
@@ -291,6 +355,12 @@ class _Composer:
                 self.maybe("last_record_cursor", 0.4):
             del paging["next_cursor_path"]  # the next page starts after the last record's key
             paging["cursor_from_record"] = key_cols[0].wire
+        if style == "cursor" and self.maybe("stop_path", 0.3):
+            # The last page still names a next cursor: only the stop flag ends the listing.
+            paging.pop("has_more_path", None)
+            paging["stop_path"] = r.choice(["meta.end_of_stream", "done", "paging.last_page"])
+        if style == "cursor" and self.maybe("initial_cursor", 0.3):
+            paging["initial_cursor"] = r.choice(["0", "*", "start"])
         if style in BODY_PAGED and self.maybe("post_body", 0.3):
             paging["send_in"] = "body"  # each parameter's name is a path into the body
             for param in ("cursor_param", "offset_param", "page_param", "limit_param"):
@@ -304,7 +374,7 @@ class _Composer:
             name_path=r.choice(["name", "attributes.title"]),
             amount_field=r.choice(["amount", "total_cents"]), at_field=r.choice(
                 ["updated_at", "modified"] if incremental else ["created", "createdAt"]),
-            at_form=self.pick(list(CURSOR_FORMS if incremental else STAMP_FORMS)),
+            at_form=self.pick(list(forms if incremental else STAMP_FORMS)),
             child_of=child_of, total_path="meta.total" if total else None)
         if child_of is None:
             plan.rows = self.rows(key_cols, key, n, whole_seconds=incremental)
@@ -330,16 +400,62 @@ class _Composer:
             out.append(Row(k, f"{r.choice(WORDS)} {i}", r.randint(-2**40, 2**40), at))
         return out
 
-    def edits(self, plan: StreamPlan, bound: str, key: str) -> list[Row]:
-        """Version 1: some records changed, some added, each with a later instant; where the
-        bound is inclusive some changes carry the newest instant already seen (a change in
-        the same second as the last pass's end)."""
+    @staticmethod
+    def flatten(plan: StreamPlan) -> None:
+        """Every field at the top of the record, where a CSV header can name it."""
+        plan.name_path = "name"
+        plan.key_cols = [KeyCol(k.column, k.column if k.wire and "." in k.wire else k.wire,
+                                k.type) for k in plan.key_cols]
+
+    def to_csv(self, plan: StreamPlan) -> None:
+        """A listing whose body is CSV: its records alone (a bare body with no paging hints),
+        flat, sometimes behind a byte-order mark."""
+        plan.shape, plan.records_path, plan.total_path = "bare", "", None
+        for hint in ("next_offset_path", "end_value", "total_pages_path"):
+            plan.paging.pop(hint, None)
+        self.flatten(plan)
+        plan.csv, plan.bom = True, self.rng.random() < 0.3
+
+    def export(self, name: str, key: str) -> StreamPlan:
+        """A stream read through an export job: a few tens of records in one file."""
+        r = self.rng
+        plan = self.stream(name, "single", key, r.randint(10, 40))
+        plan.shape, plan.records_path, plan.total_path = "bare", "", None
+        self.flatten(plan)
+        file: Literal["csv", "jsonl"] = "jsonl" if r.random() < 0.3 else "csv"
+        zipped = r.random() < 0.5
+        pending, done, failed = r.choice([
+            (("queued", "running"), "completed", ("failed", "expired")),
+            (("pending",), "done", ("error",)),
+            (("PENDING", "IN_PROGRESS"), "SUCCEEDED", ("FAILED", "CANCELLED"))])
+        url: Literal["path", "absolute", "presigned"] = r.choice(
+            ["path", "absolute", "presigned"])
+        plan.export = ExportPlan(
+            body={"report": name, "format": file}, int_ids=r.random() < 0.5,
+            job_id_path=r.choice(["id", "job.id", "data.job_id"]),
+            poll=r.choice([f"/{name}/jobs/{{job_id}}", "/jobs/{job_id}",
+                           f"/{name}/{{job_id}}/status"]),
+            status_path=r.choice(["status", "job.state", "data.attributes.status"]),
+            pending=pending, done=done, failed=failed, polls=r.choice([0, 1, 2, 3]),
+            every_s=r.choice([0.1, 0.2]),
+            url_path=r.choice(["result.url", "file.href", "download_url"]), url=url,
+            file=file, gzip=zipped, declare_gzip=zipped and r.random() < 0.5,
+            bom=file == "csv" and r.random() < 0.3)
+        if "edits" in self.on:  # the second pass's job must read the data as it is then
+            plan.edited = self.edits(plan, False, key)
+        return plan
+
+    def edits(self, plan: StreamPlan, at_top: bool, key: str) -> list[Row]:
+        """Version 1: some records changed, some added, each with a later instant; with
+        ``at_top`` some changes carry the newest instant already seen (a change in the same
+        second as the last pass's end): an inclusive bound finds them again, an exclusive one
+        only by asking from a unit under the edge (which a text cursor cannot)."""
         r = self.rng
         top = max(row.at_ms for row in plan.rows)
         out = []
         for row in plan.rows:
             if r.random() < 0.2:
-                at = top if bound == "inclusive" and r.random() < 0.4 else \
+                at = top if at_top and r.random() < 0.4 else \
                     top + 1000 * r.randint(1, 120)
                 out.append(Row(row.key, row.name + " (edited)", row.amount + 1, at))
             else:
@@ -374,6 +490,8 @@ def generate(seed: int, on: frozenset[str], broken: bool = False) -> Api:
         if plan.shape == "bare" and not plan.posted and plan.style in LINE_STYLES and \
                 not plan.total_path and c.maybe("json_lines", 0.4):
             plan.json_lines = True
+        elif not plan.posted and plan.style in LINE_STYLES and c.maybe("csv_body", 0.15):
+            c.to_csv(plan)
     scalar = [p for p in plans if len(p.key_cols) == 1]
     if "children" in on and scalar:
         parent = r.choice(scalar)
@@ -397,25 +515,39 @@ def generate(seed: int, on: frozenset[str], broken: bool = False) -> Api:
     paged_styles = [s for s in PAGED + ("single",) if s in on]
     if "incremental" in on and bounds and paged_styles:
         key = c.pick(keys)
+        formats = c.maybe("inc_format", 0.7)
         inc = c.stream("changes", c.pick(paged_styles), key, r.randint(20, 120),
-                       incremental=True)
+                       incremental=True, forms=CURSOR_FORMS if formats else ISO_CURSOR_FORMS)
         end = c.maybe("end_param")
+        fmt = r.choice(CURSOR_FORMATS[inc.at_form]) if formats else None
+        # Time formats only: a text cursor cannot be moved back.
+        lookback = r.choice([30.0, 90.0, 600.0]) if fmt != "text" and \
+            c.maybe("lookback", 0.4) else 0.0
+        in_body = c.maybe("inc_body", 0.3)
         inc.incremental = Incremental(
-            param=r.choice(["updated_since", "since", "modified_after"]),
+            param=r.choice(["updated_since", "since", "modified_after"] + (
+                ["where.modified_after"] if in_body else [])),
             bound="inclusive" if c.pick(bounds) == "inclusive" else "exclusive",
             initial=_initial(inc.at_form),
-            end_param="until" if end else None, end_value=_until(inc.at_form) if end else None)
+            end_param="until" if end else None, end_value=_until(inc.at_form) if end else None,
+            format=fmt, lookback_s=lookback, send_in="body" if in_body else "query")
         if "edits" in on:
-            inc.edited = c.edits(inc, inc.incremental.bound, key)
+            inc.edited = c.edits(inc, inc.incremental.bound == "inclusive"
+                                 or inc.incremental.reads != "text", key)
         plans.append(inc)
+    if c.maybe("export_job", 0.35):
+        plans.append(c.export("report", c.pick(keys)))
     auth = c.auth()
-    posting = [p for p in plans if p.posted]
+    posting = [p for p in plans if p.post]
     if "stream_auth" in on and r.random() < (0.6 if posting else 0.3):
         target = posting[-1] if posting else plans[-1]  # a key in the body needs a body
-        target.auth = c.auth(exclude=auth.kind, posted=target.posted)
+        target.auth = c.auth(exclude=auth.kind, posted=target.post)
     if broken:  # a stream no other depends on, so its siblings' truth stands
         parents = {p.child_of.parent for p in plans if p.child_of}
-        next(p for p in plans if not p.child_of and p.name not in parents).broken = True
+        free = [p for p in plans if not p.child_of and p.name not in parents]
+        # A records path other than '' is declared only where the body is JSON.
+        (next((p for p in free if p.body_format == "json"), None) or _as_json(free[0])
+         ).broken = True
     chaos = {kind: r.randint(1, 3) for kind in sorted(F.CHAOS & on) if r.random() < 0.7}
     # Early revocation is served for client credentials, whose every refused request gets
     # a token of its own; a shared renewal (a rotating refresh token, a session) would see one
@@ -424,6 +556,11 @@ def generate(seed: int, on: frozenset[str], broken: bool = False) -> Api:
         chaos.pop("chaos_revoke", None)
     return Api(seed, f"g{seed}", auth, timeout_s=2.0, chaos=chaos,
                chaos_rate=r.choice([0.03, 0.08]), streams=plans)
+
+
+def _as_json(plan: StreamPlan) -> StreamPlan:
+    plan.json_lines = plan.csv = False
+    return plan
 
 
 def _initial(form: str) -> str:

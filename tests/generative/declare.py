@@ -54,14 +54,23 @@ def _stream(api: Api, s: StreamPlan, port: int) -> dict[str, Any]:
         [k.column for k in s.key_cols],
         "pagination": {k: v for k, v in s.paging.items() if v is not None or k == "limit_param"},
         "table": f"{api.name}_{s.name}", "columns": columns}
-    if s.json_lines:
-        out["decoder"] = {"format": "jsonl"}
-    else:
+    if s.body_format == "json":
         out["error_path"] = "errors"  # a 200 holding errors failed (harmless where none come)
+    else:
+        out["decoder"] = {"format": s.body_format} | (
+            {"compression": "gzip"} if s.export and s.export.declare_gzip else {})
     if s.listed:
         out["partitions"] = {"param": s.listed[0], "values": list(s.listed[2])}
-    if s.posted:
+    if s.post:
         out |= {"method": "POST", "body": POST_BODY}
+    if s.export:
+        e = s.export
+        out |= {"method": "POST", "body": e.body, "export": {
+            "job_id_path": e.job_id_path,
+            # A short timeout: a job the server lost would show as a failure, not a hang.
+            "poll": {"endpoint": e.poll, "status_path": e.status_path, "done": [e.done],
+                     "failed": list(e.failed), "every_s": e.every_s, "timeout_s": 120},
+            "download": {"url_path": e.url_path}}}
     if s.total_path:
         out["total_path"] = s.total_path
     if s.child_of:
@@ -73,8 +82,16 @@ def _stream(api: Api, s: StreamPlan, port: int) -> dict[str, Any]:
             out["response_actions"] = {404: "empty", 403: "skip"}
     if s.incremental:
         inc = s.incremental
+        # The bound always said: the model's default (inclusive) must never stand in for an
+        # exclusive server unnoticed.
         out["incremental"] = {"param": inc.param, "cursor_path": s.at_field,
-                              "initial_value": inc.initial}
+                              "initial_value": inc.initial, "bound": inc.bound}
+        if inc.format:
+            out["incremental"]["format"] = inc.format
+        if inc.lookback_s:
+            out["incremental"]["lookback_s"] = inc.lookback_s
+        if inc.send_in != "query":
+            out["incremental"]["send_in"] = inc.send_in
         if inc.end_param:
             out["incremental"] |= {"end_param": inc.end_param, "end_value": inc.end_value}
     if s.auth is not None:

@@ -29,11 +29,18 @@ KEYS = frozenset({"int_key", "str_key", "composite_key", "typed_int_key"})
 # post_body: a POST whose paging parameters travel in its JSON body; last_record_cursor: the
 # next cursor is the last record's key (Stripe's ``starting_after``); listed: a top-level
 # stream read per value of a declared list (``partitions``); json_lines: a bare listing sent
-# as JSON lines.
+# as JSON lines; csv_body: a listing sent as CSV with a header (every value text, typed by the
+# declared columns). export_job: a stream read through an asynchronous export (create, poll,
+# download a CSV or JSON-lines file, sometimes gzip). stop_path: a cursor listing whose last
+# page still names a next cursor and says stop; initial_cursor: one whose first request
+# carries a declared cursor. Of an incremental listing: lookback (``lookback_s``), inc_format
+# (a declared ``format`` the server reads the parameter in), inc_body (the parameter in a
+# POST's body).
 STREAMS = frozenset({"children", "child_errors", "child_include", "stream_auth",
                      "incremental", "inclusive", "exclusive", "edits", "end_param",
                      "total_path", "post_body", "last_record_cursor", "listed",
-                     "json_lines"})
+                     "json_lines", "csv_body", "export_job", "stop_path", "initial_cursor",
+                     "lookback", "inc_format", "inc_body"})
 # chaos_body_error: a 200 holding only ``errors`` (GraphQL's way of failing).
 CHAOS = frozenset({"chaos_429_seconds", "chaos_429_date", "chaos_5xx", "chaos_stall",
                    "chaos_cut", "chaos_revoke", "chaos_body_error"})

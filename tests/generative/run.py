@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,9 @@ class Outcome:
     def describe(self) -> str:
         kinds = ", ".join(f"{s.name}: {s.style}/{s.shape}" + (
             "/child" if s.child_of else "") + (f"/inc-{s.incremental.bound}"
-                                               if s.incremental else "")
+                                               if s.incremental else "") + (
+            f"/{s.body_format}" if s.body_format != "json" else "") + (
+            f"/export-{s.export.url}" if s.export else "")
                           for s in self.api.streams)
         return f"{self.api.name} (auth {self.api.auth.kind}; {kinds}; chaos " \
                f"{sorted(self.api.chaos)})"
@@ -212,17 +215,29 @@ def check(cloud: Cloud, api: Api, verdicts: dict[str, dict[str, Any]],
     return problems
 
 
+def export_jobs(upstream: Upstream, api: Api, before: Counter[tuple[str, str]]) -> list[str]:
+    """A pass makes at most one export job per export stream (``before``: the jobs made
+    before it): a job saved in the checkpoint is polled again, never started twice."""
+    out = []
+    for s in api.streams:
+        made = upstream.jobs[api.name, s.name] - before[api.name, s.name]
+        if s.export is not None and made > 1:
+            out.append(f"{s.name}: {made} export jobs created in one pass (at most 1)")
+    return out
+
+
 def run_passes(stack: Stack, apis: list[Api], timeout: float) -> tuple[
         list[Outcome], list[subprocess.CompletedProcess[str]]]:
     """Ingest every API, apply the edits, ingest again; each API's problems."""
     outcomes = {a.name: Outcome(a) for a in apis}
     runs = []
     for pass_no in (1, 2):
+        before = Counter(stack.upstream.jobs)
         out = ingest(stack.cloud, apis, timeout)
         runs.append(out)
         verdicts = summaries(stack.cloud)
         for a in apis:
-            found = check(stack.cloud, a, verdicts)
+            found = check(stack.cloud, a, verdicts) + export_jobs(stack.upstream, a, before)
             outcomes[a.name].problems += [f"pass {pass_no}: {p}" for p in found]
             failed_lines = list(dict.fromkeys(  # progress repeats them every poll
                 line.strip() for line in out.stdout.splitlines()

@@ -1,17 +1,21 @@
 """One Starlette app serving every generated API under ``/<api name>/...``.
 
 Each API answers as its ``Api`` says: its auth (OAuth2 tokens that expire, and are refused
-early when chaos says so), its pagination style, its record shapes, refused parents, the
-incremental bound, and per-API chaos. It counts the records each stream delivered, so a
-test can tell how often the pipeline fetched what it already had.
+early when chaos says so), its pagination style, its record shapes and body formats (JSON,
+JSON lines, CSV), refused parents, the incremental bound read in its declared format, export
+jobs, and per-API chaos. It counts the records each stream delivered, so a test can tell how
+often the pipeline fetched what it already had, and the export jobs created.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import csv
 import email.utils
+import gzip
 import hashlib
+import io
 import random
 import re
 import threading
@@ -32,9 +36,13 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tests.generative.api import POST_BODY, Api, AuthPlan, Row, StreamPlan
+from tributary.normalize.epoch import SECONDS_BELOW
 from tributary.normalize.stamp_forms import render
 
 _NEXT = "page_after"  # where a next-page link keeps its position
+_FILE = "/{name}/files/{{job_id}}"  # an export job's file
+# Undeclared CSV cells that need quoting (a comma, quotes, a line break), or are empty.
+_NOTES = ("", "a, b", 'say "hi"', "two\nlines")
 
 
 class CutShort(Response):
@@ -49,6 +57,13 @@ class CutShort(Response):
         await send({"type": "http.response.body", "body": body[:len(body) // 2],
                     "more_body": True})
         raise ConnectionAbortedError("body cut short on purpose (generative chaos)")
+
+
+@dataclass
+class _Job:
+    version: int  # the data the job exports: as it was when the job was created
+    polls: int = 0
+    ready: bool = False
 
 
 @dataclass
@@ -71,6 +86,8 @@ class Upstream:
         self.requests: Counter[tuple[str, str]] = Counter()
         self.chaos_done: Counter[tuple[str, str]] = Counter()  # (api, kind) -> times
         self.rotations: Counter[str] = Counter()  # api -> refresh tokens rotated
+        self.jobs: Counter[tuple[str, str]] = Counter()  # (api, stream) -> export jobs made
+        self._jobs: dict[tuple[str, str, str], _Job] = {}  # (api, stream, job id)
 
     @property
     def app(self) -> Starlette:
@@ -92,18 +109,31 @@ class Upstream:
         if path == "/login" and request.method == "POST":
             return await self.login(api, request)
         for s in api.streams:
-            params = _match(s.endpoint, path)
+            what, params = "list", _match(s.endpoint, path)
+            if params is None and s.export is not None:
+                what, params = "poll", _match(s.export.poll, path)
+                if params is None:
+                    what, params = "file", _match(_FILE.format(name=s.name), path)
             if params is not None:
                 break
         else:
             return _error(404, f"no route {path}")
         self.requests[api.name, s.name] += 1
+        presigned = what == "file" and s.export is not None and s.export.url == "presigned"
         chaos = await self.chaos_for(api, request, s)
         if chaos is not None:
             return chaos
-        refused = await self.refuse(api, s.auth or api.auth, request)
+        if presigned:
+            refused = _unsigned(api, s, request, params["job_id"])
+        else:
+            refused = await self.refuse(api, s.auth or api.auth, request)
         if refused is not None:
             return refused
+        if s.export is not None:
+            return await self.export(api, s, request, what, params.get("job_id", ""))
+        sent = await _posted(s, request)
+        if isinstance(sent, Response):
+            return sent
         if s.child_of is not None:
             pkey = params[s.child_of.placeholder]
             status = s.child_of.refused.get(pkey)
@@ -121,16 +151,64 @@ class Upstream:
                     return _error(400, f"{param} must be one of {list(values)}")
                 rows = [row for i, row in enumerate(rows) if values[i % len(values)] == value]
             if s.incremental is not None:
-                window = _window(s, request)
+                window = _window(s, sent if s.incremental.send_in == "body" and sent is not None
+                                 else request.query_params)
                 if isinstance(window, Response):
                     return window
                 rows = [r for r in rows if window(r)]
-        asked = await _asked(s, request)
-        if isinstance(asked, Response):
-            return asked
+        asked = sent if s.posted and sent is not None else request.query_params
         response, count = _page(api, s, rows, request, asked)
         self.served[api.name, s.name] += count
         return response
+
+    # -- export jobs -------------------------------------------------------------------------
+    async def export(self, api: Api, s: StreamPlan, request: Request, what: str,
+                     job_id: str) -> Response:
+        """Create a job (``what`` "list": the stream's own endpoint), poll it, or download
+        its file."""
+        e = s.export
+        assert e is not None
+        state = self.states[api.name]
+        if what == "list":
+            if request.method != "POST":
+                return _error(405, "POST to create an export")
+            try:
+                body = orjson.loads(await request.body())
+            except orjson.JSONDecodeError:
+                return _error(400, "the body is not JSON")
+            if body != e.body:
+                return _error(400, f"the body must be {e.body}")
+            with state.lock:
+                self.jobs[api.name, s.name] += 1
+                n = self.jobs[api.name, s.name]
+                job = str(n) if e.int_ids else f"exp_{api.seed}_{n:04d}"
+                self._jobs[api.name, s.name, job] = _Job(api.version)
+            return JSONResponse(_job_answer(s, n if e.int_ids else job, e.pending[0]), 202)
+        found = self._jobs.get((api.name, s.name, job_id))
+        if found is None:
+            return _error(404, f"no export job {job_id!r}")
+        if what == "poll":
+            with state.lock:
+                found.polls += 1
+                found.ready = found.ready or found.polls > e.polls
+            if not found.ready:
+                status = e.pending[min(found.polls, len(e.pending)) - 1]
+                return JSONResponse(_job_answer(s, int(job_id) if e.int_ids else job_id,
+                                                status))
+            answer = _job_answer(s, int(job_id) if e.int_ids else job_id, e.done)
+            _put(answer, e.url_path, _file_url(api, s, request, job_id))
+            return JSONResponse(answer)
+        if not found.ready:  # asked for before any poll said done
+            return _error(404, "no such file (yet)")
+        rows = s.rows_at(found.version)
+        records = [_wire(s, r) for r in rows]
+        body = _csv(s, records, e.bom) if e.file == "csv" else \
+            b"".join(orjson.dumps(r) + b"\n" for r in records)
+        self.served[api.name, s.name] += len(rows)
+        if e.gzip:  # as a file (no Content-Encoding): the decoder finds the gzip itself
+            return Response(gzip.compress(body), media_type="application/gzip")
+        return Response(body, media_type="text/csv" if e.file == "csv" else
+                        "application/x-ndjson")
 
     # -- chaos -------------------------------------------------------------------------------
     async def chaos_for(self, api: Api, request: Request, s: StreamPlan) -> Response | None:
@@ -158,7 +236,8 @@ class Upstream:
             return _error(503, "stalled past the client's timeout")
         if kind == "chaos_cut":
             return CutShort(orjson.dumps({"data": ["x" * 64] * 64}))
-        if kind == "chaos_body_error" and s.json_lines:  # no JSON document to hold errors
+        if kind == "chaos_body_error" and s.body_format != "json":
+            # No JSON document to hold errors, and no error_path declared to find them.
             return _error(503, "upstream trouble")
         if kind == "chaos_body_error":  # every JSON declaration says error_path: errors
             return JSONResponse({"data": None, "errors": [{"message": "try again later"}]})
@@ -257,11 +336,12 @@ class Upstream:
 
 
 # -- pages -------------------------------------------------------------------------------------
-async def _asked(s: StreamPlan, request: Request) -> Mapping[str, str] | Response:
-    """The paging parameters: the query's, or a POST body's (by dotted path), which must
-    also hold what the declaration's body says."""
-    if not s.posted:
-        return request.query_params
+async def _posted(s: StreamPlan, request: Request) -> Mapping[str, str] | Response | None:
+    """A POST listing's body, its values by dotted path (paging and incremental parameters
+    sent in it are read there); it must also hold what the declaration's body says. None
+    for a GET listing."""
+    if not s.post:
+        return None
     if request.method != "POST":
         return _error(405, "POST this listing")
     try:
@@ -289,6 +369,12 @@ def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request,
     p, style = s.paging, s.style
     hints: dict[str, Any] = {}
     headers: dict[str, str] = {}
+    told = q.get(p["cursor_param"]) if "cursor_param" in p else None
+    if "initial_cursor" in p:  # the first page too is asked for with a cursor: the declared one
+        if told is None:
+            return _error(400, f"{p['cursor_param']} is required (the first is "
+                          f"{p['initial_cursor']!r})"), 0
+        told = None if told == p["initial_cursor"] else told
     if style in ("single", "snapshot"):
         start, size = 0, len(rows)
     elif style == "offset":
@@ -299,28 +385,32 @@ def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request,
         if "total_pages_path" in p:
             hints[p["total_pages_path"]] = -(-len(rows) // size)
     elif "cursor_from_record" in p:  # after the record with this key
-        after_key = q.get(p["cursor_param"])
         keys = [str(r.key[0]) for r in rows]
-        if after_key is not None and after_key not in keys:
-            return _error(400, f"no such record: {after_key!r}"), 0
-        start = keys.index(after_key) + 1 if after_key is not None else 0
+        if told is not None and told not in keys:
+            return _error(400, f"no such record: {told!r}"), 0
+        start = keys.index(told) + 1 if told is not None else 0
         size = _size(s, q)
     elif style in ("cursor", "header_cursor"):
-        start, size = _uncursor(q.get(p["cursor_param"])), _size(s, q)
+        start, size = _uncursor(told), _size(s, q)
     else:  # a next-page URL
         start, size = int(q.get(_NEXT, 0)), _size(s, request.query_params)
+    if "stop_path" in p and 0 < start >= len(rows):
+        return _error(400, f"the listing ended: its last page said {p['stop_path']}"), 0
     chunk = rows[start:start + size]
     more = start + size < len(rows)
     after = start + len(chunk)
     if style == "offset" and "next_offset_path" in p:
         hints[p["next_offset_path"]] = after if more else p.get("end_value")
     elif style == "cursor":
-        # With has_more, the last page still names a cursor: has_more is what ends it.
+        # With has_more or a stop flag, the last page still names a cursor: the flag is what
+        # ends it.
         if "next_cursor_path" in p:
             hints[p["next_cursor_path"]] = _cursor(after) if more or "has_more_path" in p \
-                else None
+                or "stop_path" in p else None
         if "has_more_path" in p:
             hints[p["has_more_path"]] = more
+        if "stop_path" in p:
+            hints[p["stop_path"]] = not more
     elif style == "header_cursor" and more:
         headers[p["cursor_header"]] = _cursor(after)
     elif style in ("header_link", "json_link"):
@@ -335,6 +425,9 @@ def _page(api: Api, s: StreamPlan, rows: list[Row], request: Request,
     if s.json_lines:  # a bare listing, one record per line
         lines = b"".join(orjson.dumps(r) + b"\n" for r in records)
         return Response(lines, media_type="application/x-ndjson", headers=headers), len(chunk)
+    if s.csv:
+        return Response(_csv(s, records, s.bom), media_type="text/csv",
+                        headers=headers), len(chunk)
     body = orjson.dumps(_body(s, records, hints, api.seed))
     if style == "snapshot":
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
@@ -378,8 +471,61 @@ def _wire(s: StreamPlan, row: Row) -> dict[str, Any]:
     _put(rec, s.name_path, row.name)
     rec[s.amount_field] = row.amount
     rec[s.at_field] = render(s.at_form, row.at_ms)
-    rec["tags"] = ["a", {"deep": [1, None]}]  # kept in no column: must not matter
+    if s.flat:  # kept in no column: must not matter
+        rec["note"] = _NOTES[len(row.name) % len(_NOTES)]
+    else:
+        rec["tags"] = ["a", {"deep": [1, None]}]
     return rec
+
+
+def _csv(s: StreamPlan, records: list[dict[str, Any]], bom: bool) -> bytes:
+    """Records as CSV under a header (a page of none: the header alone)."""
+    header = [k.wire for k in s.key_cols if k.wire] + [s.name_path, s.amount_field,
+                                                       s.at_field, "note"]
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(records)
+    return ("\ufeff" if bom else "").encode() + out.getvalue().encode()
+
+
+def _job_answer(s: StreamPlan, job: int | str, status: str) -> dict[str, Any]:
+    assert s.export is not None
+    answer: dict[str, Any] = {}
+    _put(answer, s.export.job_id_path, job)
+    _put(answer, s.export.status_path, status)
+    return answer
+
+
+def _signature(api: Api, job: str) -> str:
+    return hashlib.sha256(f"{api.seed}/{job}".encode()).hexdigest()[:20]
+
+
+def _file_url(api: Api, s: StreamPlan, request: Request, job: str) -> str:
+    """A finished job's file: a path on the API, an absolute URL on its origin, or a signed
+    URL on another origin (``localhost``, where the API is ``127.0.0.1``)."""
+    assert s.export is not None
+    path = _FILE.format(name=s.name).format(job_id=job)
+    if s.export.url == "path":
+        return path
+    if s.export.url == "absolute":
+        return f"{request.url.scheme}://{request.url.netloc}/{api.name}{path}"
+    return f"http://localhost:{request.url.port}/{api.name}{path}?sig={_signature(api, job)}"
+
+
+def _unsigned(api: Api, s: StreamPlan, request: Request, job: str) -> Response | None:
+    """A pre-signed URL wants its signature, and none of the API's credentials (a client
+    that sent them would hand them to whoever serves the file)."""
+    if request.query_params.get("sig") != _signature(api, job):
+        return _error(403, "bad signature")
+    sent = [h for h in ("authorization", "cookie") if h in request.headers]
+    for plan in (api.auth, s.auth):
+        options = plan.options if plan is not None else {}
+        if options.get("header") and options["header"] in request.headers:
+            sent.append(options["header"])
+        if options.get("param") and options["param"] in request.query_params:
+            sent.append(options["param"])
+    return _error(400, f"credentials sent to a pre-signed URL: {sent}") if sent else None
 
 
 def _body(s: StreamPlan, records: list[dict[str, Any]], hints: dict[str, Any],
@@ -432,23 +578,54 @@ def _match(template: str, path: str) -> dict[str, str] | None:
     return m.groupdict() if m else None
 
 
-def _window(s: StreamPlan, request: Request) -> Any:
-    """The incremental filter the request asks for, or a 400 naming what is wrong."""
+def _window(s: StreamPlan, q: Mapping[str, str]) -> Callable[[Row], bool] | Response:
+    """The incremental filter the request asks for (``q``: the query's parameters, or the
+    body's), or a 400 naming what is wrong."""
     inc = s.incremental
     assert inc is not None
-    since = request.query_params.get(inc.param)
+    since = q.get(inc.param)
     if since is None:
         return _error(400, f"{inc.param} is required")
     try:
-        low = to_ms(s.at_form, since)
-        high = to_ms(s.at_form, request.query_params[inc.end_param]) if inc.end_param else None
+        low = read_cursor(s, since)
+        high = read_cursor(s, q[inc.end_param]) if inc.end_param else None
     except (ValueError, KeyError) as exc:
         return _error(400, f"bad bound: {exc}")
 
     def inside(r: Row) -> bool:
-        above = r.at_ms >= low if inc.bound == "inclusive" else r.at_ms > low
-        return above and (high is None or r.at_ms < high)
+        at = _cursor_of(s, r)
+        above = at >= low if inc.bound == "inclusive" else at > low
+        return above and (high is None or at < high)
     return inside
+
+
+_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def read_cursor(s: StreamPlan, text: str) -> tuple[int, str]:
+    """An incremental parameter read in the declared format, as (instant in ms, "") or, for
+    ``text``, (0, the text); a ValueError when it is not written in that format."""
+    assert s.incremental is not None
+    fmt = s.incremental.reads
+    if fmt == "text":  # compared as text: only the very form orders as the instants do
+        if str(render(s.at_form, to_ms(s.at_form, text))) != text:
+            raise ValueError(f"{text!r} is not written as {s.at_form}")
+        return 0, text
+    if fmt == "epoch_s" and re.fullmatch(r"-?\d+(\.\d+)?", text) and \
+            abs(float(text)) < SECONDS_BELOW:
+        return round(float(text) * 1000), ""
+    if fmt == "epoch_ms" and re.fullmatch(r"-?\d+", text) and abs(int(text)) >= SECONDS_BELOW:
+        return int(text), ""
+    if fmt == "iso" and _ISO.fullmatch(text):
+        return to_ms("iso_z", text), ""
+    raise ValueError(f"{text!r} is not {fmt}")
+
+
+def _cursor_of(s: StreamPlan, r: Row) -> tuple[int, str]:
+    assert s.incremental is not None
+    if s.incremental.reads == "text":
+        return 0, str(render(s.at_form, r.at_ms))
+    return r.at_ms, ""
 
 
 def to_ms(form: str, text: str) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tests.generative.api import generate
 from tests.generative.run import (
     Outcome,
     check,
+    export_jobs,
     ingest,
     reproduce,
     run_passes,
@@ -93,6 +95,7 @@ def test_a_broken_stream_harms_no_sibling(tmp_path: Path) -> None:
         time.sleep(max(0.0, WINDOW_S - (time.monotonic() - started)))
         problems = check(stack.cloud, api, summaries(stack.cloud),
                          streams={s.name for s in api.streams if not s.broken})
+        problems += export_jobs(stack.upstream, api, Counter())  # one pass in the window
         truth = api.truth()
         for name, rows in truth.items():
             served = stack.upstream.served[api.name, name]
