@@ -213,20 +213,21 @@ class Athena:
 
     def _run(self, ex: Execution) -> None:
         statement = dialect.read(ex.query)
+
+        def stopped() -> bool:
+            return ex.id in self._cancel
         if isinstance(statement, dialect.CatalogQuery):
             table = self.catalog.answer(statement)
             written = results.write_select(table.to_reader(), self._local(ex.id), ex.output,
                                            self.s3)
         elif isinstance(statement, dialect.Unload):  # its rows went elsewhere: no result set
-            with self.engine.stream(statement.query.sql,
-                                    stopped=lambda: ex.id in self._cancel) as reader:
+            with self.engine.stream(statement.query.sql, stopped=stopped) as reader:
                 results.write_unload(reader, statement, self.state / "scratch", ex.id,
                                      ex.output.removesuffix(".csv") + "-manifest.csv", self.s3)
             ex.scanned_bytes = self._scanned(statement.query.sql)
             return
         else:
-            with self.engine.stream(statement.sql, stopped=lambda: ex.id in self._cancel
-                                    ) as reader:
+            with self.engine.stream(statement.sql, stopped=stopped) as reader:
                 written = results.write_select(reader, self._local(ex.id), ex.output, self.s3)
             ex.scanned_bytes = self._scanned(statement.sql)
         ex.columns, ex.rows = written.columns, written.rows

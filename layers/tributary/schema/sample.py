@@ -16,15 +16,21 @@ from urllib.parse import parse_qsl, urlsplit
 from tributary.schema.infer import Inference, InferredColumn
 from tributary.sources.identifiers import identifier
 from tributary.sources.openapi import Note
+from tributary.sources.openapi.names import norm, rank_in
+from tributary.sources.openapi.paging import (
+    HAS_MORE_FIELDS,
+    NEXT_CURSOR_FIELDS,
+    NEXT_URL_FIELDS,
+    RECORD_FIELDS,
+    TOTAL_PAGES_FIELDS,
+)
 from tributary.sources.spec import ColumnType
 
-# Members that usually hold the records, best first; a longer list of objects wins otherwise.
-_RECORD_NAMES = ("data", "items", "results", "records", "entries", "rows", "values", "nodes",
-                 "edges", "list", "objects")
-# Members whose presence says the listing pages (a declaration of `single` would stop early).
-_PAGING_HINTS = ("next", "next_cursor", "nextcursor", "cursor", "next_page", "nextpagetoken",
-                 "has_more", "hasmore", "has_next_page", "links", "_links", "paging",
-                 "pagination", "page_info", "pageinfo", "total_pages", "offset")
+# Members whose presence says the listing pages (a declaration of `single` would stop early):
+# the names the OpenAPI reader knows, compared as it compares them (``norm``).
+_PAGING_HINTS = frozenset((*NEXT_CURSOR_FIELDS, *HAS_MORE_FIELDS, *NEXT_URL_FIELDS,
+                           *TOTAL_PAGES_FIELDS, "links", "paging", "pagination", "pageinfo",
+                           "cursors", "offset"))
 _KEY_NAMES = ("id", "uuid", "key", "guid", "code", "slug")
 
 
@@ -32,13 +38,10 @@ class SampleError(ValueError):
     """The sample holds no list of records."""
 
 
-def _norm(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum() or ch == "_")
-
-
 def find_records(body: Any) -> tuple[str, list[Mapping[str, Any]]]:
     """The records path (``''`` for a bare list) and the records: the list of objects under
-    the best-named member, else the longest, at most three levels down."""
+    the best-named member (the names the OpenAPI reader takes for records), else the
+    longest, at most three levels down."""
     if isinstance(body, list):
         records = [r for r in body if isinstance(r, Mapping)]
         if records:
@@ -50,10 +53,7 @@ def find_records(body: Any) -> tuple[str, list[Mapping[str, Any]]]:
         for key, value in node.items():
             here = (*path, str(key))
             if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-                name = _norm(str(key))
-                rank = _RECORD_NAMES.index(name) if name in _RECORD_NAMES else len(
-                    _RECORD_NAMES)
-                found.append((rank, -len(value), here, value))
+                found.append((rank_in(str(key), RECORD_FIELDS), -len(value), here, value))
             elif isinstance(value, Mapping) and len(here) < 3:
                 walk(value, here)
 
@@ -71,7 +71,7 @@ def _paging_hints(body: Any, records_path: str) -> list[str]:
     top = records_path.split(".")[0] if records_path else None
     hints = []
     for key, value in body.items():
-        if key != top and _norm(str(key)) in _PAGING_HINTS and value not in (None, False, ""):
+        if key != top and norm(str(key)) in _PAGING_HINTS and value not in (None, False, ""):
             hints.append(str(key))
     return hints
 
@@ -90,8 +90,8 @@ def _key(columns: list[InferredColumn], records: list[Mapping[str, Any]]) -> str
         return len(set(map(str, values))) == len(values)
 
     candidates = [c for c in columns if c.type in ("bigint", "text") and not c.variants]
-    named = sorted((c for c in candidates if _norm(c.name) in _KEY_NAMES),
-                   key=lambda c: _KEY_NAMES.index(_norm(c.name)))
+    named = sorted((c for c in candidates if norm(c.name) in _KEY_NAMES),
+                   key=lambda c: _KEY_NAMES.index(norm(c.name)))
     ends = [c for c in candidates if c.name.endswith("_id") and len(c.path) == 1]
     for c in [*named, *ends]:
         if distinct(c):

@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from localcloud.cli import app
+from tests.unit.conftest import run_cli
 from tributary.normalize.declared import normalizer
 from tributary.schema.sample import SampleError, declaration_from_sample, find_records
-from tributary.settings import get_settings
 from tributary.sources.loader import parse
 
 ORDERS = {
@@ -33,17 +31,6 @@ ORDERS = {
          "created": "Thu, 02 May 2024 12:00:00 GMT", "lines": [], "coupon": None},
     ],
 }
-
-
-@pytest.fixture
-def sources_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    monkeypatch.setenv("TRIBUTARY_SOURCES_DIR", str(folder))
-    get_settings.cache_clear()
-    yield folder
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -67,13 +54,6 @@ def api() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-
-
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    assert not isinstance(result.exception, Exception) or isinstance(
-        result.exception, SystemExit), result.exception
-    return result.exit_code, " ".join(result.output.split())
 
 
 def test_the_declaration_takes_every_sampled_record() -> None:
@@ -112,7 +92,7 @@ def test_records_are_found_where_they_are() -> None:
 
 def test_a_sample_url_is_fetched_with_its_header_and_validated(sources_dir: Path,
                                                                api: str) -> None:
-    code, out = _run("sources", "new", "shop", "--sample", f"{api}/v1/orders",
+    code, out = run_cli("sources", "new", "shop", "--sample", f"{api}/v1/orders",
                      "--header", "X-Api-Key: k-123")
     assert code == 0, out
     assert "wrote" in out and "1 stream(s) from a sample" in out and "is valid" in out
@@ -121,7 +101,7 @@ def test_a_sample_url_is_fetched_with_its_header_and_validated(sources_dir: Path
     source = parse(text, "shop.yaml")
     assert source.base_url == api and source.streams[0].endpoint == "/v1/orders"
 
-    code, out = _run("sources", "new", "other", "--sample", f"{api}/v1/orders")
+    code, out = run_cli("sources", "new", "other", "--sample", f"{api}/v1/orders")
     assert code == 1 and "answered 401: a sample needs a 200" in out
     assert not (sources_dir / "other.yaml").exists()
 
@@ -129,16 +109,16 @@ def test_a_sample_url_is_fetched_with_its_header_and_validated(sources_dir: Path
 def test_a_sample_file_needs_the_url_it_came_from(sources_dir: Path, tmp_path: Path) -> None:
     sample = tmp_path / "orders.json"
     sample.write_text(json.dumps(ORDERS))
-    code, out = _run("sources", "new", "shop", "--sample", str(sample))
+    code, out = run_cli("sources", "new", "shop", "--sample", str(sample))
     assert code == 2 and "a sample FILE needs --url" in out
-    code, out = _run("sources", "new", "shop", "--sample", str(sample), "--url",
+    code, out = run_cli("sources", "new", "shop", "--sample", str(sample), "--url",
                      "https://api.example.com/v1/orders")
     assert code == 0, out
     assert parse((sources_dir / "shop.yaml").read_text(), "x").streams[0].name == "orders"
     sample.write_text("{not json")
-    code, out = _run("sources", "new", "bad", "--sample", str(sample), "--url",
+    code, out = run_cli("sources", "new", "bad", "--sample", str(sample), "--url",
                      "https://api.example.com/v1/orders")
     assert code == 1 and "no JSON" in out and not (sources_dir / "bad.yaml").exists()
-    code, out = _run("sources", "new", "both", "--sample", str(sample), "--from-openapi",
+    code, out = run_cli("sources", "new", "both", "--sample", str(sample), "--from-openapi",
                      str(sample))
     assert code == 2 and "one of them" in out

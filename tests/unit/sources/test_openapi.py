@@ -12,7 +12,6 @@ import random
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ from typer.testing import CliRunner
 
 from localcloud.cli import app
 from localcloud.validate import check_declaration
+from tests.unit.conftest import run_cli
 from tributary.extract.paginators import paginator_for
-from tributary.settings import get_settings
 from tributary.sources.loader import DeclarationError, load_dir, parse_any
 from tributary.sources.openapi import (
     Note,
@@ -472,29 +471,11 @@ def test_a_broken_document_gives_a_valid_declaration_or_says_why(
 
 # -- the command -------------------------------------------------------------------------------
 
-@pytest.fixture
-def sources_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "sources"
-    folder.mkdir()
-    monkeypatch.setenv("TRIBUTARY_SOURCES_DIR", str(folder))
-    get_settings.cache_clear()
-    yield folder
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
-def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    assert not isinstance(result.exception, Exception) or isinstance(
-        result.exception, SystemExit), result.exception
-    return result.exit_code, " ".join(result.output.split())
-
-
 def test_the_command_writes_says_and_validates(sources_dir: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("TRIBUTARY_WAREHOUSE_API_KEY", "TRIBUTARY_WAREHOUSE_PARTNER_KEY_API_KEY"):
         monkeypatch.setenv(var, "k")
-    code, out = _run("sources", "new", "warehouse", "--from-openapi",
+    code, out = run_cli("sources", "new", "warehouse", "--from-openapi",
                      str(FIXTURES / "warehouse.yaml"))
     assert code == 0, out
     path = sources_dir / "warehouse.yaml"
@@ -507,19 +488,19 @@ def test_the_command_writes_says_and_validates(sources_dir: Path,
     assert "PollWarehouse:" in out
     assert parse_any(path.read_text(), str(path)).name == "warehouse"
 
-    code, out = _run("sources", "new", "warehouse", "--from-openapi",
+    code, out = run_cli("sources", "new", "warehouse", "--from-openapi",
                      str(FIXTURES / "warehouse.yaml"))
     assert (code, path.exists()) == (1, True)
     assert "warehouse.yaml exists: --force overwrites it (or write elsewhere with --out)" in out
     path.write_text("# edited\n" + path.read_text())
-    code, _ = _run("sources", "new", "warehouse", "--from-openapi",
+    code, _ = run_cli("sources", "new", "warehouse", "--from-openapi",
                    str(FIXTURES / "warehouse.yaml"), "--force")
     assert code == 0 and not path.read_text().startswith("# edited")
 
 
 def test_an_unset_secret_is_named_and_the_exit_is_1(sources_dir: Path) -> None:
     assert "TRIBUTARY_STRIPE_TOKEN" not in os.environ
-    code, out = _run("sources", "new", "stripe", "--from-openapi",
+    code, out = run_cli("sources", "new", "stripe", "--from-openapi",
                      str(FIXTURES / "stripe.json"))
     assert code == 1
     assert (sources_dir / "stripe.yaml").exists()
@@ -533,7 +514,7 @@ def test_the_command_writes_where_it_is_told(tmp_path: Path, sources_dir: Path,
     monkeypatch.setenv("TRIBUTARY_PETSTORE_USERNAME", "me")
     monkeypatch.setenv("TRIBUTARY_PETSTORE_PASSWORD", "pw")
     out_path = tmp_path / "drafts" / "petstore.yaml"
-    code, out = _run("sources", "new", "petstore", "--from-openapi",
+    code, out = run_cli("sources", "new", "petstore", "--from-openapi",
                      str(FIXTURES / "petstore-swagger2.json"), "--out", str(out_path))
     assert code == 0, out
     assert out_path.exists() and list(sources_dir.iterdir()) == []
@@ -545,7 +526,7 @@ def test_the_command_writes_where_it_is_told(tmp_path: Path, sources_dir: Path,
 ])
 def test_the_command_refuses_what_it_cannot_use(sources_dir: Path, args: list[str], code: int,
                                                  told: str) -> None:
-    result, out = _run("sources", "new", *args)
+    result, out = run_cli("sources", "new", *args)
     assert (result, list(sources_dir.iterdir())) == (code, [])
     assert told in out
 
@@ -553,13 +534,13 @@ def test_the_command_refuses_what_it_cannot_use(sources_dir: Path, args: list[st
 def test_bad_input_writes_no_file(sources_dir: Path, tmp_path: Path) -> None:
     not_openapi = tmp_path / "not.json"
     not_openapi.write_text('{"swagger_ui": true}')
-    code, out = _run("sources", "new", "nope", "--from-openapi", str(not_openapi))
+    code, out = run_cli("sources", "new", "nope", "--from-openapi", str(not_openapi))
     assert code == 1 and "not an OpenAPI document" in out
     nothing = tmp_path / "nothing.yaml"
     nothing.write_text("openapi: 3.1.0\ninfo: {title: t, version: '1'}\nservers: "
                        "[{url: 'https://x.example.com'}]\npaths:\n  /things:\n    post:\n"
                        "      responses: {'201': {description: made}}\n")
-    code, out = _run("sources", "new", "nothing", "--from-openapi", str(nothing))
+    code, out = run_cli("sources", "new", "nothing", "--from-openapi", str(nothing))
     assert code == 1 and "no GET operation lists records" in out
     assert list(sources_dir.iterdir()) == []
 
@@ -594,7 +575,7 @@ def test_a_broken_folder_does_not_stop_new_but_still_stops_the_listing(
     (sources_dir / "broken.yaml").write_text("name: broken\nstreams: 3\n")
     monkeypatch.setenv("TRIBUTARY_GITHUB_CLIENT_ID", "id")
     monkeypatch.setenv("TRIBUTARY_GITHUB_CLIENT_SECRET", "secret")
-    code, out = _run("sources", "new", "github", "--from-openapi",
+    code, out = run_cli("sources", "new", "github", "--from-openapi",
                      str(FIXTURES / "github.yaml"))
     assert code == 0, out  # the broken one is its own problem: validate names it
     result = CliRunner().invoke(app, ["sources"])
